@@ -1,0 +1,178 @@
+"""Where the AWS services come from: the embedded endpoint, LocalStack, or a given URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: LocalStack images newer than this refuse to start without an auth token.
+LOCALSTACK_IMAGE = "localstack/localstack:4.4.0"
+LOCALSTACK_SERVICES = ("dynamodb", "dynamodbstreams", "lambda", "sqs", "logs", "iam", "sts",
+                       "apigateway", "ecs", "elbv2")
+DOCKER_SOCKET = "/var/run/docker.sock"
+BACKENDS = ("embedded", "localstack")
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run on this machine (e.g. no Docker engine); the message says why."""
+
+
+class Backend(Protocol):
+    """An AWS endpoint the stack is provisioned on."""
+
+    name: str
+
+    @property
+    def endpoint_url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class LocalStackSettings:
+    """How the LocalStack container is configured (testable without Docker)."""
+
+    image: str = field(default_factory=lambda: os.environ.get("HARNESS_LOCALSTACK_IMAGE", LOCALSTACK_IMAGE))
+    region: str = "ap-southeast-1"
+    services: tuple[str, ...] = LOCALSTACK_SERVICES
+    esm_poll_interval_s: float = 0.1
+    auth_token: str | None = field(default_factory=lambda: os.environ.get("LOCALSTACK_AUTH_TOKEN"))
+    docker_socket: str = DOCKER_SOCKET
+
+    def environment(self) -> dict[str, str]:
+        """Container environment: region, services, fast ESM polling, auth token if set."""
+        env = {
+            "AWS_DEFAULT_REGION": self.region,
+            "SERVICES": ",".join(self.services),
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": f"{self.esm_poll_interval_s:g}",
+            "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT": "60",
+        }
+        if self.auth_token:
+            env["LOCALSTACK_AUTH_TOKEN"] = self.auth_token
+        return env
+
+    def volumes(self) -> list[tuple[str, str, str]]:
+        """The Docker socket, so LocalStack can start Lambda containers beside itself."""
+        return [(self.docker_socket, self.docker_socket, "rw")]
+
+
+def configure_localstack(container: Any, settings: LocalStackSettings) -> Any:
+    """Apply ``settings`` to a testcontainers ``LocalStackContainer`` through its chaining API."""
+    container.with_services(*settings.services)
+    for key, value in settings.environment().items():
+        container.with_env(key, value)
+    for host, bind, mode in settings.volumes():
+        container.with_volume_mapping(host, bind, mode)
+    return container
+
+
+def _default_container_factory(settings: LocalStackSettings) -> Any:
+    from testcontainers.community.localstack import LocalStackContainer
+
+    return LocalStackContainer(image=settings.image, region_name=settings.region)
+
+
+class LocalStackBackend:
+    """LocalStack in a container started by testcontainers (needs a Docker engine)."""
+
+    name = "localstack"
+
+    def __init__(
+        self,
+        settings: LocalStackSettings | None = None,
+        container_factory: Callable[[LocalStackSettings], Any] = _default_container_factory,
+    ) -> None:
+        self.settings = settings or LocalStackSettings()
+        self._factory = container_factory
+        self._container: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._container is None:
+            raise RuntimeError("LocalStack is not started")
+        return str(self._container.get_url())
+
+    def start(self) -> None:
+        try:
+            from docker.errors import DockerException
+        except ImportError as exc:  # pragma: no cover - docker is a testcontainers dependency
+            raise BackendUnavailable("the 'docker' package is missing") from exc
+        try:
+            # testcontainers talks to the engine when the container object is constructed.
+            container = self._factory(self.settings)
+        except DockerException as exc:
+            raise BackendUnavailable(
+                f"no Docker engine is reachable ({exc}); the localstack backend needs one. "
+                "Use --backend embedded, or give a running LocalStack with --endpoint-url."
+            ) from exc
+        configure_localstack(container, self.settings)
+        container.start()
+        self._container = container
+
+    def stop(self) -> None:
+        if self._container is not None:
+            self._container.stop()
+            self._container = None
+
+
+class ExternalBackend:
+    """An AWS endpoint already running (e.g. LocalStack from compose/), given by URL."""
+
+    name = "external"
+
+    def __init__(self, url: str) -> None:
+        self._url = url.rstrip("/")
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._url
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+class EmbeddedBackend:
+    """The harness's own endpoint: moto, hardened, plus our Lambda runtime and stream poller."""
+
+    name = "embedded"
+
+    def __init__(self, port: int = 4566, host: str = "127.0.0.1", region: str = "ap-southeast-1") -> None:
+        self.port, self.host, self.region = port, host, region
+        self._endpoint: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("the embedded endpoint is not started")
+        return str(self._endpoint.url)
+
+    def start(self) -> None:
+        from harness.endpoint import Endpoint
+
+        endpoint = Endpoint(host=self.host, port=self.port, region=self.region)
+        endpoint.start()
+        self._endpoint = endpoint
+
+    def stop(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.stop()
+            self._endpoint = None
+
+
+def make_backend(name: str, *, edge_port: int = 4566, endpoint_url: str | None = None,
+                 region: str = "ap-southeast-1") -> Backend:
+    """Build the backend named ``name``; an explicit ``endpoint_url`` means an external one."""
+    if endpoint_url:
+        return ExternalBackend(endpoint_url)
+    if name == "embedded":
+        return EmbeddedBackend(port=edge_port, region=region)
+    if name == "localstack":
+        return LocalStackBackend(LocalStackSettings(region=region))
+    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
