@@ -1,0 +1,155 @@
+"""An ASGI application served by uvicorn in a background thread, as a server object."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+__all__ = ["ASGIServer", "ServerStartError"]
+
+
+class ServerStartError(RuntimeError):
+    """The server could not bind its port or its application failed to start."""
+
+
+class ASGIServer:
+    """Serve an ASGI app on ``host:port`` (port 0 = a free port) from a daemon thread.
+
+    ``start()`` returns once the socket is bound and the app's lifespan startup has run;
+    ``stop()`` shuts down gracefully, joins the thread and frees the port.
+
+    Example::
+
+        with ASGIServer(app) as server:
+            httpx.get(server.url + "/health")
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "asgi",
+        ready_timeout_s: float = 10.0,
+        graceful_shutdown_s: float = 2.0,
+        log_level: str = "warning",
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.name = name
+        self._requested_port = port
+        self._ready_timeout_s = ready_timeout_s
+        self._graceful_shutdown_s = graceful_shutdown_s
+        self._log_level = log_level
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (only after ``start()``)."""
+        if self._port is None:
+            raise RuntimeError(f"{self.name} server is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:41234``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the serving thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> ASGIServer:
+        """Bind the socket, start serving in a thread and wait until the app is ready."""
+        if self.running:
+            return self
+        self._socket = self._bind()
+        self._port = int(self._socket.getsockname()[1])
+        config = uvicorn.Config(
+            self.app,
+            lifespan="on",
+            log_config=None,
+            log_level=self._log_level,
+            access_log=False,
+            proxy_headers=False,  # the client address is the TCP peer, never a header
+            server_header=False,
+            timeout_graceful_shutdown=int(max(1, self._graceful_shutdown_s)),
+        )
+        self._server = uvicorn.Server(config)
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self._ready_timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                reason = repr(self._error) if self._error else "timed out waiting for startup"
+                self.stop()
+                raise ServerStartError(f"{self.name} server failed to start: {reason}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Shut down gracefully, join the thread and close the listening socket."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=self._graceful_shutdown_s + 5.0)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True
+                self._thread.join(timeout=5.0)
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = None
+        self._server = None
+        self._socket = None
+
+    def __enter__(self) -> ASGIServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET
+        try:
+            if ipaddress.ip_address(self.host).version == 6:
+                family = socket.AF_INET6
+        except ValueError:
+            pass  # a host name: IPv4
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._requested_port))
+        except OSError as exc:
+            sock.close()
+            raise ServerStartError(
+                f"{self.name} server cannot bind {self.host}:{self._requested_port}: {exc.strerror}"
+                " (is the port in use? choose another port or 0 for any free port)"
+            ) from exc
+        sock.listen(2048)
+        return sock
+
+    def _run(self) -> None:
+        assert self._server is not None and self._socket is not None
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # noqa: BLE001 - reported by start(), thread must not die loudly
+            self._error = exc

@@ -1,0 +1,40 @@
+"""A tiny stand-in for the query service, run by uvicorn in a subprocess (``--factory``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+def create_app() -> Starlette:
+    """Build the fake service; FAKE_HEALTH_STATUS makes /health fail, FAKE_CRASH fails startup."""
+    if os.environ.get("FAKE_CRASH"):
+        print(f"fake service: cannot start: {os.environ['FAKE_CRASH']}", file=sys.stderr)
+        raise SystemExit(1)
+    health_status = int(os.environ.get("FAKE_HEALTH_STATUS", "200"))
+    if health_status != 200:
+        print(f"fake service: health check will answer {health_status}", file=sys.stderr)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok" if health_status == 200 else "bad"}, health_status)
+
+    async def env(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return JSONResponse({"name": name, "value": os.environ.get(name)})
+
+    async def query(request: Request) -> JSONResponse:
+        body = await request.json()
+        return JSONResponse({"kind": request.path_params["kind"], "body": body, "pid": os.getpid()})
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/env/{name}", env),
+            Route("/query/{kind}", query, methods=["POST"]),
+        ]
+    )
