@@ -1,0 +1,75 @@
+"""POST /query/user, /query/marketing and /query/fail: pages of notification records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.deps import InvokerDep, RequestIdDep
+from service.invoker import QueryLambdaRequest, QueryType
+from service.models import (
+    ErrorResponse,
+    FailQueryRequest,
+    MarketingQueryRequest,
+    QueryResponse,
+    UserQueryRequest,
+)
+
+REQUEST_ID_RESPONSE_HEADER: dict[str, Any] = {
+    "X-Request-Id": {
+        "description": "Request id: X-Request-Id or X-Amzn-Trace-Id of the request, or new.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "model": ErrorResponse,
+        "description": description,
+        "headers": REQUEST_ID_RESPONSE_HEADER,
+    }
+
+
+QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A page of records.", "headers": REQUEST_ID_RESPONSE_HEADER},
+    400: _error("The next_token does not belong to this query."),
+    422: _error("Invalid request: the errors name each field and say why."),
+    502: _error("The query Lambda failed or answered with something unusable."),
+    503: _error("The query Lambda is throttled or unreachable."),
+    504: _error("The query Lambda did not answer in time."),
+}
+
+router = APIRouter(tags=["query"], responses=QUERY_RESPONSES)
+
+
+QueryRequest = UserQueryRequest | MarketingQueryRequest | FailQueryRequest
+
+
+def _lambda_request(query_type: QueryType, id_: str, body: QueryRequest) -> QueryLambdaRequest:
+    return {"query_type": query_type, "id": id_, "limit": body.limit, "next_token": body.next_token}
+
+
+@router.post("/query/user", name="queryUser", summary="A user's records, newest first")
+def query_user(
+    body: UserQueryRequest, invoker: InvokerDep, request_id: RequestIdDep
+) -> QueryResponse:
+    """Return the notification records of `user_id`, newest first."""
+    return invoker.invoke(_lambda_request("user", body.user_id, body), request_id)
+
+
+@router.post("/query/marketing", name="queryMarketing", summary="A campaign's records")
+def query_marketing(
+    body: MarketingQueryRequest, invoker: InvokerDep, request_id: RequestIdDep
+) -> QueryResponse:
+    """Return the notification records of the campaign `marketing_id`."""
+    return invoker.invoke(_lambda_request("marketing", body.marketing_id, body), request_id)
+
+
+@router.post("/query/fail", name="queryFail", summary="A transaction's FAILED records")
+def query_fail(
+    body: FailQueryRequest, invoker: InvokerDep, request_id: RequestIdDep
+) -> QueryResponse:
+    """Return the FAILED notification records of `transaction_id`."""
+    return invoker.invoke(_lambda_request("fail", body.transaction_id, body), request_id)
