@@ -1,0 +1,1 @@
+"""Local harness: embedded AWS endpoint, Lambda runtime, stream poller, gateway and friends."""

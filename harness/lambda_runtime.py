@@ -1,0 +1,711 @@
+"""The harness's Lambda runtime: warm worker processes per function, AWS Invoke semantics.
+
+No HTTP here: the endpoint (Invoke API) and the stream poller call :class:`LambdaRuntime`.
+Workers run ``harness/lambda_worker.py`` under ``python`` (default: the current interpreter,
+so the project's virtualenv -- boto3, powertools -- is importable; pass ``python3.12`` to match
+the Lambda runtime when one with the needed packages is installed).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import itertools
+import json
+import logging
+import math
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.lambda_worker import (
+    FRAME_HEAD,
+    INVOKE_HEAD,
+    KIND_INIT,
+    KIND_INVOKE,
+    KIND_LOG,
+    KIND_RESULT,
+    RESULT_HEAD,
+)
+
+__all__ = [
+    "RESERVED_ENVIRONMENT_KEYS",
+    "FunctionConfig",
+    "InvalidRequestContent",
+    "InvokeResult",
+    "LambdaRuntime",
+    "LambdaRuntimeError",
+    "LogSink",
+    "RequestTooLarge",
+    "ResourceNotFound",
+    "TooManyRequests",
+]
+
+LOGGER = logging.getLogger(__name__)
+WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+EVENT_PAYLOAD_LIMIT = 256 * 1024
+RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100  # AWS's figure: 6291556 bytes
+CLIENT_CONTEXT_LIMIT = 3583
+INIT_TIMEOUT_S = 10.0
+TAIL_BYTES = 4096
+RESERVED_ENVIRONMENT_KEYS = frozenset(
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    }
+)  # fmt: skip
+
+LogSink = Callable[[str, list[str]], None]
+
+
+class LambdaRuntimeError(Exception):
+    """Base of the errors the Invoke API answers with a 4xx."""
+
+
+class ResourceNotFound(LambdaRuntimeError):
+    """Unknown function (404 ResourceNotFoundException)."""
+
+
+class TooManyRequests(LambdaRuntimeError):
+    """Concurrency limit reached (429 TooManyRequestsException)."""
+
+
+class RequestTooLarge(LambdaRuntimeError):
+    """Payload over 6 MB sync / 256 KB Event (413 RequestTooLargeException)."""
+
+
+class InvalidRequestContent(LambdaRuntimeError):
+    """Payload or client context not valid JSON (400 InvalidRequestContentException)."""
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What the runtime needs to run one function."""
+
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    environment: dict[str, str]
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """The Invoke API's answer: status, payload and the X-Amz-* header values."""
+
+    status_code: int
+    payload: bytes
+    function_error: str | None
+    log_result: str | None
+    executed_version: str = "$LATEST"
+    request_id: str = ""
+
+
+class _WorkerGone(OSError):
+    """The worker closed its end of the pipe (it exited)."""
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    payload: bytes
+    lines: list[str]
+    duration_ms: float
+    max_memory_mb: int
+    init_lines: list[str] = field(default_factory=list)
+    init_duration_ms: float | None = None
+    trailer: list[str] = field(default_factory=list)
+    status: str | None = None  # REPORT "Status:" for timeouts and crashes
+    reusable: bool = True
+
+
+class _Worker:
+    """One warm execution environment: a child process speaking the framed pipe protocol."""
+
+    def __init__(self, config: FunctionConfig, python: str, env: dict[str, str]) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [python, "-B", str(WORKER_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=config.code_dir,
+            env=env,
+            bufsize=0,
+            start_new_session=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._write_fd = self.process.stdin.fileno()
+        self._read_fd = self.process.stdout.fileno()
+        self._poll = select.poll()
+        self._poll.register(self._read_fd, select.POLLIN)
+        self._buffer = bytearray()
+        self._initialised = False
+        self.max_memory_mb = 0
+
+    def invoke(self, request_id: str, header: bytes, event: bytes) -> _Outcome:
+        """Run one invocation; never raises for the function's own failures."""
+        init_lines: list[str] = []
+        init_ms: float | None = None
+        lines: list[str] = []
+        sent = self.started
+        try:
+            if not self._initialised:
+                frame = self._read_until(KIND_INIT, init_lines, self.started + INIT_TIMEOUT_S)
+                if frame is None:
+                    return self._timed_out(request_id, INIT_TIMEOUT_S, lines, init_lines)
+                self._initialised = True
+                init_ms = (time.monotonic() - self.started) * 1000.0
+            body = INVOKE_HEAD.pack(len(header)) + header + event
+            sent = time.monotonic()
+            self._write(FRAME_HEAD.pack(KIND_INVOKE, len(body)) + body)
+            result = self._read_until(KIND_RESULT, lines, sent + self.config.timeout_s)
+        except OSError:
+            return self._exited(request_id, sent, lines, init_lines)
+        if result is None:
+            return self._timed_out(request_id, self.config.timeout_s, lines, init_lines)
+        ok, init_failed, duration_ms, max_rss_kb = RESULT_HEAD.unpack_from(result)
+        self.max_memory_mb = math.ceil(max_rss_kb / 1024)
+        payload = result[RESULT_HEAD.size :]
+        outcome = _Outcome(bool(ok), payload, lines, duration_ms, self.max_memory_mb,
+                           init_lines, init_ms, reusable=not init_failed)  # fmt: skip
+        if len(payload) > RESPONSE_PAYLOAD_LIMIT:
+            outcome.ok, outcome.payload = False, _error_payload(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size exceeded maximum allowed payload size "
+                f"({RESPONSE_PAYLOAD_LIMIT} bytes).",
+            )
+        return outcome
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._write_fd, view) :]
+
+    def _read_until(self, kind: bytes, lines: list[str], deadline: float) -> bytes | None:
+        """Collect log frames into lines until a ``kind`` frame; None on deadline; OSError on EOF."""
+        buffer = self._buffer
+        while True:
+            if len(buffer) >= FRAME_HEAD.size:
+                frame_kind, length = FRAME_HEAD.unpack_from(buffer)
+                end = FRAME_HEAD.size + length
+                if len(buffer) >= end:
+                    body = bytes(buffer[FRAME_HEAD.size : end])
+                    del buffer[:end]
+                    if frame_kind == kind:
+                        return body
+                    if frame_kind == KIND_LOG:
+                        lines.extend(body.decode("utf-8", "replace").split("\n"))
+                    continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not self._poll.poll(math.ceil(remaining * 1000)):
+                continue
+            chunk = os.read(self._read_fd, 1 << 16)
+            if not chunk:
+                raise _WorkerGone()
+            buffer += chunk
+
+    def _timed_out(
+        self, request_id: str, timeout_s: float, lines: list[str], init_lines: list[str]
+    ) -> _Outcome:
+        self._sample_memory()
+        self.terminate()
+        message = f"{_timestamp()} {request_id} Task timed out after {timeout_s:.2f} seconds"
+        return _Outcome(False, _error_payload("Sandbox.Timedout", message), lines,
+                        timeout_s * 1000.0, self.max_memory_mb, init_lines,
+                        trailer=[message], status="timeout", reusable=False)  # fmt: skip
+
+    def _exited(
+        self, request_id: str, sent: float, lines: list[str], init_lines: list[str]
+    ) -> _Outcome:
+        self.terminate()
+        code = self.process.returncode
+        if code == 0:
+            reason = "Runtime exited without providing a reason"
+        elif code is not None and code < 0:
+            reason = f"Runtime exited with error: signal: {_signal_text(-code)}"
+        else:
+            reason = f"Runtime exited with error: exit status {code}"
+        message = f"RequestId: {request_id} Error: {reason}"
+        return _Outcome(False, _error_payload("Runtime.ExitError", message), lines,
+                        (time.monotonic() - sent) * 1000.0, self.max_memory_mb,
+                        init_lines, trailer=[message, "Runtime.ExitError"],
+                        status="error\tError Type: Runtime.ExitError", reusable=False)  # fmt: skip
+
+    def _sample_memory(self) -> None:
+        try:
+            rss = psutil.Process(self.process.pid).memory_info().rss
+        except psutil.Error:
+            return
+        self.max_memory_mb = max(self.max_memory_mb, math.ceil(rss / (1024 * 1024)))
+
+    def terminate(self) -> None:
+        """Kill the worker and everything it started; wait for it. Safe to call twice."""
+        if self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        self.process.wait()
+
+    def dispose(self) -> None:
+        """Terminate and release the pipes; only by the thread that owns the worker."""
+        self.terminate()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.stdout.close()
+
+
+class _Pool:
+    """Warm workers of one function version; grows on demand up to its concurrency limit."""
+
+    def __init__(self, config: FunctionConfig, limit: int) -> None:
+        self.config = config
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.idle: list[_Worker] = []
+        self.count = 0
+        self.retired = False
+
+
+@dataclass(order=True)
+class _EventItem:
+    due: float
+    seq: int
+    name: str = field(compare=False)
+    event: bytes = field(compare=False)
+    client_context: Any = field(compare=False)
+    request_id: str = field(compare=False)
+    attempt: int = field(compare=False, default=0)
+
+
+class LambdaRuntime:
+    """Runs registered functions in warm worker processes with AWS Invoke semantics."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        region: str,
+        log_sink: LogSink | None = None,
+        max_concurrency: int = 10,
+        python: str | None = None,
+        aws_access_key_id: str = "test",
+        aws_secret_access_key: str = "test",
+        event_retry_delays_s: Sequence[float] = (60.0, 120.0),
+        event_throttle_delay_s: float = 1.0,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.max_concurrency = max_concurrency
+        self.python = python or sys.executable
+        self._credentials = (aws_access_key_id, aws_secret_access_key)
+        self._log_sink = log_sink
+        self._retry_delays = tuple(event_retry_delays_s)
+        self._throttle_delay = event_throttle_delay_s
+        self._lock = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._live: set[_Worker] = set()
+        self._closed = False
+        self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
+        self._log_thread = threading.Thread(target=self._deliver_logs, name="lambda-logs",
+                                            daemon=True)  # fmt: skip
+        self._log_thread.start()
+        self._events: list[_EventItem] = []
+        self._event_seq = itertools.count()
+        self._event_cond = threading.Condition()
+        self._events_pending = 0
+        self._executor = ThreadPoolExecutor(max(max_concurrency, 1), "lambda-event")
+        self._dispatcher = threading.Thread(target=self._dispatch_events, name="lambda-events",
+                                            daemon=True)  # fmt: skip
+        self._dispatcher.start()
+
+    # -- functions ---------------------------------------------------------------------------
+
+    def register(self, config: FunctionConfig) -> None:
+        """Create or update a function; warm workers of the old version are replaced."""
+        limit = self.max_concurrency
+        if config.reserved_concurrency is not None:
+            limit = min(limit, config.reserved_concurrency)
+        with self._lock:
+            self._check_open()
+            old = self._pools.get(config.name)
+            self._pools[config.name] = _Pool(config, limit)
+        if old is not None:
+            self._retire(old)
+
+    def unregister(self, name: str) -> None:
+        """Forget a function and stop its workers."""
+        with self._lock:
+            pool = self._pools.pop(name, None)
+        if pool is None:
+            raise ResourceNotFound(f"Function not found: {name}")
+        self._retire(pool)
+
+    def functions(self) -> list[str]:
+        """Names of the registered functions."""
+        with self._lock:
+            return sorted(self._pools)
+
+    # -- invoke ------------------------------------------------------------------------------
+
+    def invoke(
+        self,
+        name: str,
+        payload: bytes,
+        *,
+        invocation_type: str = "RequestResponse",
+        client_context: str | None = None,
+        tail: bool = False,
+    ) -> InvokeResult:
+        """Invoke a function as the Invoke API does (RequestResponse, Event or DryRun)."""
+        pool = self._pool(name)
+        request_id = str(uuid.uuid4())
+        if invocation_type == "DryRun":
+            return InvokeResult(204, b"", None, None, request_id=request_id)
+        if invocation_type not in ("RequestResponse", "Event"):
+            raise InvalidRequestContent(
+                f"Invalid invocation type {invocation_type!r}: "
+                "expected RequestResponse, Event or DryRun"
+            )
+        limit = SYNC_PAYLOAD_LIMIT if invocation_type == "RequestResponse" else EVENT_PAYLOAD_LIMIT
+        event = _validated_event(payload, limit)
+        context = _decoded_client_context(client_context)
+        if invocation_type == "Event":
+            self._enqueue(_EventItem(0.0, 0, name, event, context, request_id), new=True)
+            return InvokeResult(202, b"", None, None, request_id=request_id)
+        outcome = self._run(pool, request_id, event, context)
+        lines = self._log_lines(pool.config, request_id, outcome)
+        log_result = None
+        if tail:
+            text = ("\n".join(lines) + "\n").encode("utf-8")
+            log_result = base64.b64encode(text[-TAIL_BYTES:]).decode("ascii")
+        return InvokeResult(200, outcome.payload, None if outcome.ok else "Unhandled",
+                            log_result, request_id=request_id)  # fmt: skip
+
+    def _pool(self, name: str) -> _Pool:
+        with self._lock:
+            self._check_open()
+            pool = self._pools.get(name)
+        if pool is None:
+            raise ResourceNotFound(f"Function not found: {name}")
+        return pool
+
+    def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> _Outcome:
+        worker = self._acquire(pool)
+        config = pool.config
+        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+        header = json.dumps({"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn,
+                             "cc": context}).encode()  # fmt: skip
+        outcome = worker.invoke(request_id, header, event)
+        self._release(pool, worker, outcome.reusable)
+        return outcome
+
+    def _acquire(self, pool: _Pool) -> _Worker:
+        with pool.lock:
+            if pool.idle:
+                return pool.idle.pop()
+            if pool.count >= pool.limit:
+                raise TooManyRequests(
+                    f"Rate Exceeded. Concurrency limit of {pool.limit} reached "
+                    f"for function {pool.config.name}"
+                )
+            pool.count += 1
+        try:
+            worker = _Worker(pool.config, self.python, self._environment(pool.config))
+        except BaseException:
+            with pool.lock:
+                pool.count -= 1
+            raise
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._live.add(worker)
+        if closed:
+            worker.dispose()
+            raise RuntimeError("LambdaRuntime is closed")
+        return worker
+
+    def _release(self, pool: _Pool, worker: _Worker, reusable: bool) -> None:
+        with pool.lock:
+            if reusable and not pool.retired and not self._closed:
+                pool.idle.append(worker)
+                return
+            pool.count -= 1
+        self._dispose(worker)
+
+    def _dispose(self, worker: _Worker) -> None:
+        worker.dispose()
+        with self._lock:
+            self._live.discard(worker)
+
+    def _retire(self, pool: _Pool) -> None:
+        with pool.lock:
+            pool.retired = True
+            idle, pool.idle = pool.idle, []
+            pool.count -= len(idle)
+        for worker in idle:
+            self._dispose(worker)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("LambdaRuntime is closed")
+
+    def _environment(self, config: FunctionConfig) -> dict[str, str]:
+        """The worker's environment: defaults, then the function's variables, then Lambda's."""
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+        python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if os.path.realpath(self.python) != os.path.realpath(sys.executable):
+            python_path.append(sysconfig.get_paths()["purelib"])  # reach the venv's packages
+        if python_path:
+            env["PYTHONPATH"] = os.pathsep.join(python_path)
+        env.update(config.environment)
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        env.update({
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{_python_version(self.python)}",
+            "_HANDLER": config.handler,
+            "LAMBDA_TASK_ROOT": str(config.code_dir),
+            "AWS_ACCESS_KEY_ID": self._credentials[0],
+            "AWS_SECRET_ACCESS_KEY": self._credentials[1],
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+        })  # fmt: skip
+        return env
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def _log_lines(self, config: FunctionConfig, request_id: str, outcome: _Outcome) -> list[str]:
+        lines = [*outcome.init_lines, f"START RequestId: {request_id} Version: $LATEST"]
+        lines += outcome.lines
+        lines += outcome.trailer
+        lines.append(f"END RequestId: {request_id}")
+        report = (f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\t"
+                  f"Billed Duration: {max(math.ceil(outcome.duration_ms), 1)} ms\t"
+                  f"Memory Size: {config.memory_mb} MB\t"
+                  f"Max Memory Used: {outcome.max_memory_mb} MB")  # fmt: skip
+        if outcome.init_duration_ms is not None:
+            report += f"\tInit Duration: {outcome.init_duration_ms:.2f} ms"
+        if outcome.status:
+            report += f"\tStatus: {outcome.status}"
+        lines.append(report)
+        if self._log_sink is not None or LOGGER.isEnabledFor(logging.INFO):
+            self._logs.put((config.name, lines))
+        return lines
+
+    def _deliver_logs(self) -> None:
+        while (item := self._logs.get()) is not None:
+            name, lines = item
+            for line in lines:
+                LOGGER.info("[%s] %s", name, line)
+            if self._log_sink is None:
+                continue
+            try:
+                self._log_sink(name, lines)
+            except Exception:
+                LOGGER.exception("log sink failed for %s; %d lines dropped", name, len(lines))
+
+    # -- Event invocations -------------------------------------------------------------------
+
+    def _enqueue(self, item: _EventItem, delay_s: float = 0.0, *, new: bool = False) -> None:
+        with self._event_cond:
+            if self._closed:
+                LOGGER.warning("runtime closed: Event %s for %s dropped", item.request_id,
+                               item.name)  # fmt: skip
+                return
+            item.due = time.monotonic() + delay_s
+            item.seq = next(self._event_seq)
+            if new:
+                self._events_pending += 1
+            heapq.heappush(self._events, item)
+            self._event_cond.notify_all()
+
+    def _dispatch_events(self) -> None:
+        with self._event_cond:
+            while not self._closed:
+                wait = None
+                if self._events:
+                    wait = self._events[0].due - time.monotonic()
+                    if wait <= 0:
+                        self._executor.submit(self._run_event, heapq.heappop(self._events))
+                        continue
+                self._event_cond.wait(wait)
+
+    def _run_event(self, item: _EventItem) -> None:
+        done = True
+        try:
+            with self._lock:
+                pool = self._pools.get(item.name)
+            if pool is None or self._closed:
+                LOGGER.warning("Event %s dropped: function %s is gone", item.request_id, item.name)
+                return
+            try:
+                outcome = self._run(pool, item.request_id, item.event, item.client_context)
+            except TooManyRequests:  # throttles are retried and do not count as attempts
+                done = False
+                self._enqueue(item, self._throttle_delay)
+                return
+            self._log_lines(pool.config, item.request_id, outcome)
+            if not outcome.ok and item.attempt < len(self._retry_delays):
+                delay = self._retry_delays[item.attempt]
+                item.attempt += 1
+                done = False
+                self._enqueue(item, delay)
+            elif not outcome.ok:
+                LOGGER.warning("Event %s for %s failed %d times; discarded: %s", item.request_id,
+                               item.name, item.attempt + 1, outcome.payload[:500])  # fmt: skip
+        except Exception:
+            LOGGER.exception("Event %s for %s failed in the runtime", item.request_id, item.name)
+        finally:
+            if done:
+                with self._event_cond:
+                    self._events_pending = max(self._events_pending - 1, 0)
+                    self._event_cond.notify_all()
+
+    def wait_for_events(self, timeout_s: float) -> bool:
+        """Wait until every queued Event invocation (and its retries) is finished."""
+        deadline = time.monotonic() + timeout_s
+        with self._event_cond:
+            while self._events_pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._event_cond.wait(remaining)
+        return True
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Kill every worker, drop queued Event invocations and wait for it all to stop."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+        with self._event_cond:
+            dropped = len(self._events)
+            self._events.clear()
+            self._events_pending = 0
+            self._event_cond.notify_all()
+        if dropped:
+            LOGGER.warning("runtime closed with %d Event invocations queued; dropped", dropped)
+        self._dispatcher.join()
+        for pool in pools:
+            self._retire(pool)
+        with self._lock:
+            busy = list(self._live)
+        for worker in busy:  # their invoking threads get an exit error and dispose of them
+            worker.terminate()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._logs.put(None)
+        self._log_thread.join()
+
+    def __enter__(self) -> LambdaRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _validated_event(payload: bytes, limit: int) -> bytes:
+    if len(payload) > limit:
+        raise RequestTooLarge(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+        )
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from None
+    return payload
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"Unrecognized token '{name}'")
+
+
+def _decoded_client_context(client_context: str | None) -> Any:
+    if not client_context:
+        return None
+    if len(client_context) > CLIENT_CONTEXT_LIMIT:
+        raise InvalidRequestContent(
+            f"Client context must be at most {CLIENT_CONTEXT_LIMIT} bytes (base64)"
+        )
+    try:
+        context = json.loads(base64.b64decode(client_context, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestContent(
+            f"Client context must be a valid Base64-encoded JSON object: {exc}"
+        ) from None
+    if not isinstance(context, dict):
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object")
+    return context
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode("utf-8")
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _signal_text(number: int) -> str:
+    names = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
+             signal.SIGABRT: "aborted", signal.SIGTERM: "terminated"}  # fmt: skip
+    try:
+        return names.get(signal.Signals(number), signal.Signals(number).name.lower())
+    except ValueError:
+        return str(number)
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def _python_version(python: str) -> str:
+    """``3.11`` for the interpreter at ``python`` (asked once, then remembered)."""
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    if python not in _VERSIONS:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+        _VERSIONS[python] = out.stdout.strip()
+    return _VERSIONS[python]
