@@ -1,0 +1,105 @@
+"""Per-table map from each GSI's hash-key value(s) to its items, so a GSI Query reads one partition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ATTRIBUTE = "_harness_partition_index"
+
+PrimaryKey = tuple[Any, Any]  # (hash DynamoType, range DynamoType | None)
+IndexKey = tuple[Any, ...]  # the GSI's hash attribute values, in key-schema order
+
+
+def item_key(item: Any) -> PrimaryKey:
+    """The primary key of a moto Item."""
+    return (item.hash_key, item.range_key)
+
+
+def _signature(table: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (index.name, tuple(k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"))
+        for index in (table.global_indexes or [])
+    )
+
+
+def _all_items(table: Any) -> list[Any]:
+    if table.range_key_attr:
+        return [item for partition in table.items.values() for item in partition.values()]
+    return list(table.items.values())
+
+
+class PartitionIndex:
+    """For every GSI of one table: hash-key value(s) -> {primary key: item}, kept up to date on writes.
+
+    Lives on the moto Table object (so a TransactWriteItems rollback, which swaps in a deep copy of
+    the table, swaps in a consistent copy of the index too) and holds no lock: callers hold
+    moto_patches.DYNAMODB_LOCK.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.signature = _signature(table)
+        self._hash_attrs = dict(self.signature)
+        self._buckets: dict[str, dict[IndexKey, dict[PrimaryKey, Any]]] = {
+            name: {} for name in self._hash_attrs}
+        self._placed: dict[str, dict[PrimaryKey, IndexKey]] = {
+            name: {} for name in self._hash_attrs}
+        for item in _all_items(table):
+            self.add(item)
+
+    @staticmethod
+    def drop(table: Any) -> None:
+        """Forget the index of `table` (it is rebuilt on the next GSI Query)."""
+        table.__dict__.pop(ATTRIBUTE, None)
+
+    def add(self, item: Any) -> None:
+        """Place `item` under its current GSI hash-key values."""
+        key = item_key(item)
+        for name, attrs in self._hash_attrs.items():
+            values = tuple(item.attrs.get(attr) for attr in attrs)
+            if any(value is None for value in values):
+                continue
+            self._buckets[name].setdefault(values, {})[key] = item
+            self._placed[name][key] = values
+
+    def remove(self, key: PrimaryKey) -> None:
+        """Take the item with primary key `key` out of every GSI."""
+        for name in self._hash_attrs:
+            values = self._placed[name].pop(key, None)
+            if values is None:
+                continue
+            bucket = self._buckets[name].get(values)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del self._buckets[name][values]
+
+    def reindex(self, table: Any, key: PrimaryKey) -> None:
+        """Re-place one item after a write (or drop it if it is gone)."""
+        self.remove(key)
+        hash_key, range_key = key
+        partition = table.items.get(hash_key)
+        if partition is None:
+            return
+        item = partition.get(range_key) if table.range_key_attr else partition
+        if item is not None:
+            self.add(item)
+
+    def candidates(self, index_name: str, conditions: dict[str, Any]) -> list[Any] | None:
+        """The items of one GSI partition, or None when the conditions do not name it fully."""
+        attrs = self._hash_attrs.get(index_name)
+        if attrs is None or any(attr not in conditions for attr in attrs):
+            return None
+        bucket = self._buckets[index_name].get(tuple(conditions[attr] for attr in attrs))
+        return list(bucket.values()) if bucket else []
+
+
+def index_of(table: Any, *, build: bool = True) -> PartitionIndex | None:
+    """The table's index (built on first use when `build`); None if absent and not built."""
+    index: PartitionIndex | None = table.__dict__.get(ATTRIBUTE)
+    if index is not None and index.signature != _signature(table):
+        index = None  # GSIs were added or removed
+        PartitionIndex.drop(table)
+    if index is None and build and table.global_indexes:
+        index = PartitionIndex(table)
+        table.__dict__[ATTRIBUTE] = index
+    return index

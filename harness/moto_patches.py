@@ -1,0 +1,399 @@
+"""Every fix the harness applies to moto's internals, pinned to one moto version.
+
+Each patch answers a defect measured in ../shared/reference/moto.md:
+  1. Query / GSI Query cost: a per-table map from index hash-key values to items, so a Query
+     looks at its own partition instead of sorting the whole table.
+  2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
+  3. HTML 500s: crashes in DynamoDB / Streams actions become AWS-shaped JSON errors
+     (the generic fallback for every other service is in harness.asgi_moto).
+  4. Stream records: the table's region, an eventSourceARN, one INSERT for UpdateItem on a new
+     key, and nothing for a write that changes nothing.
+  5. GetRecords iterators: kept at most 15 minutes and at most MAX_SHARD_ITERATORS per backend;
+     unknown iterators / shards answer ExpiredIteratorException / ValidationException /
+     ResourceNotFoundException instead of crashing.
+  6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
+`verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from harness.dynamodb_partition_index import PartitionIndex, index_of, item_key
+
+MOTO_VERSION = "5.2.5"
+MAX_SHARD_ITERATORS = 1000
+SHARD_ITERATOR_TTL_S = 15 * 60
+ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+EXPRESSION_PARAMS = ("KeyConditionExpression", "FilterExpression", "ConditionExpression",
+                     "UpdateExpression", "ProjectionExpression", "ExpressionAttributeNames",
+                     "ExpressionAttributeValues")
+ITERATOR_SHAPE = re.compile(r"^arn:aws[a-z-]*:dynamodb:[^|]+/stream/[^|]+\|1\|.+$")
+
+# The moto internals the patches rely on: dotted name -> expected parameter names.
+INTERNALS: dict[str, tuple[str, ...]] = {
+    "moto.dynamodb.models.table:Table.query": (
+        "self", "hash_key", "range_comparison", "range_objs", "limit", "exclusive_start_key",
+        "scan_index_forward", "projection_expressions", "index_name", "consistent_read",
+        "filter_expression", "hash_key_conditions", "range_key_conditions", "filter_kwargs"),
+    "moto.dynamodb.models.table:Table.all_items": ("self",),
+    "moto.dynamodb.models.table:Table.put_item": (
+        "self", "item_attrs", "expected", "condition_expression", "expression_attribute_names",
+        "expression_attribute_values", "overwrite", "return_values_on_condition_check_failure"),
+    "moto.dynamodb.models.table:Table.delete_item": ("self", "hash_key", "range_key"),
+    "moto.dynamodb.models.table:StreamShard.add": ("self", "old", "new"),
+    "moto.dynamodb.models.table:StreamRecord.__init__": (
+        "self", "table", "stream_type", "event_name", "old", "new", "seq"),
+    "moto.dynamodb.models:DynamoDBBackend.update_item": (
+        "self", "table_name", "key", "update_expression", "expression_attribute_names",
+        "expression_attribute_values", "attribute_updates", "expected", "condition_expression",
+        "return_values_on_condition_check_failure"),
+    "moto.dynamodb.responses:DynamoHandler.call_action": ("self",),
+    "moto.dynamodbstreams.responses:DynamoDBStreamsHandler.call_action": ("self",),
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.__init__": (
+        "self", "region_name", "account_id"),
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_shard_iterator": (
+        "self", "arn", "shard_id", "shard_iterator_type", "sequence_number"),
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": (
+        "self", "iterator_arn", "limit"),
+    "moto.dynamodbstreams.models:ShardIterator.get": ("self", "limit"),
+}
+
+logger = logging.getLogger("harness.moto_patches")
+DYNAMODB_LOCK = threading.RLock()
+_state = threading.local()
+_applied = False
+_apply_lock = threading.Lock()
+
+
+class MotoPatchError(RuntimeError):
+    """moto is not the version (or shape) these patches were written for."""
+
+
+def _resolve(dotted: str) -> Any:
+    import importlib  # noqa: PLC0415
+
+    module_name, _, qualname = dotted.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def verify_internals() -> None:
+    """Raise MotoPatchError unless moto is MOTO_VERSION with the internals listed in INTERNALS."""
+    import moto  # noqa: PLC0415
+
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoPatchError(
+            f"harness.moto_patches is written for moto {MOTO_VERSION} but moto "
+            f"{moto.__version__} is installed: pin moto=={MOTO_VERSION} or re-check every patch "
+            "(tests/harness/test_moto_patches.py) before moving the pin")
+    problems = []
+    for dotted, expected in INTERNALS.items():
+        try:
+            function = _resolve(dotted)
+        except (ImportError, AttributeError) as exc:
+            problems.append(f"{dotted}: missing ({exc})")
+            continue
+        function = getattr(function, "__wrapped_by_harness__", function)
+        names = tuple(inspect.signature(function).parameters)
+        if names != expected:
+            problems.append(f"{dotted}: parameters {names}, expected {expected}")
+    if problems:
+        raise MotoPatchError("moto internals changed: " + "; ".join(problems))
+
+
+def apply() -> str:
+    """Apply every patch once (idempotent); return the moto version."""
+    global _applied
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with _apply_lock:
+        if not _applied:
+            verify_internals()
+            _patch_locking_and_errors()
+            _patch_query()
+            _patch_streams()
+            _patch_shard_iterators()
+            _applied = True
+    return MOTO_VERSION
+
+
+def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    original = getattr(owner, name)
+    replacement = make(original)
+    replacement.__wrapped_by_harness__ = original
+    replacement.__name__ = getattr(original, "__name__", name)
+    setattr(owner, name, replacement)
+
+
+# ---- 2 + 3: one lock, and JSON errors instead of crashes ------------------------------------
+
+def _error_response(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
+    body = json.dumps({"__type": ERROR_PREFIX + code, "message": message})
+    return status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}, body
+
+
+def _locked_call_action(original: Callable[[Any], Any], streams: bool) -> Callable[[Any], Any]:
+    from werkzeug.exceptions import HTTPException  # noqa: PLC0415
+
+    def call_action(self: Any) -> Any:
+        try:
+            with DYNAMODB_LOCK:
+                return original(self)
+        except HTTPException:
+            raise
+        except Exception as exc:
+            target = self.headers.get("X-Amz-Target", "?")
+            logger.warning("moto crashed on %s: %s: %s", target, type(exc).__name__, exc)
+            params = getattr(self, "params", None) or {}
+            if streams or any(name in params for name in EXPRESSION_PARAMS):
+                return _error_response(400, "ValidationException",
+                                       f"Invalid request: {type(exc).__name__}: {exc}")
+            return _error_response(500, "InternalServerError",
+                                   f"Internal error in the local endpoint: {type(exc).__name__}")
+    return call_action
+
+
+def _patch_locking_and_errors() -> None:
+    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler  # noqa: PLC0415
+
+    _replace(DynamoHandler, "call_action", lambda f: _locked_call_action(f, streams=False))
+    _replace(DynamoDBStreamsHandler, "call_action", lambda f: _locked_call_action(f, streams=True))
+
+
+# ---- 1: Query cost proportional to the partition ------------------------------------------
+
+def _query_candidates(table: Any, bound: inspect.BoundArguments) -> list[Any] | None:
+    """The items a Query can match (its partition), or None to let moto look at everything."""
+    args = bound.arguments
+    index_name = args.get("index_name")
+    if not index_name:
+        hash_key = args.get("hash_key")
+        if hash_key is None:
+            return None
+        partition = table.items.get(hash_key)
+        if partition is None:
+            return []
+        return list(partition.values()) if table.range_key_attr else [partition]
+    conditions = dict(args.get("hash_key_conditions") or [])
+    for lsi in table.indexes or []:
+        if lsi.name == index_name and table.hash_key_attr in conditions:
+            partition = table.items.get(conditions[table.hash_key_attr])
+            if partition is None:
+                return []
+            return list(partition.values()) if table.range_key_attr else [partition]
+    index = index_of(table)
+    return index.candidates(index_name, conditions) if index is not None else None
+
+
+def _patch_query() -> None:
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    signature = inspect.signature(Table.query)
+
+    def make_query(original: Callable[..., Any]) -> Callable[..., Any]:
+        def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+            candidates = _query_candidates(self, signature.bind(self, *args, **kwargs))
+            if candidates is None:
+                return original(self, *args, **kwargs)
+            _state.hint = (self, candidates)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _state.hint = None
+        return query
+
+    def make_all_items(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def all_items(self: Any) -> Any:
+            hint = getattr(_state, "hint", None)
+            if hint is not None and hint[0] is self:
+                return hint[1]
+            return original(self)
+        return all_items
+
+    def make_put_item(original: Callable[..., Any]) -> Callable[..., Any]:
+        def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+            item = original(self, *args, **kwargs)
+            index = index_of(self, build=False)
+            if index is not None:
+                index.reindex(self, item_key(item))
+            return item
+        return put_item
+
+    def make_delete_item(original: Callable[..., Any]) -> Callable[..., Any]:
+        def delete_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+            item = original(self, *args, **kwargs)
+            index = index_of(self, build=False)
+            if item is not None and index is not None:
+                index.remove(item_key(item))
+            return item
+        return delete_item
+
+    def make_update_item(original: Callable[..., Any]) -> Callable[..., Any]:
+        def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            records: list[tuple[Any, Any]] = []
+            outer = getattr(_state, "stream_buffer", None)
+            _state.stream_buffer = records
+            ok = False
+            try:
+                item = original(self, table_name, *args, **kwargs)
+                ok = True
+                return item
+            finally:
+                _state.stream_buffer = outer
+                table = self.tables.get(table_name)
+                if table is not None:
+                    index = index_of(table, build=False)
+                    if index is not None:
+                        if ok:
+                            index.reindex(table, item_key(item))
+                        else:
+                            PartitionIndex.drop(table)  # partial change: rebuild on next Query
+                    if records and table.stream_shard is not None:
+                        table.stream_shard.add(records[0][0], records[-1][1])
+        return update_item
+
+    _replace(Table, "query", make_query)
+    _replace(Table, "all_items", make_all_items)
+    _replace(Table, "put_item", make_put_item)
+    _replace(Table, "delete_item", make_delete_item)
+    _replace(DynamoDBBackend, "update_item", make_update_item)
+
+
+# ---- 4: stream records as AWS writes them --------------------------------------------------
+
+def _patch_streams() -> None:
+    from moto.dynamodb.models.table import StreamRecord, StreamShard  # noqa: PLC0415
+
+    def make_record_init(original: Callable[..., None]) -> Callable[..., None]:
+        def __init__(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, table, *args, **kwargs)
+            self.record["awsRegion"] = table.region_name
+            self.record["eventSourceARN"] = f"{table.table_arn}/stream/{table.latest_stream_label}"
+        return __init__
+
+    def make_add(original: Callable[..., None]) -> Callable[..., None]:
+        def add(self: Any, old: Any, new: Any) -> None:
+            buffer = getattr(_state, "stream_buffer", None)
+            if buffer is not None:  # inside UpdateItem: one record for the whole update
+                buffer.append((old, new))
+                return
+            if old is not None and new is not None and old == new:
+                return  # AWS writes no record when nothing changed
+            if old is None and new is None:
+                return
+            original(self, old, new)
+        return add
+
+    _replace(StreamRecord, "__init__", make_record_init)
+    _replace(StreamShard, "add", make_add)
+
+
+# ---- 5: bounded shard iterators and AWS errors --------------------------------------------
+
+class ShardIteratorStore(dict[str, Any]):
+    """Shard iterators by ARN, dropped after SHARD_ITERATOR_TTL_S or beyond MAX_SHARD_ITERATORS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._born: OrderedDict[str, float] = OrderedDict()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._born[key] = time.monotonic()
+        self._born.move_to_end(key)
+        self._evict()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        """The live iterator for `key`, or `default` when unknown or expired."""
+        self._evict()
+        return super().get(key, default)
+
+    def _evict(self) -> None:
+        oldest_allowed = time.monotonic() - SHARD_ITERATOR_TTL_S
+        while self._born:
+            key, born = next(iter(self._born.items()))
+            if len(self._born) <= MAX_SHARD_ITERATORS and born >= oldest_allowed:
+                break
+            del self._born[key]
+            self.pop(key, None)
+
+
+def _streams_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError  # noqa: PLC0415
+
+    return JsonRESTError(ERROR_PREFIX + code, message)
+
+
+def _patch_shard_iterators() -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
+
+    def make_init(original: Callable[..., None]) -> Callable[..., None]:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            self.shard_iterators = ShardIteratorStore()
+        return __init__
+
+    def make_get_shard_iterator(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get_shard_iterator(self: Any, arn: str, shard_id: str, shard_iterator_type: str,
+                               sequence_number: Any = None) -> Any:
+            match = re.match(r"^arn:aws[a-z-]*:dynamodb:[^:]+:\d{12}:table/([^/]+)/stream/(.+)$",
+                             arn or "")
+            if match is None:
+                raise _streams_error("ValidationException", f"Invalid StreamArn: {arn}")
+            table = self.dynamodb.get_table(match.group(1))  # ResourceNotFoundException
+            if table.stream_shard is None or table.latest_stream_label != match.group(2):
+                raise _streams_error("ResourceNotFoundException",
+                                     f"Requested resource not found: Stream: {arn} not found")
+            if table.stream_shard.id != shard_id:
+                raise _streams_error("ResourceNotFoundException",
+                                     "Requested resource not found: Shard does not exist")
+            if shard_iterator_type not in ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER",
+                                           "AFTER_SEQUENCE_NUMBER"):
+                raise _streams_error("ValidationException",
+                                     f"Invalid ShardIteratorType: {shard_iterator_type}")
+            if shard_iterator_type.endswith("SEQUENCE_NUMBER"):
+                if sequence_number is None:
+                    raise _streams_error("ValidationException", "SequenceNumber is required "
+                                         f"for ShardIteratorType {shard_iterator_type}")
+                if int(sequence_number) < table.stream_shard.starting_sequence_number:
+                    raise _streams_error("TrimmedDataAccessException",
+                                         f"Sequence number {sequence_number} is before the "
+                                         "trim horizon of the shard")
+            return original(self, arn, shard_id, shard_iterator_type, sequence_number)
+        return get_shard_iterator
+
+    def make_get_records(original: Callable[..., Any]) -> Callable[..., Any]:
+        def get_records(self: Any, iterator_arn: str, limit: Any) -> Any:
+            if limit is not None and not 1 <= int(limit) <= 1000:
+                raise _streams_error("ValidationException", f"Invalid Limit: {limit} "
+                                     "(must be between 1 and 1000)")
+            if not isinstance(self.shard_iterators, ShardIteratorStore):
+                store = ShardIteratorStore()
+                for key, value in list(self.shard_iterators.items())[-MAX_SHARD_ITERATORS:]:
+                    store[key] = value
+                self.shard_iterators = store
+            if self.shard_iterators.get(iterator_arn) is None:
+                if ITERATOR_SHAPE.match(iterator_arn or ""):
+                    raise _streams_error("ExpiredIteratorException", "Iterator expired. Shard "
+                                         "iterators are valid for 15 minutes; get a new one")
+                raise _streams_error("ValidationException", "Invalid ShardIterator")
+            return original(self, iterator_arn, limit)
+        return get_records
+
+    _replace(DynamoDBStreamsBackend, "__init__", make_init)
+    _replace(DynamoDBStreamsBackend, "get_shard_iterator", make_get_shard_iterator)
+    _replace(DynamoDBStreamsBackend, "get_records", make_get_records)
