@@ -66,15 +66,14 @@ CLIENT_CONTEXT_LIMIT = 3583
 INIT_TIMEOUT_S = 10.0
 TAIL_BYTES = 4096
 RESERVED_ENVIRONMENT_KEYS = frozenset(
-    {
-        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-    }
-)  # fmt: skip
+    """
+    _HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
+    AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION
+    AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME
+    AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+    AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR
+    """.split()
+)  # variables a function may not set (CreateFunction rejects them)
 
 LogSink = Callable[[str, list[str]], None]
 
@@ -191,13 +190,24 @@ class _Worker:
         ok, init_failed, duration_ms, max_rss_kb = RESULT_HEAD.unpack_from(result)
         self.max_memory_mb = math.ceil(max_rss_kb / 1024)
         payload = result[RESULT_HEAD.size :]
-        outcome = _Outcome(bool(ok), payload, lines, duration_ms, self.max_memory_mb,
-                           init_lines, init_ms, reusable=not init_failed)  # fmt: skip
+        outcome = _Outcome(
+            bool(ok),
+            payload,
+            lines,
+            duration_ms,
+            self.max_memory_mb,
+            init_lines,
+            init_ms,
+            reusable=not init_failed,
+        )
         if len(payload) > RESPONSE_PAYLOAD_LIMIT:
-            outcome.ok, outcome.payload = False, _error_payload(
-                "Function.ResponseSizeTooLarge",
-                f"Response payload size exceeded maximum allowed payload size "
-                f"({RESPONSE_PAYLOAD_LIMIT} bytes).",
+            outcome.ok, outcome.payload = (
+                False,
+                _error_payload(
+                    "Function.ResponseSizeTooLarge",
+                    f"Response payload size exceeded maximum allowed payload size "
+                    f"({RESPONSE_PAYLOAD_LIMIT} bytes).",
+                ),
             )
         return outcome
 
@@ -207,7 +217,7 @@ class _Worker:
             view = view[os.write(self._write_fd, view) :]
 
     def _read_until(self, kind: bytes, lines: list[str], deadline: float) -> bytes | None:
-        """Collect log frames into lines until a ``kind`` frame; None on deadline; OSError on EOF."""
+        """Gather log lines until a ``kind`` frame; None past the deadline; OSError on EOF."""
         buffer = self._buffer
         while True:
             if len(buffer) >= FRAME_HEAD.size:
@@ -237,9 +247,17 @@ class _Worker:
         self._sample_memory()
         self.terminate()
         message = f"{_timestamp()} {request_id} Task timed out after {timeout_s:.2f} seconds"
-        return _Outcome(False, _error_payload("Sandbox.Timedout", message), lines,
-                        timeout_s * 1000.0, self.max_memory_mb, init_lines,
-                        trailer=[message], status="timeout", reusable=False)  # fmt: skip
+        return _Outcome(
+            False,
+            _error_payload("Sandbox.Timedout", message),
+            lines,
+            timeout_s * 1000.0,
+            self.max_memory_mb,
+            init_lines,
+            trailer=[message],
+            status="timeout",
+            reusable=False,
+        )
 
     def _exited(
         self, request_id: str, sent: float, lines: list[str], init_lines: list[str]
@@ -253,10 +271,17 @@ class _Worker:
         else:
             reason = f"Runtime exited with error: exit status {code}"
         message = f"RequestId: {request_id} Error: {reason}"
-        return _Outcome(False, _error_payload("Runtime.ExitError", message), lines,
-                        (time.monotonic() - sent) * 1000.0, self.max_memory_mb,
-                        init_lines, trailer=[message, "Runtime.ExitError"],
-                        status="error\tError Type: Runtime.ExitError", reusable=False)  # fmt: skip
+        return _Outcome(
+            False,
+            _error_payload("Runtime.ExitError", message),
+            lines,
+            (time.monotonic() - sent) * 1000.0,
+            self.max_memory_mb,
+            init_lines,
+            trailer=[message, "Runtime.ExitError"],
+            status="error\tError Type: Runtime.ExitError",
+            reusable=False,
+        )
 
     def _sample_memory(self) -> None:
         try:
@@ -334,16 +359,18 @@ class LambdaRuntime:
         self._live: set[_Worker] = set()
         self._closed = False
         self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
-        self._log_thread = threading.Thread(target=self._deliver_logs, name="lambda-logs",
-                                            daemon=True)  # fmt: skip
+        self._log_thread = threading.Thread(
+            target=self._deliver_logs, name="lambda-logs", daemon=True
+        )
         self._log_thread.start()
         self._events: list[_EventItem] = []
         self._event_seq = itertools.count()
         self._event_cond = threading.Condition()
         self._events_pending = 0
         self._executor = ThreadPoolExecutor(max(max_concurrency, 1), "lambda-event")
-        self._dispatcher = threading.Thread(target=self._dispatch_events, name="lambda-events",
-                                            daemon=True)  # fmt: skip
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_events, name="lambda-events", daemon=True
+        )
         self._dispatcher.start()
 
     # -- functions ---------------------------------------------------------------------------
@@ -406,8 +433,13 @@ class LambdaRuntime:
         if tail:
             text = ("\n".join(lines) + "\n").encode("utf-8")
             log_result = base64.b64encode(text[-TAIL_BYTES:]).decode("ascii")
-        return InvokeResult(200, outcome.payload, None if outcome.ok else "Unhandled",
-                            log_result, request_id=request_id)  # fmt: skip
+        return InvokeResult(
+            200,
+            outcome.payload,
+            None if outcome.ok else "Unhandled",
+            log_result,
+            request_id=request_id,
+        )
 
     def _pool(self, name: str) -> _Pool:
         with self._lock:
@@ -421,8 +453,9 @@ class LambdaRuntime:
         worker = self._acquire(pool)
         config = pool.config
         deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
-        header = json.dumps({"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn,
-                             "cc": context}).encode()  # fmt: skip
+        header = json.dumps(
+            {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
+        ).encode()
         outcome = worker.invoke(request_id, header, event)
         self._release(pool, worker, outcome.reusable)
         return outcome
@@ -487,22 +520,24 @@ class LambdaRuntime:
             env["PYTHONPATH"] = os.pathsep.join(python_path)
         env.update(config.environment)
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        env.update({
-            "AWS_LAMBDA_FUNCTION_NAME": config.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{_python_version(self.python)}",
-            "_HANDLER": config.handler,
-            "LAMBDA_TASK_ROOT": str(config.code_dir),
-            "AWS_ACCESS_KEY_ID": self._credentials[0],
-            "AWS_SECRET_ACCESS_KEY": self._credentials[1],
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-        })  # fmt: skip
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": config.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_python{_python_version(self.python)}",
+                "_HANDLER": config.handler,
+                "LAMBDA_TASK_ROOT": str(config.code_dir),
+                "AWS_ACCESS_KEY_ID": self._credentials[0],
+                "AWS_SECRET_ACCESS_KEY": self._credentials[1],
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+            }
+        )
         return env
 
     # -- logs --------------------------------------------------------------------------------
@@ -512,10 +547,12 @@ class LambdaRuntime:
         lines += outcome.lines
         lines += outcome.trailer
         lines.append(f"END RequestId: {request_id}")
-        report = (f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\t"
-                  f"Billed Duration: {max(math.ceil(outcome.duration_ms), 1)} ms\t"
-                  f"Memory Size: {config.memory_mb} MB\t"
-                  f"Max Memory Used: {outcome.max_memory_mb} MB")  # fmt: skip
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(math.ceil(outcome.duration_ms), 1)} ms\t"
+            f"Memory Size: {config.memory_mb} MB\t"
+            f"Max Memory Used: {outcome.max_memory_mb} MB"
+        )
         if outcome.init_duration_ms is not None:
             report += f"\tInit Duration: {outcome.init_duration_ms:.2f} ms"
         if outcome.status:
@@ -542,8 +579,9 @@ class LambdaRuntime:
     def _enqueue(self, item: _EventItem, delay_s: float = 0.0, *, new: bool = False) -> None:
         with self._event_cond:
             if self._closed:
-                LOGGER.warning("runtime closed: Event %s for %s dropped", item.request_id,
-                               item.name)  # fmt: skip
+                LOGGER.warning(
+                    "runtime closed: Event %s for %s dropped", item.request_id, item.name
+                )
                 return
             item.due = time.monotonic() + delay_s
             item.seq = next(self._event_seq)
@@ -584,8 +622,13 @@ class LambdaRuntime:
                 done = False
                 self._enqueue(item, delay)
             elif not outcome.ok:
-                LOGGER.warning("Event %s for %s failed %d times; discarded: %s", item.request_id,
-                               item.name, item.attempt + 1, outcome.payload[:500])  # fmt: skip
+                LOGGER.warning(
+                    "Event %s for %s failed %d times; discarded: %s",
+                    item.request_id,
+                    item.name,
+                    item.attempt + 1,
+                    outcome.payload[:500],
+                )
         except Exception:
             LOGGER.exception("Event %s for %s failed in the runtime", item.request_id, item.name)
         finally:
@@ -687,8 +730,12 @@ def _timestamp() -> str:
 
 
 def _signal_text(number: int) -> str:
-    names = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
-             signal.SIGABRT: "aborted", signal.SIGTERM: "terminated"}  # fmt: skip
+    names = {
+        signal.SIGKILL: "killed",
+        signal.SIGSEGV: "segmentation fault",
+        signal.SIGABRT: "aborted",
+        signal.SIGTERM: "terminated",
+    }
     try:
         return names.get(signal.Signals(number), signal.Signals(number).name.lower())
     except ValueError:
@@ -705,7 +752,10 @@ def _python_version(python: str) -> str:
     if python not in _VERSIONS:
         out = subprocess.run(
             [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, check=True, timeout=30,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
         _VERSIONS[python] = out.stdout.strip()
     return _VERSIONS[python]

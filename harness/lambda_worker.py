@@ -83,19 +83,14 @@ class _Channel:
 class _LogStream(io.TextIOBase):
     """sys.stdout / sys.stderr replacement that ships every complete line to the parent."""
 
+    encoding = "utf-8"
+    errors = "replace"
+
     def __init__(self, channel: _Channel) -> None:
         super().__init__()
         self._channel = channel
         self._pending: list[str] = []
         self._lock = threading.Lock()
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    @property
-    def errors(self) -> str:
-        return "replace"
 
     def writable(self) -> bool:
         return True
