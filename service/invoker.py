@@ -67,10 +67,12 @@ def parse_query_result(result: object) -> QueryResponse:
     if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
         raise InvalidLambdaResult("the query Lambda returned no query result")
     if result["ok"]:
+        page = {key: value for key, value in result.items() if key != "ok"}
+        if isinstance(page.get("records"), list):
+            # A query Lambda from before V3 sends no ap_id: that is null, never an error.
+            page["records"] = [_with_ap_id(record) for record in page["records"]]
         try:
-            return QueryResponse.model_validate(
-                {key: value for key, value in result.items() if key != "ok"}
-            )
+            return QueryResponse.model_validate(page)
         except ValidationError as exc:
             raise InvalidLambdaResult(
                 f"the query Lambda returned a malformed result ({exc.error_count()} errors)"
@@ -87,6 +89,12 @@ def parse_query_result(result: object) -> QueryResponse:
         f"the query Lambda rejected the request ({code}): {message}",
         field=field if isinstance(field, str) else None,
     )
+
+
+def _with_ap_id(record: object) -> object:
+    if isinstance(record, dict) and "ap_id" not in record:
+        return {**record, "ap_id": None}
+    return record
 
 
 def client_context(request_id: str) -> str:
