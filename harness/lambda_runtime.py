@@ -18,6 +18,7 @@ import math
 import os
 import queue
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -514,8 +515,8 @@ class LambdaRuntime:
         """The worker's environment: defaults, then the function's variables, then Lambda's."""
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
         python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if os.path.realpath(self.python) != os.path.realpath(sys.executable):
-            python_path.append(sysconfig.get_paths()["purelib"])  # reach the venv's packages
+        if not _is_current_interpreter(self.python):  # let it reach this environment's packages
+            python_path.append(sysconfig.get_paths()["purelib"])
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join(python_path)
         env.update(config.environment)
@@ -558,7 +559,7 @@ class LambdaRuntime:
         if outcome.status:
             report += f"\tStatus: {outcome.status}"
         lines.append(report)
-        if self._log_sink is not None or LOGGER.isEnabledFor(logging.INFO):
+        if self._log_sink is not None or LOGGER.isEnabledFor(logging.DEBUG):
             self._logs.put((config.name, lines))
         return lines
 
@@ -566,7 +567,7 @@ class LambdaRuntime:
         while (item := self._logs.get()) is not None:
             name, lines = item
             for line in lines:
-                LOGGER.info("[%s] %s", name, line)
+                LOGGER.debug("[%s] %s", name, line)
             if self._log_sink is None:
                 continue
             try:
@@ -745,9 +746,15 @@ def _signal_text(number: int) -> str:
 _VERSIONS: dict[str, str] = {}
 
 
+def _is_current_interpreter(python: str) -> bool:
+    """True for this process's interpreter (not resolving symlinks: a venv's python is one)."""
+    found = shutil.which(python) or python
+    return os.path.abspath(found) == os.path.abspath(sys.executable)
+
+
 def _python_version(python: str) -> str:
     """``3.11`` for the interpreter at ``python`` (asked once, then remembered)."""
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
+    if _is_current_interpreter(python):
         return f"{sys.version_info.major}.{sys.version_info.minor}"
     if python not in _VERSIONS:
         out = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -506,3 +507,15 @@ def test_close_leaves_no_child_process(tmp_path: Path) -> None:
     assert not any(psutil.pid_exists(pid) for pid in pids)
     with pytest.raises(RuntimeError):
         rt.invoke("echo", b"{}")
+
+
+def test_other_interpreter_still_reaches_the_project_packages(tmp_path: Path) -> None:
+    (tmp_path / "uses_libs.py").write_text(
+        "import sys\nimport boto3\n"
+        "def handler(event, context):\n    return [sys.executable, boto3.__name__]\n"
+    )
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    with LambdaRuntime(endpoint_url=ENDPOINT, region=REGION, python=base_python) as rt:
+        rt.register(config_factory("libs", "uses_libs.handler", code_dir=tmp_path))
+        executable, module = invoke_json(rt, "libs")
+    assert (executable, module) == (base_python, "boto3")
