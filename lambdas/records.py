@@ -12,6 +12,7 @@ __all__ = [
     "CommandRecord",
     "Platform",
     "QueryRecord",
+    "ReadKey",
     "Status",
     "read_item_from_command",
     "read_key_from_command",
@@ -86,6 +87,24 @@ class QueryRecord(BaseModel):
         return self.model_dump(mode="json")
 
 
+class ReadKey(BaseModel):
+    """The ``notification-records`` key of a command record: (user_id, created_at)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    user_id: str = Field(min_length=1)
+    created_at: int = Field(ge=0)
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_at_integral(cls, value: Any) -> Any:
+        return _integral(value)
+
+    def to_item(self) -> dict[str, Any]:
+        """Return the key as a plain item (user_id, created_at)."""
+        return {"user_id": self.user_id, "created_at": self.created_at}
+
+
 def source_sequence_of(sequence_number: str) -> str:
     """Return the stream sequence number zero-padded to 40 digits (raise ValueError if not one)."""
     if not sequence_number.isascii() or not sequence_number.isdigit():
@@ -95,9 +114,9 @@ def source_sequence_of(sequence_number: str) -> str:
     return sequence_number.zfill(SEQUENCE_WIDTH)
 
 
-def read_key_from_command(record: CommandRecord) -> dict[str, Any]:
+def read_key_from_command(record: CommandRecord) -> ReadKey:
     """Return the ``notification-records`` key (user_id, created_at) of a command record."""
-    return {"user_id": record.user_id, "created_at": record.created_at}
+    return ReadKey(user_id=record.user_id, created_at=record.created_at)
 
 
 def read_item_from_command(record: CommandRecord, source_sequence: str) -> dict[str, Any]:

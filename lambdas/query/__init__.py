@@ -1,0 +1,1 @@
+"""query-lambda: direct-invocation queries of the notification-records read table."""

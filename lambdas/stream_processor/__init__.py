@@ -1,0 +1,1 @@
+"""stream-processor: keeps notification-records in step with the command-records stream."""
