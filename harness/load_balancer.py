@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
-from harness.servers import ASGIServer
+from harness.servers import HOP_BY_HOP, ASGIServer, Receive, Scope, Send, read_body, send_json
 
 __all__ = ["LoadBalancer", "TargetSource", "default_idempotent"]
 
 logger = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
-
-HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection",
-    }
-)
 # errors where the target never answered: safe to try another target for idempotent requests
-NO_RESPONSE_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
-                      httpx.WriteError, httpx.ConnectTimeout, httpx.PoolTimeout)
+NO_RESPONSE_ERRORS = (
+    httpx.ConnectError,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
 
 
 class TargetSource(Protocol):
@@ -159,11 +154,11 @@ class LoadBalancer:
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self._client is not None, "LoadBalancer must be served (start()) to proxy"
-        body = await _read_body(receive)
+        body = await read_body(receive)
         method, path = scope["method"], scope["path"]
         healthy = self.healthy_targets()
         if not healthy:
-            await _send_json(send, 503, {"message": "Service Unavailable: no healthy target"})
+            await send_json(send, 503, {"message": "Service Unavailable: no healthy target"})
             return
         first = self._next % len(healthy)
         self._next += 1
@@ -174,12 +169,13 @@ class LoadBalancer:
         suffix = target_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         errors: list[str] = []
         for attempt, target in enumerate(order, start=1):
-            request = self._client.build_request(method, target + suffix, headers=headers,
-                                                 content=body)
+            request = self._client.build_request(
+                method, target + suffix, headers=headers, content=body
+            )
             try:
                 response = await self._client.send(request, stream=True)
             except (httpx.ReadTimeout, httpx.WriteTimeout):
-                await _send_json(send, 504, {"message": f"Gateway Timeout: {target} timed out"})
+                await send_json(send, 504, {"message": f"Gateway Timeout: {target} timed out"})
                 return
             except NO_RESPONSE_ERRORS as exc:
                 errors.append(f"{target}: {type(exc).__name__}: {exc}".rstrip(": "))
@@ -191,9 +187,10 @@ class LoadBalancer:
                 await _stream_back(response, send)
                 return
             if attempt < len(order):
-                logger.warning("%s %s failed on %s; retrying on %s", method, path, target,
-                               order[attempt])
-        await _send_json(send, 502, {"message": "Bad Gateway: " + "; ".join(errors)})
+                logger.warning(
+                    "%s %s failed on %s; retrying on %s", method, path, target, order[attempt]
+                )
+        await send_json(send, 502, {"message": "Bad Gateway: " + "; ".join(errors)})
 
     # -- health ---------------------------------------------------------------------------
     def _health_of(self, url: str) -> _Health:
@@ -235,17 +232,7 @@ class LoadBalancer:
             health.failures, health.successes = health.failures + 1, 0
             if health.healthy and health.failures >= self.unhealthy_threshold:
                 health.healthy = False
-                logger.warning("target %s failed %d health checks; taken out", url,
-                               health.failures)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+                logger.warning("target %s failed %d health checks; taken out", url, health.failures)
 
 
 def _forward_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -278,18 +265,11 @@ async def _stream_back(response: httpx.Response, send: Send) -> None:
         if name.decode("latin-1").lower() not in HOP_BY_HOP
     ]
     try:
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": headers})
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
         async for chunk in response.aiter_raw():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         await response.aclose()
-
-
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})

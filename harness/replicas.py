@@ -300,7 +300,9 @@ class ReplicaSet:
             for replica in dead:
                 logger.warning(
                     "%s (pid %d) exited with code %s; replacing it",
-                    replica.id, replica.process.pid, replica.process.returncode,
+                    replica.id,
+                    replica.process.pid,
+                    replica.process.returncode,
                 )
                 replica.log_file.close()
             if dead:

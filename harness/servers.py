@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 
-__all__ = ["ASGIServer", "ServerStartError"]
+__all__ = ["HOP_BY_HOP", "ASGIServer", "ServerStartError", "read_body", "send_json"]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
 
 
 class ServerStartError(RuntimeError):
@@ -153,3 +174,28 @@ class ASGIServer:
             self._server.run(sockets=[self._socket])
         except BaseException as exc:  # noqa: BLE001 - reported by start(), thread must not die loudly
             self._error = exc
+
+
+async def read_body(receive: Receive) -> bytes:
+    """Read a whole ASGI request body."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_json(
+    send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> int:
+    """Send a complete JSON response; returns the body length."""
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+    return len(payload)

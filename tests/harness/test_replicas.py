@@ -78,8 +78,10 @@ def test_replica_set_killed_replica_replaced_with_new_pid(replicas: ReplicaSet) 
 
     def replaced() -> bool:
         infos = replicas.replicas
-        return len(infos) == 2 and victim.pid not in {i.pid for i in infos} and all(
-            i.state == HEALTHY for i in infos
+        return (
+            len(infos) == 2
+            and victim.pid not in {i.pid for i in infos}
+            and all(i.state == HEALTHY for i in infos)
         )
 
     assert wait_for(replaced), replicas.replicas
