@@ -117,7 +117,8 @@ class LambdaInvoker:
             region_name=settings.aws_region,
             connect_timeout=settings.lambda_connect_timeout,
             read_timeout=settings.lambda_read_timeout,
-            retries={"mode": "standard", "max_attempts": settings.lambda_max_attempts},
+            # botocore: `total_max_attempts` counts the first try, `max_attempts` does not.
+            retries={"mode": "standard", "total_max_attempts": settings.lambda_max_attempts},
         )
         return cls(boto3.client("lambda", config=config), settings.query_lambda_name)
 
