@@ -65,6 +65,7 @@ EVENT_PAYLOAD_LIMIT = 256 * 1024
 RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100  # AWS's figure: 6291556 bytes
 CLIENT_CONTEXT_LIMIT = 3583
 INIT_TIMEOUT_S = 10.0
+EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
 RESERVED_ENVIRONMENT_KEYS = frozenset(
     """
@@ -329,6 +330,7 @@ class _EventItem:
     client_context: Any = field(compare=False)
     request_id: str = field(compare=False)
     attempt: int = field(compare=False, default=0)
+    enqueued: float = field(compare=False, default_factory=time.monotonic)
 
 
 class LambdaRuntime:
@@ -613,6 +615,14 @@ class LambdaRuntime:
             try:
                 outcome = self._run(pool, item.request_id, item.event, item.client_context)
             except TooManyRequests:  # throttles are retried and do not count as attempts
+                if time.monotonic() - item.enqueued > EVENT_MAX_AGE_S:
+                    LOGGER.warning(
+                        "Event %s for %s throttled for %d s; discarded",
+                        item.request_id,
+                        item.name,
+                        EVENT_MAX_AGE_S,
+                    )
+                    return
                 done = False
                 self._enqueue(item, self._throttle_delay)
                 return

@@ -519,3 +519,12 @@ def test_other_interpreter_still_reaches_the_project_packages(tmp_path: Path) ->
         rt.register(config_factory("libs", "uses_libs.handler", code_dir=tmp_path))
         executable, module = invoke_json(rt, "libs")
     assert (executable, module) == (base_python, "boto3")
+
+
+def test_invoke_response_over_6mb_is_a_function_error(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("huge", "handlers.huge"))
+    result = runtime.invoke("huge", b"{}")
+    error = json.loads(result.payload)
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == "Function.ResponseSizeTooLarge"
+    assert "6291556 bytes" in error["errorMessage"]

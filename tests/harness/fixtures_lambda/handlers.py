@@ -107,3 +107,8 @@ def block(event: Any, context: Any) -> str:
     while not (directory / "release").exists():
         time.sleep(0.01)
     return json.dumps("released")
+
+
+def huge(event: Any, context: Any) -> str:
+    """Return more than Lambda's 6 MB response limit."""
+    return "x" * (6 * 1024 * 1024 + 200)
