@@ -4,6 +4,10 @@ No HTTP here: the endpoint (Invoke API) and the stream poller call :class:`Lambd
 Workers run ``harness/lambda_worker.py`` under ``python`` (default: the current interpreter,
 so the project's virtualenv -- boto3, powertools -- is importable; pass ``python3.12`` to match
 the Lambda runtime when one with the needed packages is installed).
+
+Choices where AWS leaves room: an empty payload is the event ``{}``; ``context.identity`` is a
+CognitoIdentity with both fields None (as AWS's Python runtime gives); ``memory_mb`` is reported,
+not enforced; warm workers live until the function is updated/unregistered or ``close()``.
 """
 
 from __future__ import annotations
