@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from service.json_logging import uvicorn_log_config
 from service.settings import Settings
 
 
@@ -16,7 +17,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         access_log=False,
-        log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_level),
     )
 
 
