@@ -24,6 +24,7 @@ __all__ = ["ApiDefinition", "Gateway", "GatewayDefinitionError"]
 
 access_logger = logging.getLogger("harness.gateway.access")
 MAX_BODY_BYTES = 10 * 1024 * 1024
+REMAPPED = frozenset({"date", "server", "authorization", "www-authenticate"})
 
 
 class Gateway:
@@ -193,8 +194,7 @@ class Gateway:
         log["integrationLatencyMs"] = round((time.perf_counter() - began) * 1000, 3)
         if not out_headers:
             out_headers = [(b"content-type", b"application/json")]
-        dropped = HOP_BY_HOP | {"content-length", "x-request-id", "x-amzn-requestid"}
-        response_headers = [(k, v) for k, v in out_headers if k.decode().lower() not in dropped]
+        response_headers = _response_headers(out_headers)
         response_headers += [
             *extra,
             (b"x-amzn-trace-id", ids["x-amzn-trace-id"].encode()),
@@ -234,6 +234,19 @@ def _upstream_headers(scope: Scope, ids: dict[str, str]) -> list[tuple[bytes, by
     headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in skip]
     headers += [(k.encode(), v.encode()) for k, v in ids.items()]
     headers.append((b"x-forwarded-for", b", ".join([*forwarded, client_ip])))
+    return headers
+
+
+def _response_headers(upstream: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Integration response headers as API Gateway returns them (Date, Server remapped)."""
+    dropped = HOP_BY_HOP | {"content-length", "x-request-id", "x-amzn-requestid"}
+    headers = []
+    for name, value in upstream:
+        lowered = name.decode("latin-1").lower()
+        if lowered in REMAPPED:
+            headers.append((b"x-amzn-remapped-" + lowered.encode(), value))
+        elif lowered not in dropped:
+            headers.append((name, value))
     return headers
 
 

@@ -262,7 +262,7 @@ async def _stream_back(response: httpx.Response, send: Send) -> None:
     headers = [
         (name, value)
         for name, value in response.headers.raw
-        if name.decode("latin-1").lower() not in HOP_BY_HOP
+        if name.decode("latin-1").lower() not in HOP_BY_HOP | {"date"}  # ours is sent instead
     ]
     try:
         await send(

@@ -86,6 +86,9 @@ class ReplicaSet:
         factory: bool = True,
         access_log: bool = False,
         monitor_interval_s: float = 0.1,
+        health_check_interval_s: float | None = None,
+        health_check_retries: int = 3,
+        health_check_timeout_s: float = 2.0,
     ) -> None:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -100,6 +103,10 @@ class ReplicaSet:
         self.factory = factory
         self.access_log = access_log
         self.monitor_interval_s = monitor_interval_s
+        self.health_check_interval_s = health_check_interval_s
+        self.health_check_retries = health_check_retries
+        self.health_check_timeout_s = health_check_timeout_s
+        self._failed_checks: dict[str, int] = {}
         self._inherit_env = inherit_env
         self._desired = count
         self._own_log_dir = log_dir is None
@@ -289,9 +296,32 @@ class ReplicaSet:
             except Exception:
                 logger.exception("replica listener %r failed", callback)
 
+    def _check_health(self, client: httpx.Client) -> None:
+        """The task definition's container health check: kill a replica failing ``retries``."""
+        with self._lock:
+            healthy = [r for r in self._replicas if r.state == HEALTHY]
+        for replica in healthy:
+            try:
+                ok = client.get(self._url(replica) + self.health_path).status_code == 200
+            except httpx.TransportError:
+                ok = False
+            failures = 0 if ok else self._failed_checks.get(replica.id, 0) + 1
+            self._failed_checks[replica.id] = failures
+            if failures >= self.health_check_retries and replica.process.poll() is None:
+                logger.warning("%s failed %d health checks; killing it", replica.id, failures)
+                replica.process.kill()
+
     def _watch(self) -> None:
+        with httpx.Client(timeout=self.health_check_timeout_s) as client:
+            self._watch_with(client)
+
+    def _watch_with(self, client: httpx.Client) -> None:
         backoff = 0.5
+        next_check = time.monotonic()
         while not self._stopping.wait(self.monitor_interval_s):
+            if self.health_check_interval_s and time.monotonic() >= next_check:
+                self._check_health(client)
+                next_check = time.monotonic() + self.health_check_interval_s
             with self._lock:
                 dead = [r for r in self._replicas if r.process.poll() is not None]
                 for replica in dead:

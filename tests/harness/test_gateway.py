@@ -114,6 +114,8 @@ def test_gateway_defined_route_forwarded_without_stage(api: httpx.Client) -> Non
     assert echoed["headers"]["x-custom"] == "yes"
     assert echoed["headers"]["x-forwarded-for"] == "127.0.0.1"
     assert response.headers["x-upstream"] == "alb"
+    assert len(response.headers.get_list("date")) == 1
+    assert "x-amzn-remapped-date" in response.headers
 
 
 @pytest.mark.parametrize(

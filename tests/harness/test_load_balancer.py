@@ -101,6 +101,7 @@ def test_load_balancer_forwards_method_path_query_body_headers(
         )
     assert response.status_code == 200
     assert response.headers["x-upstream"] == "a"
+    assert len(response.headers.get_list("date")) == 1
     echoed = response.json()
     assert echoed["method"] == "POST"
     assert echoed["path"] == "/query/user"

@@ -92,6 +92,24 @@ def test_replica_set_killed_replica_replaced_with_new_pid(replicas: ReplicaSet) 
     assert any(victim.pid not in {i.pid for i in snapshot} for snapshot in seen)
 
 
+def test_replica_set_replica_failing_health_checks_killed_and_replaced(tmp_path: Path) -> None:
+    replica_set = make_replicas(tmp_path, count=2)
+    replica_set.health_check_interval_s, replica_set.health_check_retries = 0.1, 2
+    with replica_set:
+        sick, well = replica_set.replicas
+        httpx.post(f"{sick.url}/admin/health/500")
+        assert wait_for(
+            lambda: (
+                sick.pid not in {i.pid for i in replica_set.replicas}
+                and len(replica_set.target_urls()) == 2
+            )
+        )
+        assert well in replica_set.replicas
+        assert not psutil.pid_exists(sick.pid) or (
+            psutil.Process(sick.pid).status() == psutil.STATUS_ZOMBIE
+        )
+
+
 def test_replica_set_failing_health_check_raises_with_last_log_lines(tmp_path: Path) -> None:
     replica_set = make_replicas(tmp_path, count=1, FAKE_HEALTH_STATUS="500")
     replica_set.start_timeout_s = 2.0

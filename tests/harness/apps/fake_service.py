@@ -16,12 +16,17 @@ def create_app() -> Starlette:
     if os.environ.get("FAKE_CRASH"):
         print(f"fake service: cannot start: {os.environ['FAKE_CRASH']}", file=sys.stderr)
         raise SystemExit(1)
-    health_status = int(os.environ.get("FAKE_HEALTH_STATUS", "200"))
-    if health_status != 200:
-        print(f"fake service: health check will answer {health_status}", file=sys.stderr)
+    health = {"status": int(os.environ.get("FAKE_HEALTH_STATUS", "200"))}
+    if health["status"] != 200:
+        print(f"fake service: health check will answer {health['status']}", file=sys.stderr)
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok" if health_status == 200 else "bad"}, health_status)
+    async def get_health(request: Request) -> JSONResponse:
+        code = health["status"]
+        return JSONResponse({"status": "ok" if code == 200 else "bad"}, code)
+
+    async def set_health(request: Request) -> JSONResponse:
+        health["status"] = int(request.path_params["code"])
+        return JSONResponse(health)
 
     async def env(request: Request) -> JSONResponse:
         name = request.path_params["name"]
@@ -33,7 +38,8 @@ def create_app() -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/health", health),
+            Route("/health", get_health),
+            Route("/admin/health/{code:int}", set_health, methods=["POST"]),
             Route("/env/{name}", env),
             Route("/query/{kind}", query, methods=["POST"]),
         ]
