@@ -56,8 +56,7 @@ class HttpResponse:
 def json_error(status: int, code: str, message: str, *, json_protocol: bool = False) -> HttpResponse:
     """An AWS-shaped JSON error (`__type` for the JSON protocol, `Type`/`Message` for REST)."""
     if json_protocol:
-        payload: dict[str, str] = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}",
-                                   "message": message}
+        payload: dict[str, str] = {"__type": code, "message": message}
         content_type = "application/x-amz-json-1.0"
     else:
         payload = {"Type": "User" if status < 500 else "Service", "Message": message,

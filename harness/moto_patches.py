@@ -144,13 +144,40 @@ def _error_response(status: int, code: str, message: str) -> tuple[int, dict[str
     return status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}, body
 
 
+def _validation_message(exc: Exception) -> str:
+    token = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(token, str) and token.startswith(":"):
+        return ("Invalid expression: An expression attribute value used in expression is not "
+                f"defined; attribute value: {token}")
+    if isinstance(token, str) and token.startswith("#"):
+        return ("Invalid expression: An expression attribute name used in the document path is "
+                f"not defined; attribute name: {token}")
+    return f"Invalid request: {type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def _with_event_source_arn(response: Any) -> Any:
+    """Put eventSourceARN back on GetRecords records (moto's serializer drops fields it lacks)."""
+    status, headers, body = response
+    if status != 200:
+        return response
+    document = json.loads(body)
+    stream_arn = str(document.get("NextShardIterator", "")).split("|", 1)[0]
+    for record in document.get("Records", []):
+        record.setdefault("eventSourceARN", stream_arn)
+    headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
+    return status, headers, json.dumps(document)
+
+
 def _locked_call_action(original: Callable[[Any], Any], streams: bool) -> Callable[[Any], Any]:
     from werkzeug.exceptions import HTTPException  # noqa: PLC0415
 
     def call_action(self: Any) -> Any:
         try:
             with DYNAMODB_LOCK:
-                return original(self)
+                response = original(self)
+            if streams and self.headers.get("X-Amz-Target", "").endswith(".GetRecords"):
+                return _with_event_source_arn(response)
+            return response
         except HTTPException:
             raise
         except Exception as exc:
@@ -158,8 +185,7 @@ def _locked_call_action(original: Callable[[Any], Any], streams: bool) -> Callab
             logger.warning("moto crashed on %s: %s: %s", target, type(exc).__name__, exc)
             params = getattr(self, "params", None) or {}
             if streams or any(name in params for name in EXPRESSION_PARAMS):
-                return _error_response(400, "ValidationException",
-                                       f"Invalid request: {type(exc).__name__}: {exc}")
+                return _error_response(400, "ValidationException", _validation_message(exc))
             return _error_response(500, "InternalServerError",
                                    f"Internal error in the local endpoint: {type(exc).__name__}")
     return call_action
