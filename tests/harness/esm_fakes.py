@@ -1,4 +1,4 @@
-"""Fakes and helpers for the event-source-mapping tests: a scripted Lambda runtime, tables, waits."""
+"""Fakes and helpers for the event-source-mapping tests: scripted runtime, tables, waits."""
 
 from __future__ import annotations
 

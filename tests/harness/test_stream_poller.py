@@ -1,4 +1,4 @@
-"""Stream poller behaviour against moto's DynamoDB Streams: delivery, retries, bisect, partial batches."""
+"""Stream poller against moto's DynamoDB Streams: delivery, retries, bisect, partial batches."""
 
 from __future__ import annotations
 
