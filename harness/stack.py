@@ -1,0 +1,224 @@
+"""The whole V3 stack on one machine: backend, provisioning, seed, replicas, load balancer, gateway."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.backends import Backend, make_backend
+from harness.commands import seed
+from harness.gateway import Gateway
+from harness.infra import ROOT, Infra, load_infra
+from harness.load_balancer import LoadBalancer
+from harness.provision import Provisioner, aws_client
+from harness.replicas import ReplicaSet
+
+logger = logging.getLogger("harness.stack")
+Progress = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """The stack could not come up; the message says what failed and what to do."""
+
+
+@dataclass
+class StackConfig:
+    """How to bring the stack up (the CLI's options)."""
+
+    backend: str = "embedded"
+    edge_port: int = 4566
+    gateway_port: int = 8080
+    replicas: int | None = None  # None: the ECS service's desiredCount
+    endpoint_url: str | None = None  # an already running LocalStack
+    region: str = "ap-southeast-1"
+    seed: bool = True
+    root: Path = ROOT
+    state_dir: Path = field(default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness")))
+    allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+def ensure_port_free(port: int, what: str, flag: str) -> None:
+    """Fail early, and clearly, when a fixed port is taken."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(
+                f"port {port} ({what}) is already in use: is a stack already up? Run "
+                f"'query-harness down', or pick another port with {flag} (0 = any free port)."
+            ) from None
+
+
+class Stack:
+    """Brings the system up in dependency order and tears it down in reverse."""
+
+    def __init__(self, config: StackConfig | None = None, progress: Progress | None = None) -> None:
+        self.config = config or StackConfig()
+        self.progress = progress or (lambda message: logger.info("%s", message))
+        self.backend: Backend | None = None
+        self.infra: Infra | None = None
+        self.replicas: ReplicaSet | None = None
+        self.load_balancer: LoadBalancer | None = None
+        self.gateway: Gateway | None = None
+        self.timings: dict[str, float] = {}
+        self.log_dir = self.config.state_dir / "logs"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Stack:
+        """Start everything; on any failure, stop what was started and raise StackError."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _timed(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.perf_counter() - started, 3)
+
+    def _start(self) -> None:
+        cfg = self.config
+        t0 = time.perf_counter()
+        if cfg.backend == "embedded" and not cfg.endpoint_url:
+            ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
+        ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.progress(f"starting the {cfg.backend} backend")
+        self.backend = make_backend(cfg.backend, edge_port=cfg.edge_port,
+                                    endpoint_url=cfg.endpoint_url, region=cfg.region)
+        self.backend.start()
+        self._timed("backend", t0)
+        edge = self.backend.endpoint_url
+        self.progress(f"AWS endpoint ready on {edge}")
+
+        t = time.perf_counter()
+        account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
+        self.infra = infra = load_infra(cfg.root, region=cfg.region, account_id=account)
+        self._timed("infra", t)
+
+        # Replicas boot (separate processes) while the AWS side is provisioned.
+        count = cfg.replicas if cfg.replicas is not None else int(infra.service_definition["desiredCount"])
+        self.replicas = ReplicaSet(
+            "service.app:create_app", count=count, env=self._replica_env(edge),
+            health_path=infra.health_check.path, log_dir=self.log_dir, app_dir=cfg.root,
+        )
+        replica_error: list[BaseException] = []
+        replica_thread = threading.Thread(target=self._start_replicas, args=(replica_error,),
+                                          name="replicas-start", daemon=True)
+        replica_thread.start()
+
+        t = time.perf_counter()
+        provisioner = Provisioner(infra, edge, progress=self.progress)
+        provisioner.apply()
+        self._timed("provision", t)
+        if cfg.seed:
+            t = time.perf_counter()
+            count_seeded = seed(provisioner.client("dynamodb"))
+            self._timed("seed", t)
+            self.progress(f"seeded {count_seeded} command records; all reached the read side")
+
+        replica_thread.join()
+        if replica_error:
+            raise StackError(str(replica_error[0])) from replica_error[0]
+        self.progress(f"{count} service replicas healthy")
+
+        check = infra.health_check
+        self.load_balancer = LoadBalancer(
+            self.replicas, health_path=check.path,
+            # Locally the checks run every second (AWS: every interval_s); thresholds as deployed.
+            interval_s=min(check.interval_s, 1.0), timeout_s=min(check.timeout_s, 1.0),
+            healthy_threshold=check.healthy_threshold, unhealthy_threshold=check.unhealthy_threshold,
+        ).start()
+        self.gateway = Gateway(
+            infra.api_document, self.load_balancer.url, stage=infra.api_stage,
+            allowed_source_cidrs=cfg.allowed_source_cidrs, region=cfg.region, account_id=account,
+            access_log=self.log_dir / "gateway-access.log", port=cfg.gateway_port,
+        ).start()
+        self._timed("total", t0)
+        self.progress(f"gateway ready on {self.gateway.stage_url}")
+
+    def _start_replicas(self, errors: list[BaseException]) -> None:
+        assert self.replicas is not None
+        try:
+            self.replicas.start()
+        except BaseException as exc:  # reported by the caller thread
+            errors.append(exc)
+
+    def _replica_env(self, edge: str) -> dict[str, str]:
+        assert self.infra is not None
+        env = dict(self.infra.container_environment)
+        env.update({
+            "AWS_ENDPOINT_URL": edge,
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+            "PYTHONPATH": str(self.config.root),
+        })
+        return env
+
+    def stop(self) -> None:
+        """Tear down in reverse order; safe to call twice or after a failed start."""
+        for name in ("gateway", "load_balancer", "replicas"):
+            part = getattr(self, name)
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:  # keep tearing down the rest, but say what failed
+                    logger.exception("stopping the %s failed", name)
+                setattr(self, name, None)
+        if self.backend is not None:
+            try:
+                self.backend.stop()
+            finally:
+                self.backend = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what is where
+
+    def state(self) -> dict[str, Any]:
+        """Where everything is, as written to ``.harness/state.json``."""
+        assert self.backend is not None and self.gateway is not None and self.replicas is not None
+        assert self.load_balancer is not None
+        return {
+            "pid": os.getpid(),
+            "backend": self.config.backend,
+            "edge_url": self.backend.endpoint_url,
+            "gateway_url": self.gateway.stage_url,
+            "load_balancer_url": self.load_balancer.url,
+            "replicas": [
+                {"id": r.id, "url": r.url, "pid": r.pid, "state": r.state} for r in self.replicas.replicas
+            ],
+            "region": self.config.region,
+            "log_dir": str(self.log_dir.resolve()),
+            "timings_s": self.timings,
+            "python": sys.executable,
+            "config": {k: str(v) for k, v in asdict(self.config).items()},
+        }
+
+    def write_state(self, status: str = "healthy") -> Path:
+        """Write the state file atomically; returns its path."""
+        path = self.config.state_dir / "state.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"status": status, **self.state()}, indent=2), encoding="utf-8")
+        tmp.replace(path)
+        return path
