@@ -1,4 +1,4 @@
-"""The Lambdas' DynamoDB client: created on first use (so AWS_ENDPOINT_URL set at run time counts)."""
+"""The Lambdas' DynamoDB client, created on first use (so a run-time AWS_ENDPOINT_URL counts)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-__all__ = ["DEFAULT_TABLE_NAME", "dynamodb_client", "notification_table_name", "reset_dynamodb_client"]
+__all__ = [
+    "DEFAULT_TABLE_NAME",
+    "dynamodb_client",
+    "notification_table_name",
+    "reset_dynamodb_client",
+]
 
 DEFAULT_TABLE_NAME = "notification-records"
 

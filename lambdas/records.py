@@ -1,4 +1,4 @@
-"""Record models shared by the Lambdas: the write-side CommandRecord and the read-side QueryRecord."""
+"""Record models shared by the Lambdas: write-side CommandRecord, read-side QueryRecord."""
 
 from __future__ import annotations
 
@@ -110,7 +110,9 @@ def source_sequence_of(sequence_number: str) -> str:
     if not sequence_number.isascii() or not sequence_number.isdigit():
         raise ValueError(f"SequenceNumber {sequence_number!r} is not a decimal string")
     if len(sequence_number) > SEQUENCE_WIDTH:
-        raise ValueError(f"SequenceNumber {sequence_number!r} has more than {SEQUENCE_WIDTH} digits")
+        raise ValueError(
+            f"SequenceNumber {sequence_number!r} has more than {SEQUENCE_WIDTH} digits"
+        )
     return sequence_number.zfill(SEQUENCE_WIDTH)
 
 

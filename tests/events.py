@@ -27,4 +27,6 @@ def load_event(name: str) -> dict[str, Any]:
 
 def event_names() -> list[str]:
     """Return the names of all samples (paths under contracts/events without .json)."""
-    return sorted(str(p.relative_to(EVENTS_DIR).with_suffix("")) for p in EVENTS_DIR.rglob("*.json"))
+    return sorted(
+        str(p.relative_to(EVENTS_DIR).with_suffix("")) for p in EVENTS_DIR.rglob("*.json")
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["InvalidNextTokenError", "decode_next_token", "encode_next_token"]
 
@@ -26,8 +26,8 @@ _ID_ATTRIBUTE = {"user": "user_id", "marketing": "marketing_id", "fail": "transa
 class InvalidNextTokenError(Exception):
     """A next_token that is garbled or was issued for another query type or id."""
 
-    code = "InvalidNextToken"
-    field = "next_token"
+    code: Literal["InvalidNextToken"] = "InvalidNextToken"
+    field: str | None = "next_token"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

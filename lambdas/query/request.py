@@ -28,7 +28,7 @@ _VALIDATOR = Draft202012Validator(SCHEMA)
 class InvalidRequestError(Exception):
     """A payload that does not follow the query-request contract (code InvalidRequest)."""
 
-    code = "InvalidRequest"
+    code: Literal["InvalidRequest"] = "InvalidRequest"
 
     def __init__(self, message: str, field: str | None) -> None:
         super().__init__(message)
@@ -79,7 +79,8 @@ def parse_request(event: Any) -> QueryRequest:
     try:
         size = len(identifier.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidRequestError("id: must be valid Unicode text (no lone surrogates)", "id") from None
+        message = "id: must be valid Unicode text (no lone surrogates)"
+        raise InvalidRequestError(message, "id") from None
     if size > MAX_ID_BYTES:
         raise InvalidRequestError(
             f"id: must be at most {MAX_ID_BYTES} bytes of UTF-8, got {size}", "id"

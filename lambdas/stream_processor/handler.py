@@ -45,7 +45,9 @@ DELETE_CONDITION = "attribute_not_exists(source_sequence) OR source_sequence < :
 logger = Logger(service="stream-processor")
 #: Returning every failed record (rather than raising when all fail) lets the event source
 #: mapping's retry / bisect / on-failure logic decide, from the lowest failed sequence number.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
 _serializer = TypeSerializer()
 
 M = TypeVar("M", bound=BaseModel)
@@ -84,7 +86,8 @@ def _parse(record: DynamoDBRecord, image_name: str, model: type[M]) -> M:
     stream = record.dynamodb
     assert stream is not None  # checked by the caller
     if image_name not in stream.raw_event:
-        raise _unmappable(record, f"{image_name} is missing (stream view must be NEW_AND_OLD_IMAGES)")
+        problem = f"{image_name} is missing (the stream view must be NEW_AND_OLD_IMAGES)"
+        raise _unmappable(record, problem)
     try:
         image = stream.new_image if image_name == "NewImage" else stream.old_image
         return model.model_validate(image)
@@ -99,7 +102,8 @@ def _serialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    code: object = error.response.get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
 
 
 def _put(command: CommandRecord, source_sequence: str, sequence: str) -> None:

@@ -81,7 +81,9 @@ def test_schema_is_valid_draft_2020_12_with_id(name):
     assert document["$id"].endswith(f"/{name}.schema.json")
 
 
-INVALID_REQUESTS = [n for n in event_names() if n.startswith("query/invalid-") and n.endswith(".request")]
+INVALID_REQUESTS = [
+    n for n in event_names() if n.startswith("query/invalid-") and n.endswith(".request")
+]
 
 
 @pytest.mark.parametrize("name", [n for n in event_names() if n not in INVALID_REQUESTS])

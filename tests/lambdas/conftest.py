@@ -27,7 +27,9 @@ _deserializer = TypeDeserializer()
 @cache
 def terraform_tables() -> dict[str, dict[str, Any]]:
     """Return the aws_dynamodb_table resources of main.tf, by table name."""
-    options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+    options = SerializationOptions(
+        strip_string_quotes=True, explicit_blocks=False, with_comments=False
+    )
     with MAIN_TF.open(encoding="utf-8") as handle:
         document = hcl2.load(handle, serialization_options=options)
     tables = {}

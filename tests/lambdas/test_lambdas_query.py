@@ -167,16 +167,28 @@ def forged(document: Any) -> str:
         forged({"v": 2, "q": "user", "id": "u-a", "k": {}}),
         forged({"v": 1, "q": "user", "id": "u-a", "k": {"user_id": {"S": "u-a"}}}),
         forged(
-            {"v": 1, "q": "user", "id": "u-a",
-             "k": {"user_id": {"S": "u-b"}, "created_at": {"N": "1"}}}
+            {
+                "v": 1,
+                "q": "user",
+                "id": "u-a",
+                "k": {"user_id": {"S": "u-b"}, "created_at": {"N": "1"}},
+            }
         ),
         forged(
-            {"v": 1, "q": "user", "id": "u-a",
-             "k": {"user_id": {"S": "u-a"}, "created_at": {"S": "1"}}}
+            {
+                "v": 1,
+                "q": "user",
+                "id": "u-a",
+                "k": {"user_id": {"S": "u-a"}, "created_at": {"S": "1"}},
+            }
         ),
         forged(
-            {"v": 1, "q": "user", "id": "u-a",
-             "k": {"user_id": {"S": "u-a"}, "created_at": {"N": "1e5"}}}
+            {
+                "v": 1,
+                "q": "user",
+                "id": "u-a",
+                "k": {"user_id": {"S": "u-a"}, "created_at": {"N": "1e5"}},
+            }
         ),
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
     ],

@@ -87,8 +87,15 @@ def test_query_record_wire_form_has_every_key_and_no_internal_attribute():
     wire = QueryRecord.from_item(item).to_wire()
 
     assert set(wire) == {
-        "user_id", "created_at", "transaction_id", "marketing_id", "ap_id",
-        "notification_title", "status", "platform", "error_msg",
+        "user_id",
+        "created_at",
+        "transaction_id",
+        "marketing_id",
+        "ap_id",
+        "notification_title",
+        "status",
+        "platform",
+        "error_msg",
     }
     assert wire["ap_id"] is None and wire["error_msg"] is None
     assert wire["created_at"] == 1704067200000 and isinstance(wire["created_at"], int)
@@ -102,7 +109,10 @@ def test_query_record_matches_canonical_response_record():
 
 @pytest.mark.parametrize(
     ("sequence", "expected"),
-    [("1", "1".zfill(40)), ("4421584500000000017450439001", "4421584500000000017450439001".zfill(40))],
+    [
+        ("1", "1".zfill(40)),
+        ("4421584500000000017450439001", "4421584500000000017450439001".zfill(40)),
+    ],
 )
 def test_source_sequence_pads_to_40_digits(sequence, expected):
     assert source_sequence_of(sequence) == expected
