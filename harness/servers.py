@@ -155,7 +155,9 @@ class ASGIServer:
                 family = socket.AF_INET6
         except ValueError:
             pass  # a host name: IPv4
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
+        # listening socket says TCP; with proto 0 every response waits ~40 ms for delayed ACKs
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self._requested_port))
