@@ -182,3 +182,17 @@ def test_query_response_schema_rejects_source_sequence():
     response["records"][0]["source_sequence"] = "1".zfill(40)
 
     assert not validator("query-response").is_valid(response)
+
+
+SEED = ROOT / "contracts" / "seed" / "command-records.json"
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="contracts/seed/command-records.json not present")
+def test_seed_command_records_follow_command_record_schema_and_model():
+    records = json.loads(SEED.read_text(encoding="utf-8"))
+    check = validator("command-record")
+
+    assert records
+    for record in records:
+        assert check.is_valid(record), [e.message for e in check.iter_errors(record)]
+        CommandRecord.model_validate(record)

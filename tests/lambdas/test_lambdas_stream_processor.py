@@ -16,7 +16,7 @@ from tests.lambdas.conftest import stream_batch
 
 TX_001 = ("test_user_001", 1704067200000)
 TX_002 = ("test_user_001", 1704067260000)
-TX_003 = ("test_user_001", 1703980800000)
+TX_003 = ("test_user_001", 1703894400000)
 
 
 def sequence_of(name: str) -> str:
