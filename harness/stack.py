@@ -213,12 +213,3 @@ class Stack:
             "python": sys.executable,
             "config": {k: str(v) for k, v in asdict(self.config).items()},
         }
-
-    def write_state(self, status: str = "healthy") -> Path:
-        """Write the state file atomically; returns its path."""
-        path = self.config.state_dir / "state.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"status": status, **self.state()}, indent=2), encoding="utf-8")
-        tmp.replace(path)
-        return path
