@@ -1,0 +1,61 @@
+"""Faults the stack must absorb: a replica killed mid-traffic, provisioning run twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+
+@pytest.fixture
+def own_stack(stack):
+    if stack.stack is None:
+        pytest.skip("needs a stack this session started (replicas and infra are local)")
+    return stack.stack
+
+
+def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(api: httpx.Client, own_stack) -> None:
+    before = {r.pid for r in own_stack.replicas.replicas}
+    victim = own_stack.replicas.replicas[0]
+    failures: list[str] = []
+    done = threading.Event()
+    count = 0
+
+    def loop() -> None:
+        nonlocal count
+        while not done.is_set():
+            answer = api.post("/query/user", json={"user_id": "test_user_001"})
+            count += 1
+            if answer.status_code != 200:
+                failures.append(f"{answer.status_code} {answer.text}")
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    time.sleep(0.3)
+    os.kill(victim.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = own_stack.replicas.replicas
+        if len(now) == len(before) and victim.pid not in {r.pid for r in now} and \
+                all(r.state == "HEALTHY" for r in now):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    done.set()
+    worker.join()
+    after = {r.pid for r in own_stack.replicas.replicas}
+    assert failures == [], failures[:5]
+    assert count > 10
+    assert victim.pid not in after and len(after) == len(before), (before, after)
+
+
+def test_provisioning_twice_changes_nothing(own_stack) -> None:
+    from harness.provision import Provisioner
+
+    result = Provisioner(own_stack.infra, own_stack.backend.endpoint_url).apply()
+    assert result.created == []
+    assert len(result.unchanged) >= 15
