@@ -159,14 +159,8 @@ class EventSourceMappings:
         self._check_function_exists(settings.function_name, settings.function_arn)
         config = PollerConfig(uuid=str(uuid_module.uuid4()), **settings.poller_fields())
         with self._lock:
-            for other in self._mappings.values():
-                if (other.config.event_source_arn == config.event_source_arn
-                        and other.config.function_arn == config.function_arn):
-                    raise ApiError(
-                        409, "ResourceConflictException",
-                        f"The event source arn ({config.event_source_arn}) and function "
-                        f"({config.function_name}) provided mapping already exists. Please "
-                        f"update or delete the existing mapping with UUID {other.config.uuid}")
+            self._check_conflict(config.event_source_arn, config.function_arn,
+                                 config.function_name)
             mapping = _Mapping(config=config, enabled=settings.enabled, state="Creating",
                                table_name=_table_of(config.event_source_arn))
             self._mappings[config.uuid] = mapping
@@ -214,6 +208,8 @@ class EventSourceMappings:
             self._check_function_exists(settings.function_name, settings.function_arn)
         with self._lock:
             mapping = self._find(mapping_id)
+            self._check_conflict(mapping.config.event_source_arn, settings.function_arn,
+                                 settings.function_name, ignore=mapping_id)
             mapping.config = replace(mapping.config, **settings.poller_fields())
             mapping.last_modified = time.time()
             mapping.reason = "USER_INITIATED"
@@ -255,6 +251,17 @@ class EventSourceMappings:
             raise ApiError(404, "ResourceNotFoundException",
                            "The resource you requested does not exist.")
         return mapping
+
+    def _check_conflict(self, source: str, function_arn: str, function_name: str,
+                        ignore: str | None = None) -> None:
+        for other in self._mappings.values():
+            if (other.config.uuid != ignore and other.config.event_source_arn == source
+                    and other.config.function_arn == function_arn):
+                raise ApiError(
+                    409, "ResourceConflictException",
+                    f"The event source arn ({source}) and function ({function_name}) provided "
+                    f"mapping already exists. Please update or delete the existing mapping "
+                    f"with UUID {other.config.uuid}")
 
     def _check_function_exists(self, name: str, arn: str) -> None:
         try:

@@ -176,6 +176,14 @@ def test_create_duplicate_mapping_is_409_conflict(api):
     assert first["UUID"] in body["message"]
 
 
+def test_update_to_a_function_already_mapped_to_the_stream_is_409(api):
+    call(api, "POST", body=valid())
+    second = call(api, "POST", body=valid(FunctionName="other"))[1]["UUID"]
+    status, body = call(api, "PUT", f"/{second}", {"FunctionName": "fn"})
+    assert (status, body["__type"]) == (409, "ResourceConflictException")
+    assert call(api, "PUT", f"/{second}", {"FunctionName": "other", "BatchSize": 7})[0] == 202
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]"])
 def test_create_body_not_a_json_object_is_400(api, raw):
     status, body = call(api, "POST", body=raw)
