@@ -219,3 +219,37 @@ def test_create_function_with_bad_zip_is_rejected(lam: Any, role: str) -> None:
         lam.create_function(FunctionName=f"bad-{uuid.uuid4().hex[:6]}", Runtime="python3.12",
                             Role=role, Handler="app.handler", Code={"ZipFile": b"not a zip"})
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_event_source_mapping_is_served_by_harness_not_moto(
+        lam: Any, function: str, aws_client_factory: Callable[..., Any], tmp_path: Path,
+        endpoint: Any) -> None:
+    if endpoint.mappings is None:
+        pytest.skip(endpoint.mappings_unavailable)
+    dynamodb = aws_client_factory("dynamodb")
+    table = f"esm-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                          StreamSpecification={"StreamEnabled": True,
+                                               "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    stream = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    mapping = lam.create_event_source_mapping(EventSourceArn=stream, FunctionName=function,
+                                              StartingPosition="TRIM_HORIZON")
+    try:
+        from moto.awslambda.models import lambda_backends
+
+        assert not lambda_backends["123456789012"]["ap-southeast-1"]._event_source_mappings
+        dynamodb.put_item(TableName=table, Item={"k": {"S": "1"}})
+        logs = aws_client_factory("logs")
+        deadline, delivered = time.monotonic() + 20, False
+        while not delivered and time.monotonic() < deadline:
+            try:
+                events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}")["events"]
+            except logs.exceptions.ResourceNotFoundException:  # no log line written yet
+                events = []
+            delivered = any('"eventName": "INSERT"' in e["message"] for e in events)
+            time.sleep(0.05)
+        assert delivered
+    finally:
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])

@@ -1,0 +1,216 @@
+"""Benchmark of the embedded AWS endpoint (one run; prints figures against the issue's targets).
+
+    .venv/bin/python bench/bench_endpoint.py [--items 10000] [--minutes 1] [--samples 200]
+
+Runs the endpoint as its own process (`python -m harness.endpoint`) so cold start and RSS are
+the endpoint's own, and plain moto (`python -m moto.server`, unpatched) beside it for Query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import psutil
+from botocore.config import Config
+
+REGION = "ap-southeast-1"
+TABLE = "notification-records"
+CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _client(service: str, url: str) -> Any:
+    return boto3.client(service, endpoint_url=url, region_name=REGION, config=CONFIG,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def _wait_ready(url: str, deadline_s: float = 30.0) -> None:
+    client = _client("dynamodb", url)
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            client.list_tables()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _timings(call: Callable[[], Any], samples: int, warmup: int = 3) -> tuple[float, float]:
+    for _ in range(warmup):
+        call()
+    spent = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        call()
+        spent.append((time.perf_counter() - started) * 1000)
+    spent.sort()
+    return statistics.median(spent), spent[min(len(spent) - 1, int(len(spent) * 0.99))]
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    return process.memory_info().rss / 2**20
+
+
+def _create_table(client: Any) -> None:
+    attrs = [("user_id", "S"), ("created_at", "N"), ("marketing_id", "S"),
+             ("transaction_id", "S"), ("status", "S")]
+    client.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"},
+                   {"AttributeName": "created_at", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attrs],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "marketing_id-index", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "marketing_id", "KeyType": "HASH"},
+                           {"AttributeName": "created_at", "KeyType": "RANGE"}]},
+            {"IndexName": "transaction_id-status-index", "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "transaction_id", "KeyType": "HASH"},
+                           {"AttributeName": "status", "KeyType": "RANGE"}]}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+
+
+def _load(client: Any, count: int) -> None:
+    for start in range(0, count, 25):
+        client.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": {
+            "user_id": {"S": f"user-{i % 500}"}, "created_at": {"N": str(1_700_000_000_000 + i)},
+            "marketing_id": {"S": f"mkt-{i % 100}"}, "transaction_id": {"S": f"tx-{i}"},
+            "status": {"S": ("SENT", "DELIVERED", "FAILED")[i % 3]}, "platform": {"S": "IOS"},
+            "notification_title": {"S": f"title {i}"}, "ap_id": {"S": "mobile-app-001"}}}}
+            for i in range(start, min(start + 25, count))]})
+
+
+def _queries(client: Any, samples: int) -> dict[str, tuple[float, float]]:
+    def base() -> Any:
+        return client.query(TableName=TABLE, KeyConditionExpression="user_id = :u",
+                            ExpressionAttributeValues={":u": {"S": "user-7"}},
+                            ScanIndexForward=False, Limit=50)
+
+    def gsi() -> Any:
+        return client.query(TableName=TABLE, IndexName="marketing_id-index",
+                            KeyConditionExpression="marketing_id = :m",
+                            ExpressionAttributeValues={":m": {"S": "mkt-7"}},
+                            ScanIndexForward=False, Limit=50)
+
+    return {"base": _timings(base, samples), "gsi": _timings(gsi, samples)}
+
+
+def _start(command: list[str]) -> tuple[subprocess.Popen[str], float]:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               text=True)
+    return process, started
+
+
+def _noop_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("noop.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def _soak(url: str, process: psutil.Process, minutes: float) -> tuple[int, float, float]:
+    dynamodb, streams = _client("dynamodb", url), _client("dynamodbstreams", url)
+    arn = dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                          ShardIteratorType="LATEST")["ShardIterator"]
+    for _ in range(200):  # warm up allocator pools before the baseline
+        iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+    before, polls = _rss_mb(process), 0
+    deadline = time.monotonic() + minutes * 60
+    while time.monotonic() < deadline:
+        iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+        polls += 1
+    return polls, before, _rss_mb(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200, help="samples per figure (ours)")
+    parser.add_argument("--moto-samples", type=int, default=20, help="samples on plain moto")
+    parser.add_argument("--minutes", type=float, default=1.0, help="idle GetRecords soak length")
+    args = parser.parse_args()
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    endpoint, started = _start([sys.executable, "-m", "harness.endpoint", "--port", str(port)])
+    moto_port = _free_port()
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    moto = None
+    try:
+        _wait_ready(url)
+        cold_start = time.perf_counter() - started
+        print(f"cold start to first DynamoDB call:   {cold_start:7.2f} s      (target <= 1.5 s)")
+        proc = psutil.Process(endpoint.pid)
+        print(f"RSS idle:                            {_rss_mb(proc):7.1f} MB")
+
+        dynamodb = _client("dynamodb", url)
+        _create_table(dynamodb)
+        loading = time.perf_counter()
+        _load(dynamodb, args.items)
+        print(f"load {args.items} items (BatchWriteItem): {time.perf_counter() - loading:7.2f} s")
+        print(f"RSS with {args.items} items:            {_rss_mb(proc):7.1f} MB    (target <= 250 MB)")
+
+        get = _timings(lambda: dynamodb.get_item(TableName=TABLE, Key={
+            "user_id": {"S": "user-7"}, "created_at": {"N": str(1_700_000_000_007)}}), args.samples)
+
+        lam, iam = _client("lambda", url), _client("iam", url)
+        role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        lam.create_function(FunctionName="noop", Runtime="python3.12", Role=role,
+                            Handler="noop.handler", Code={"ZipFile": _noop_zip()})
+        invoke = _timings(lambda: lam.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read(),
+                          args.samples, warmup=5)
+        print(f"warm Invoke (no-op handler):          median {invoke[0]:6.2f} ms  p99 {invoke[1]:6.2f}"
+              " ms   (target median <= 5 ms)")
+
+        ours = _queries(dynamodb, args.samples)
+
+        moto, _ = _start([sys.executable, "-m", "moto.server", "-p", str(moto_port)])
+        _wait_ready(moto_url)
+        plain = _client("dynamodb", moto_url)
+        _create_table(plain)
+        _load(plain, args.items)
+        theirs = _queries(plain, args.moto_samples)
+        plain_get = _timings(lambda: plain.get_item(TableName=TABLE, Key={
+            "user_id": {"S": "user-7"}, "created_at": {"N": str(1_700_000_000_007)}}), args.samples)
+        for kind, label in (("base", "base-table Query"), ("gsi", "GSI Query       ")):
+            print(f"{label} ({args.items} items):   ours median {ours[kind][0]:6.2f} ms p99 "
+                  f"{ours[kind][1]:6.2f} ms | plain moto median {theirs[kind][0]:7.1f} ms p99 "
+                  f"{theirs[kind][1]:7.1f} ms   (target median <= 10 ms)")
+        print(f"GetItem (in-process moto vs plain moto server): ours median {get[0]:5.2f} ms "
+              f"p99 {get[1]:5.2f} | plain median {plain_get[0]:5.2f} ms p99 {plain_get[1]:5.2f}")
+
+        polls, before, after = _soak(url, proc, args.minutes)
+        print(f"idle GetRecords soak ({args.minutes:g} min, {polls} polls): RSS {before:.1f} -> "
+              f"{after:.1f} MB, drift {after - before:+.1f} MB   (target +-10 MB)")
+        print(json.dumps({"cold_start_s": round(cold_start, 3), "invoke_ms": invoke,
+                          "query_ms": ours, "plain_moto_query_ms": theirs,
+                          "soak_drift_mb": round(after - before, 1)}))
+    finally:
+        for process in (endpoint, moto):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
