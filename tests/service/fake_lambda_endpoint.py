@@ -73,8 +73,7 @@ class FakeLambdaEndpoint:
     @property
     def url(self) -> str:
         """Base URL to use as the Lambda endpoint."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> FakeLambdaEndpoint:
         """Start serving in a background thread."""

@@ -23,7 +23,7 @@ ERROR_KEYS = {"code", "message", "request_id", "errors"}
 def assert_error_body(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == ERROR_KEYS
     assert body["code"] == code
     assert body["request_id"] == response.headers["x-request-id"]
