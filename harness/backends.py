@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -13,6 +14,29 @@ LOCALSTACK_SERVICES = ("dynamodb", "dynamodbstreams", "lambda", "sqs", "logs", "
                        "apigateway", "ecs", "elbv2")
 DOCKER_SOCKET = "/var/run/docker.sock"
 BACKENDS = ("embedded", "localstack")
+
+
+def docker_available(timeout_s: float = 2.0) -> bool:
+    """Whether a Docker engine answers ``/_ping`` (the ``docker`` CLI alone is not enough)."""
+    host = os.environ.get("DOCKER_HOST", f"unix://{DOCKER_SOCKET}")
+    try:
+        if host.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address: Any = host[len("unix://"):]
+        elif host.startswith("tcp://"):
+            name, _, port = host[len("tcp://"):].partition(":")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            address = (name, int(port or 2375))
+        else:
+            return False
+        with sock:
+            sock.settimeout(timeout_s)
+            sock.connect(address)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            status_line = sock.recv(64).split(b"\r\n", 1)[0]
+            return status_line.startswith(b"HTTP/1.") and b" 200" in status_line
+    except OSError:
+        return False
 
 
 class BackendUnavailable(RuntimeError):
