@@ -127,7 +127,8 @@ class LambdaInvoker:
         try:
             return self._invoke(request, request_id)
         except QueryError as exc:
-            logger.warning(
+            logger.log(
+                logging.INFO if exc.status_code < 500 else logging.WARNING,
                 "query Lambda invoke failed",
                 extra={
                     "request_id": request_id,
