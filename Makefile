@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its dev extra
 
+up: $(STAMP) ## bring the whole stack up (embedded backend), Ctrl-C to stop
+	$(BIN)/query-harness up $(UP_ARGS)
+
+down: $(STAMP) ## stop a stack started with `query-harness up --detach`
+	$(BIN)/query-harness down
+
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -45,7 +45,7 @@ EXAMPLES = [
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 
