@@ -226,7 +226,12 @@ def _query_candidates(table: Any, bound: inspect.BoundArguments) -> list[Any] | 
                 return []
             return list(partition.values()) if table.range_key_attr else [partition]
     index = index_of(table)
-    return index.candidates(index_name, conditions) if index is not None else None
+    if index is None:
+        return None
+    gsi = next((i for i in table.global_indexes if i.name == index_name), None)
+    ranges = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"] if gsi else []
+    order_by = ranges + [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return index.candidates(index_name, conditions, order_by)
 
 
 def _patch_query() -> None:
