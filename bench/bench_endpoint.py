@@ -36,8 +36,14 @@ def _free_port() -> int:
 
 
 def _client(service: str, url: str) -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION, config=CONFIG,
-                        aws_access_key_id="test", aws_secret_access_key="test")
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        config=CONFIG,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def _wait_ready(url: str, deadline_s: float = 30.0) -> None:
@@ -70,52 +76,96 @@ def _rss_mb(process: psutil.Process) -> float:
 
 
 def _create_table(client: Any) -> None:
-    attrs = [("user_id", "S"), ("created_at", "N"), ("marketing_id", "S"),
-             ("transaction_id", "S"), ("status", "S")]
+    attrs = [
+        ("user_id", "S"),
+        ("created_at", "N"),
+        ("marketing_id", "S"),
+        ("transaction_id", "S"),
+        ("status", "S"),
+    ]
     client.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"},
-                   {"AttributeName": "created_at", "KeyType": "RANGE"}],
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "user_id", "KeyType": "HASH"},
+            {"AttributeName": "created_at", "KeyType": "RANGE"},
+        ],
         AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attrs],
         GlobalSecondaryIndexes=[
-            {"IndexName": "marketing_id-index", "Projection": {"ProjectionType": "ALL"},
-             "KeySchema": [{"AttributeName": "marketing_id", "KeyType": "HASH"},
-                           {"AttributeName": "created_at", "KeyType": "RANGE"}]},
-            {"IndexName": "transaction_id-status-index", "Projection": {"ProjectionType": "ALL"},
-             "KeySchema": [{"AttributeName": "transaction_id", "KeyType": "HASH"},
-                           {"AttributeName": "status", "KeyType": "RANGE"}]}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+            {
+                "IndexName": "marketing_id-index",
+                "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [
+                    {"AttributeName": "marketing_id", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+            },
+            {
+                "IndexName": "transaction_id-status-index",
+                "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [
+                    {"AttributeName": "transaction_id", "KeyType": "HASH"},
+                    {"AttributeName": "status", "KeyType": "RANGE"},
+                ],
+            },
+        ],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
 
 
 def _load(client: Any, count: int) -> None:
     for start in range(0, count, 25):
-        client.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": {
-            "user_id": {"S": f"user-{i % 500}"}, "created_at": {"N": str(1_700_000_000_000 + i)},
-            "marketing_id": {"S": f"mkt-{i % 100}"}, "transaction_id": {"S": f"tx-{i}"},
-            "status": {"S": ("SENT", "DELIVERED", "FAILED")[i % 3]}, "platform": {"S": "IOS"},
-            "notification_title": {"S": f"title {i}"}, "ap_id": {"S": "mobile-app-001"}}}}
-            for i in range(start, min(start + 25, count))]})
+        client.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "user_id": {"S": f"user-{i % 500}"},
+                                "created_at": {"N": str(1_700_000_000_000 + i)},
+                                "marketing_id": {"S": f"mkt-{i % 100}"},
+                                "transaction_id": {"S": f"tx-{i}"},
+                                "status": {"S": ("SENT", "DELIVERED", "FAILED")[i % 3]},
+                                "platform": {"S": "IOS"},
+                                "notification_title": {"S": f"title {i}"},
+                                "ap_id": {"S": "mobile-app-001"},
+                            }
+                        }
+                    }
+                    for i in range(start, min(start + 25, count))
+                ]
+            }
+        )
 
 
 def _queries(client: Any, samples: int) -> dict[str, tuple[float, float]]:
     def base() -> Any:
-        return client.query(TableName=TABLE, KeyConditionExpression="user_id = :u",
-                            ExpressionAttributeValues={":u": {"S": "user-7"}},
-                            ScanIndexForward=False, Limit=50)
+        return client.query(
+            TableName=TABLE,
+            KeyConditionExpression="user_id = :u",
+            ExpressionAttributeValues={":u": {"S": "user-7"}},
+            ScanIndexForward=False,
+            Limit=50,
+        )
 
     def gsi() -> Any:
-        return client.query(TableName=TABLE, IndexName="marketing_id-index",
-                            KeyConditionExpression="marketing_id = :m",
-                            ExpressionAttributeValues={":m": {"S": "mkt-7"}},
-                            ScanIndexForward=False, Limit=50)
+        return client.query(
+            TableName=TABLE,
+            IndexName="marketing_id-index",
+            KeyConditionExpression="marketing_id = :m",
+            ExpressionAttributeValues={":m": {"S": "mkt-7"}},
+            ScanIndexForward=False,
+            Limit=50,
+        )
 
     return {"base": _timings(base, samples), "gsi": _timings(gsi, samples)}
 
 
 def _start(command: list[str]) -> tuple[subprocess.Popen[str], float]:
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True
+    )
     return process, started
 
 
@@ -130,8 +180,9 @@ def _soak(url: str, process: psutil.Process, minutes: float) -> tuple[int, float
     dynamodb, streams = _client("dynamodb", url), _client("dynamodbstreams", url)
     arn = dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                          ShardIteratorType="LATEST")["ShardIterator"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
     for _ in range(200):  # warm up allocator pools before the baseline
         iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
     before, polls = _rss_mb(process), 0
@@ -168,19 +219,37 @@ def main() -> None:
         loading = time.perf_counter()
         _load(dynamodb, args.items)
         print(f"load {args.items} items (BatchWriteItem): {time.perf_counter() - loading:7.2f} s")
-        print(f"RSS with {args.items} items:            {_rss_mb(proc):7.1f} MB    (target <= 250 MB)")
+        print(
+            f"RSS with {args.items} items:            {_rss_mb(proc):7.1f} MB    (target <= 250 MB)"
+        )
 
-        get = _timings(lambda: dynamodb.get_item(TableName=TABLE, Key={
-            "user_id": {"S": "user-7"}, "created_at": {"N": str(1_700_000_000_007)}}), args.samples)
+        get = _timings(
+            lambda: dynamodb.get_item(
+                TableName=TABLE,
+                Key={"user_id": {"S": "user-7"}, "created_at": {"N": str(1_700_000_000_007)}},
+            ),
+            args.samples,
+        )
 
         lam, iam = _client("lambda", url), _client("iam", url)
         role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        lam.create_function(FunctionName="noop", Runtime="python3.12", Role=role,
-                            Handler="noop.handler", Code={"ZipFile": _noop_zip()})
-        invoke = _timings(lambda: lam.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read(),
-                          args.samples, warmup=5)
-        print(f"warm Invoke (no-op handler):          median {invoke[0]:6.2f} ms  p99 {invoke[1]:6.2f}"
-              " ms   (target median <= 5 ms)")
+        lam.create_function(
+            FunctionName="noop",
+            Runtime="python3.12",
+            Role=role,
+            Handler="noop.handler",
+            Code={"ZipFile": _noop_zip()},
+        )
+        invoke = _timings(
+            lambda: lam.invoke(FunctionName="noop", Payload=b"{}")["Payload"].read(),
+            args.samples,
+            warmup=5,
+        )
+        print(
+            f"warm Invoke (no-op handler):          median {invoke[0]:6.2f} ms  "
+            f"p99 {invoke[1]:6.2f}"
+            " ms   (target median <= 5 ms)"
+        )
 
         ours = _queries(dynamodb, args.samples)
 
@@ -190,21 +259,40 @@ def main() -> None:
         _create_table(plain)
         _load(plain, args.items)
         theirs = _queries(plain, args.moto_samples)
-        plain_get = _timings(lambda: plain.get_item(TableName=TABLE, Key={
-            "user_id": {"S": "user-7"}, "created_at": {"N": str(1_700_000_000_007)}}), args.samples)
+        plain_get = _timings(
+            lambda: plain.get_item(
+                TableName=TABLE,
+                Key={"user_id": {"S": "user-7"}, "created_at": {"N": str(1_700_000_000_007)}},
+            ),
+            args.samples,
+        )
         for kind, label in (("base", "base-table Query"), ("gsi", "GSI Query       ")):
-            print(f"{label} ({args.items} items):   ours median {ours[kind][0]:6.2f} ms p99 "
-                  f"{ours[kind][1]:6.2f} ms | plain moto median {theirs[kind][0]:7.1f} ms p99 "
-                  f"{theirs[kind][1]:7.1f} ms   (target median <= 10 ms)")
-        print(f"GetItem (in-process moto vs plain moto server): ours median {get[0]:5.2f} ms "
-              f"p99 {get[1]:5.2f} | plain median {plain_get[0]:5.2f} ms p99 {plain_get[1]:5.2f}")
+            print(
+                f"{label} ({args.items} items):   ours median {ours[kind][0]:6.2f} ms p99 "
+                f"{ours[kind][1]:6.2f} ms | plain moto median {theirs[kind][0]:7.1f} ms p99 "
+                f"{theirs[kind][1]:7.1f} ms   (target median <= 10 ms)"
+            )
+        print(
+            f"GetItem (in-process moto vs plain moto server): ours median {get[0]:5.2f} ms "
+            f"p99 {get[1]:5.2f} | plain median {plain_get[0]:5.2f} ms p99 {plain_get[1]:5.2f}"
+        )
 
         polls, before, after = _soak(url, proc, args.minutes)
-        print(f"idle GetRecords soak ({args.minutes:g} min, {polls} polls): RSS {before:.1f} -> "
-              f"{after:.1f} MB, drift {after - before:+.1f} MB   (target +-10 MB)")
-        print(json.dumps({"cold_start_s": round(cold_start, 3), "invoke_ms": invoke,
-                          "query_ms": ours, "plain_moto_query_ms": theirs,
-                          "soak_drift_mb": round(after - before, 1)}))
+        print(
+            f"idle GetRecords soak ({args.minutes:g} min, {polls} polls): RSS {before:.1f} -> "
+            f"{after:.1f} MB, drift {after - before:+.1f} MB   (target +-10 MB)"
+        )
+        print(
+            json.dumps(
+                {
+                    "cold_start_s": round(cold_start, 3),
+                    "invoke_ms": invoke,
+                    "query_ms": ours,
+                    "plain_moto_query_ms": theirs,
+                    "soak_drift_mb": round(after - before, 1),
+                }
+            )
+        )
     finally:
         for process in (endpoint, moto):
             if process is not None:

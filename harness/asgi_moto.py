@@ -53,14 +53,19 @@ class HttpResponse:
         return None
 
 
-def json_error(status: int, code: str, message: str, *, json_protocol: bool = False) -> HttpResponse:
+def json_error(
+    status: int, code: str, message: str, *, json_protocol: bool = False
+) -> HttpResponse:
     """An AWS-shaped JSON error (`__type` for the JSON protocol, `Type`/`Message` for REST)."""
     if json_protocol:
         payload: dict[str, str] = {"__type": code, "message": message}
         content_type = "application/x-amz-json-1.0"
     else:
-        payload = {"Type": "User" if status < 500 else "Service", "Message": message,
-                   "message": message}
+        payload = {
+            "Type": "User" if status < 500 else "Service",
+            "Message": message,
+            "message": message,
+        }
         content_type = "application/json"
     return HttpResponse(
         status,
@@ -100,8 +105,9 @@ class MotoApp:
         environ = self._environ(request)
         captured: dict[str, Any] = {}
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None
-                           ) -> Any:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             captured["status"] = int(status.split(" ", 1)[0])
             captured["headers"] = headers
             return lambda data: None
@@ -116,15 +122,20 @@ class MotoApp:
                     close()
         except Exception as exc:  # moto raised instead of answering: never an HTML page
             logger.exception("moto failed on %s %s", request.method, request.path)
-            return error_for(request, 500, "InternalServerError",
-                             f"Internal error in the local endpoint: {type(exc).__name__}: {exc}")
+            return error_for(
+                request,
+                500,
+                "InternalServerError",
+                f"Internal error in the local endpoint: {type(exc).__name__}: {exc}",
+            )
         status = captured.get("status", 500)
         headers = list(captured.get("headers", []))
         response = HttpResponse(status, headers, body)
         content_type = response.header("content-type") or ""
         if status >= 500 and content_type.startswith("text/html"):
-            return error_for(request, 500, "InternalServerError",
-                             "Internal error in the local endpoint")
+            return error_for(
+                request, 500, "InternalServerError", "Internal error in the local endpoint"
+            )
         return response
 
     @staticmethod

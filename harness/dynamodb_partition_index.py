@@ -1,4 +1,4 @@
-"""Per-table map from each GSI's hash-key value(s) to its items, so a GSI Query reads one partition."""
+"""Per-table map from GSI hash-key values to items, so a GSI Query reads only its partition."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _all_items(table: Any) -> list[Any]:
 
 
 class PartitionIndex:
-    """For every GSI of one table: hash-key value(s) -> {primary key: item}, kept up to date on writes.
+    """For every GSI of one table: hash-key values -> {primary key: item}, updated on writes.
 
     Lives on the moto Table object (so a TransactWriteItems rollback, which swaps in a deep copy of
     the table, swaps in a consistent copy of the index too) and holds no lock: callers hold
@@ -40,9 +40,11 @@ class PartitionIndex:
         self.signature = _signature(table)
         self._hash_attrs = dict(self.signature)
         self._buckets: dict[str, dict[IndexKey, dict[PrimaryKey, Any]]] = {
-            name: {} for name in self._hash_attrs}
+            name: {} for name in self._hash_attrs
+        }
         self._placed: dict[str, dict[PrimaryKey, IndexKey]] = {
-            name: {} for name in self._hash_attrs}
+            name: {} for name in self._hash_attrs
+        }
         for item in _all_items(table):
             self.add(item)
 
@@ -84,8 +86,9 @@ class PartitionIndex:
         if item is not None:
             self.add(item)
 
-    def candidates(self, index_name: str, conditions: dict[str, Any],
-                   order_by: list[str]) -> list[Any] | None:
+    def candidates(
+        self, index_name: str, conditions: dict[str, Any], order_by: list[str]
+    ) -> list[Any] | None:
         """The items of one GSI partition, or None when the conditions do not name it fully.
 
         They come pre-sorted by `order_by` (the GSI range key, then the table keys) with keys
@@ -115,3 +118,32 @@ def index_of(table: Any, *, build: bool = True) -> PartitionIndex | None:
         index = PartitionIndex(table)
         table.__dict__[ATTRIBUTE] = index
     return index
+
+
+def query_candidates(table: Any, args: dict[str, Any]) -> list[Any] | None:
+    """The items a Query can match (its partition), or None to let moto look at everything."""
+    index_name = args.get("index_name")
+    if not index_name:
+        hash_key = args.get("hash_key")
+        if hash_key is None:
+            return None
+        partition = table.items.get(hash_key)
+        if partition is None:
+            return []
+        return list(partition.values()) if table.range_key_attr else [partition]
+    conditions = dict(args.get("hash_key_conditions") or [])
+    for lsi in table.indexes or []:
+        if lsi.name == index_name and table.hash_key_attr in conditions:
+            partition = table.items.get(conditions[table.hash_key_attr])
+            if partition is None:
+                return []
+            return list(partition.values()) if table.range_key_attr else [partition]
+    index = index_of(table)
+    if index is None:
+        return None
+    gsi = next((i for i in table.global_indexes if i.name == index_name), None)
+    ranges = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"] if gsi else []
+    order_by = (
+        ranges + [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    )
+    return index.candidates(index_name, conditions, order_by)

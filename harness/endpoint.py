@@ -1,4 +1,4 @@
-"""The embedded AWS endpoint: one loopback port, moto in-process behind it, Lambda and mappings ours."""
+"""The embedded AWS endpoint: one loopback port, moto in-process, Lambda and mappings ours."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.asgi_moto import HttpRequest, HttpResponse, MotoApp, json_error
+
+if TYPE_CHECKING:
+    from harness.lambda_api import LambdaApi
 
 logger = logging.getLogger("harness.endpoint")
 
@@ -27,14 +30,32 @@ DEFAULT_PORT = 4566
 DEFAULT_REGION = "ap-southeast-1"
 ESM_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/event-source-mappings(?:/[^/]*)?/?$")
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9.-]+)/aws4_request")
-DYNAMODB_WRITES = frozenset({
-    "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
-    "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
-})
+DYNAMODB_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
 PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
 HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
-SERVICES = ("dynamodb", "dynamodbstreams", "iam", "sqs", "logs", "apigateway", "ecs", "elbv2",
-            "lambda", "sts")
+SERVICES = (
+    "dynamodb",
+    "dynamodbstreams",
+    "iam",
+    "sqs",
+    "logs",
+    "apigateway",
+    "ecs",
+    "elbv2",
+    "lambda",
+    "sts",
+)
 
 
 class EndpointError(RuntimeError):
@@ -60,8 +81,12 @@ def written_tables(action: str, body: bytes) -> list[str]:
     if action == "BatchWriteItem":
         return [str(name) for name in document.get("RequestItems", {})]
     if action == "TransactWriteItems":
-        return [str(op.get("TableName", "")) for entry in document.get("TransactItems", [])
-                for op in entry.values() if isinstance(op, dict)]
+        return [
+            str(op.get("TableName", ""))
+            for entry in document.get("TransactItems", [])
+            for op in entry.values()
+            if isinstance(op, dict)
+        ]
     statements = [document.get("Statement", "")]
     statements += [s.get("Statement", "") for s in document.get("Statements", [])]
     statements += [s.get("Statement", "") for s in document.get("TransactStatements", [])]
@@ -92,23 +117,34 @@ class EndpointApp:
             if not message.get("more_body"):
                 break
         request = HttpRequest(
-            method=scope["method"], path=scope["path"], raw_path=scope.get("raw_path") or
-            scope["path"].encode(), query_string=scope.get("query_string", b""),
-            headers=[(k.decode("latin-1").lower(), v.decode("latin-1"))
-                     for k, v in scope["headers"]],
-            body=b"".join(chunks), server=tuple(scope.get("server") or ("127.0.0.1", 0)),
+            method=scope["method"],
+            path=scope["path"],
+            raw_path=scope.get("raw_path") or scope["path"].encode(),
+            query_string=scope.get("query_string", b""),
+            headers=[
+                (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]
+            ],
+            body=b"".join(chunks),
+            server=tuple(scope.get("server") or ("127.0.0.1", 0)),
             client=tuple(scope.get("client") or ("127.0.0.1", 0)),
         )
         loop = asyncio.get_running_loop()
-        pool = self._invoke_pool if "/functions/" in request.path and request.path.rstrip(
-            "/").endswith(("/invocations", "/invoke-async")) else self._moto_pool
+        pool = (
+            self._invoke_pool
+            if "/functions/" in request.path
+            and request.path.rstrip("/").endswith(("/invocations", "/invoke-async"))
+            else self._moto_pool
+        )
         try:
             response = await loop.run_in_executor(pool, self.handle, request)
         except Exception as exc:  # a bug of ours: still an AWS-shaped answer
             logger.exception("endpoint failed on %s %s", request.method, request.path)
             response = json_error(500, "ServiceException", f"{type(exc).__name__}: {exc}")
-        headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1"))
-                   for k, v in response.headers if k.lower() != "content-length"]
+        headers = [
+            (k.lower().encode("latin-1"), str(v).encode("latin-1"))
+            for k, v in response.headers
+            if k.lower() != "content-length"
+        ]
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -121,16 +157,25 @@ class EndpointApp:
         scope = signing_scope(request)
         region = scope[1] if scope else endpoint.region
         if request.path in HEALTH_PATHS:
-            body = {"services": dict.fromkeys(SERVICES, "running"), "edition": "harness",
-                    "version": endpoint.moto_version}
-            return HttpResponse(200, [("Content-Type", "application/json")],
-                                json.dumps(body).encode())
+            body = {
+                "services": dict.fromkeys(SERVICES, "running"),
+                "edition": "harness",
+                "version": endpoint.moto_version,
+            }
+            return HttpResponse(
+                200, [("Content-Type", "application/json")], json.dumps(body).encode()
+            )
         if (match := INVOKE_PATH.match(request.path)) and request.method == "POST":
             api = endpoint.lambda_api
             if api is None:
                 return json_error(500, "ServiceException", endpoint.lambda_unavailable)
-            return api.invoke(request, match.group("name"), match.group("kind"),
-                              endpoint.account_for(scope), region)
+            return api.invoke(
+                request,
+                match.group("name"),
+                match.group("kind"),
+                endpoint.account_for(scope),
+                region,
+            )
         if ESM_PATH.match(request.path):
             return self._event_source_mappings(request)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
@@ -138,8 +183,9 @@ class EndpointApp:
             if rejected is not None:
                 return rejected
             response = self._moto(request)
-            endpoint.lambda_api.after_control_plane(request, response,
-                                                    endpoint.account_for(scope), region)
+            endpoint.lambda_api.after_control_plane(
+                request, response, endpoint.account_for(scope), region
+            )
             return response
         response = self._moto(request)
         target = request.header("x-amz-target") or ""
@@ -160,26 +206,43 @@ class EndpointApp:
         status, document = mappings.handle(request.method, request.path, query, request.body)
         headers = [("Content-Type", "application/json")]
         if status >= 400 and isinstance(document, dict) and "Type" in document:
-            headers.append(("x-amzn-ErrorType", str(document.get("__type") or document.get(
-                "code") or document.get("Code") or "ServiceException")))
+            headers.append(
+                (
+                    "x-amzn-ErrorType",
+                    str(
+                        document.get("__type")
+                        or document.get("code")
+                        or document.get("Code")
+                        or "ServiceException"
+                    ),
+                )
+            )
         return HttpResponse(status, headers, json.dumps(document).encode())
 
 
 class Endpoint:
     """One AWS endpoint on loopback: `start()` returns when it answers, `stop()` frees the port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 region: str = DEFAULT_REGION, *, max_concurrency: int = 10,
-                 python: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        region: str = DEFAULT_REGION,
+        *,
+        max_concurrency: int = 10,
+        python: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.region = region
         self.moto_version = ""
-        self.lambda_api: Any = None
+        self.lambda_api: LambdaApi | None = None
         self.mappings: Any = None
         self.lambda_unavailable = "the Lambda runtime (harness.lambda_runtime) is not available"
-        self.mappings_unavailable = ("event source mappings are served by "
-                                     "harness.event_source_mappings, which is not available")
+        self.mappings_unavailable = (
+            "event source mappings are served by "
+            "harness.event_source_mappings, which is not available"
+        )
         self._max_concurrency = max_concurrency
         self._python = python
         self._runtime: Any = None
@@ -217,18 +280,29 @@ class Endpoint:
             raise EndpointError(
                 f"cannot listen on {self.host}:{self.port} ({exc.strerror}); another endpoint "
                 "or LocalStack is probably running there: stop it or choose another --port "
-                "(0 picks a free one)") from exc
+                "(0 picks a free one)"
+            ) from exc
         sock.listen(128)
         self.port = sock.getsockname()[1]
         self._code_root = Path(tempfile.mkdtemp(prefix="harness-lambda-"))
         self._start_lambda()
         self._app = EndpointApp(self)
-        config = uvicorn.Config(self._app, log_level="warning", access_log=False,
-                                lifespan="off", loop="asyncio", http="h11",
-                                timeout_keep_alive=75)
+        config = uvicorn.Config(
+            self._app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            loop="asyncio",
+            http="h11",
+            timeout_keep_alive=75,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"endpoint-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"endpoint-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:
@@ -250,9 +324,13 @@ class Endpoint:
             logger.error("Lambda API disabled: %s", self.lambda_unavailable)
             return
         assert self._code_root is not None
-        self._runtime = LambdaRuntime(endpoint_url=self.url, region=self.region,
-                                      log_sink=self._log_sink,
-                                      max_concurrency=self._max_concurrency, python=self._python)
+        self._runtime = LambdaRuntime(
+            endpoint_url=self.url,
+            region=self.region,
+            log_sink=self._log_sink,
+            max_concurrency=self._max_concurrency,
+            python=self._python,
+        )
         self.lambda_api = LambdaApi(self._runtime, self._code_root)
         try:
             from harness.event_source_mappings import EventSourceMappings  # noqa: PLC0415
@@ -260,8 +338,12 @@ class Endpoint:
             self.mappings_unavailable += f" ({exc})"
             logger.warning("event source mappings disabled: %s", self.mappings_unavailable)
             return
-        self.mappings = EventSourceMappings(endpoint_url=self.url, region=self.region,
-                                            account_id="123456789012", runtime=self._runtime)
+        self.mappings = EventSourceMappings(
+            endpoint_url=self.url,
+            region=self.region,
+            account_id="123456789012",
+            runtime=self._runtime,
+        )
 
     def _log_sink(self, name: str, lines: list[str]) -> None:
         if self.lambda_api is not None:
@@ -295,13 +377,22 @@ class Endpoint:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the endpoint in the foreground until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m harness.endpoint",
-                                     description="Embedded AWS endpoint (moto + harness Lambda).")
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.endpoint",
+        description="Embedded AWS endpoint (moto + harness Lambda).",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to bind (default {DEFAULT_PORT}; 0 = any free port)")
-    parser.add_argument("--region", default=DEFAULT_REGION,
-                        help=f"region for unsigned requests (default {DEFAULT_REGION})")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to bind (default {DEFAULT_PORT}; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--region",
+        default=DEFAULT_REGION,
+        help=f"region for unsigned requests (default {DEFAULT_REGION})",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stopping = threading.Event()

@@ -1,4 +1,4 @@
-"""The Lambda API of the endpoint: Invoke is ours, the control plane is moto's kept in sync with our runtime."""
+"""The endpoint's Lambda API: Invoke runs on our runtime; moto keeps the control plane."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ from harness.lambda_runtime import (
 
 logger = logging.getLogger("harness.lambda")
 
-INVOKE_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)/(?P<kind>invocations|invoke-async)/?$")
+INVOKE_PATH = re.compile(
+    r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)/(?P<kind>invocations|invoke-async)/?$"
+)
 FUNCTIONS_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions(?:/(?P<name>[^/]+))?(?P<rest>/.*)?$")
 FUNCTION_NAME = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?"
@@ -61,16 +63,20 @@ class LambdaApi:
 
     # ---- Invoke -------------------------------------------------------------------------
 
-    def invoke(self, request: HttpRequest, raw_name: str, kind: str, account: str,
-               region: str) -> HttpResponse:
+    def invoke(
+        self, request: HttpRequest, raw_name: str, kind: str, account: str, region: str
+    ) -> HttpResponse:
         """Serve POST /2015-03-31/functions/{name}/invocations (and the old invoke-async)."""
         parsed = parse_function_name(raw_name)
         if parsed is None:
-            return _error(400, "ValidationException",
-                          f"1 validation error detected: Value '{raw_name}' at 'functionName' "
-                          "failed to satisfy constraint: Member must satisfy regular expression "
-                          "pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?"
-                          "(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")
+            return _error(
+                400,
+                "ValidationException",
+                f"1 validation error detected: Value '{raw_name}' at 'functionName' "
+                "failed to satisfy constraint: Member must satisfy regular expression "
+                "pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?"
+                "(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+            )
         name, qualifier = parsed
         qualifier = _query_param(request, "Qualifier") or qualifier
         if kind == "invoke-async":
@@ -78,13 +84,19 @@ class LambdaApi:
         else:
             invocation_type = request.header("x-amz-invocation-type") or "RequestResponse"
         if invocation_type not in INVOCATION_TYPES:
-            return _error(400, "InvalidParameterValueException",
-                          f"Unsupported invocation type: {invocation_type}; "
-                          f"expected one of {', '.join(INVOCATION_TYPES)}")
+            return _error(
+                400,
+                "InvalidParameterValueException",
+                f"Unsupported invocation type: {invocation_type}; "
+                f"expected one of {', '.join(INVOCATION_TYPES)}",
+            )
         log_type = request.header("x-amz-log-type") or "None"
         if log_type not in ("None", "Tail"):
-            return _error(400, "InvalidParameterValueException",
-                          f"Unsupported log type: {log_type}; expected None or Tail")
+            return _error(
+                400,
+                "InvalidParameterValueException",
+                f"Unsupported log type: {log_type}; expected None or Tail",
+            )
         client_context = request.header("x-amz-client-context")
         if client_context is not None and (problem := _check_client_context(client_context)):
             return _error(400, "InvalidRequestContentException", problem)
@@ -97,26 +109,42 @@ class LambdaApi:
             self.sync(account, region, name)
         try:
             result = self._runtime.invoke(
-                name, request.body, invocation_type=invocation_type,
+                name,
+                request.body,
+                invocation_type=invocation_type,
                 client_context=client_context,
                 tail=log_type == "Tail" and invocation_type == "RequestResponse",
             )
         except ResourceNotFound as exc:
-            return _error(404, "ResourceNotFoundException", str(exc) or f"Function not found: {arn}")
+            return _error(
+                404, "ResourceNotFoundException", str(exc) or f"Function not found: {arn}"
+            )
         except TooManyRequests as exc:
-            response = _error(429, "TooManyRequestsException", str(exc) or "Rate Exceeded.",
-                              Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
+            response = _error(
+                429,
+                "TooManyRequestsException",
+                str(exc) or "Rate Exceeded.",
+                Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
+            )
             response.headers.append(("Retry-After", "1"))
             return response
         except RequestTooLarge as exc:
-            return _error(413, "RequestTooLargeException", str(exc) or
-                          "Request must be smaller than 6291456 bytes for the Invoke operation")
+            return _error(
+                413,
+                "RequestTooLargeException",
+                str(exc) or "Request must be smaller than 6291456 bytes for the Invoke operation",
+            )
         except InvalidRequestContent as exc:
-            return _error(400, "InvalidRequestContentException",
-                          str(exc) or "Could not parse request body into json")
-        headers = [("Content-Type", "application/json"),
-                   ("X-Amz-Executed-Version", executed),
-                   ("x-amzn-RequestId", result.request_id or str(uuid.uuid4()))]
+            return _error(
+                400,
+                "InvalidRequestContentException",
+                str(exc) or "Could not parse request body into json",
+            )
+        headers = [
+            ("Content-Type", "application/json"),
+            ("X-Amz-Executed-Version", executed),
+            ("x-amzn-RequestId", result.request_id or str(uuid.uuid4())),
+        ]
         if result.function_error:
             headers.append(("X-Amz-Function-Error", result.function_error))
         if result.log_result is not None:
@@ -125,8 +153,9 @@ class LambdaApi:
             return HttpResponse(202, headers, b'{"Status": 202}')
         return HttpResponse(result.status_code, headers, result.payload)
 
-    def _executed_version(self, account: str, region: str, name: str,
-                          qualifier: str | None) -> str | None:
+    def _executed_version(
+        self, account: str, region: str, name: str, qualifier: str | None
+    ) -> str | None:
         """The version a qualifier resolves to in moto's metadata; None when it does not exist."""
         backend = _lambda_backend(account, region)
         try:
@@ -150,8 +179,11 @@ class LambdaApi:
             return None  # moto answers malformed JSON itself
         zipped = document.get("ZipFile") if isinstance(document, dict) else None
         if zipped is None and isinstance(document, dict):
-            zipped = (document.get("Code") or {}).get("ZipFile") if isinstance(
-                document.get("Code"), dict) else None
+            zipped = (
+                (document.get("Code") or {}).get("ZipFile")
+                if isinstance(document.get("Code"), dict)
+                else None
+            )
         if not isinstance(zipped, str):
             return None
         try:
@@ -159,13 +191,17 @@ class LambdaApi:
                 if archive.testzip() is not None:
                     raise zipfile.BadZipFile("corrupt member")
         except (binascii.Error, zipfile.BadZipFile, ValueError) as exc:
-            return _error(400, "InvalidParameterValueException",
-                          f"Could not unzip uploaded file. Please check your file, then try to "
-                          f"upload again. ({exc})")
+            return _error(
+                400,
+                "InvalidParameterValueException",
+                f"Could not unzip uploaded file. Please check your file, then try to "
+                f"upload again. ({exc})",
+            )
         return None
 
-    def after_control_plane(self, request: HttpRequest, response: HttpResponse, account: str,
-                            region: str) -> None:
+    def after_control_plane(
+        self, request: HttpRequest, response: HttpResponse, account: str, region: str
+    ) -> None:
         """After moto changed a function, bring the runtime's registration up to date."""
         if response.status >= 300 or request.method in ("GET", "HEAD", "OPTIONS"):
             return
@@ -219,11 +255,13 @@ class LambdaApi:
                 return
             self._fingerprints[name] = fingerprint
             self._homes[name] = (account, region)
-            self._streams[name] = (time.strftime("%Y/%m/%d", time.gmtime())
-                                   + f"/[$LATEST]{uuid.uuid4().hex}")
+            self._streams[name] = (
+                time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{uuid.uuid4().hex}"
+            )
         self._runtime.register(config)  # replaces the warm workers of an earlier version
-        logger.info("registered function %s (handler %s, code %s)", name, config.handler,
-                    digest[:12])
+        logger.info(
+            "registered function %s (handler %s, code %s)", name, config.handler, digest[:12]
+        )
 
     def forget(self, name: str) -> None:
         """Unregister a deleted function and drop its unpacked code."""
@@ -251,7 +289,7 @@ class LambdaApi:
     # ---- logs ---------------------------------------------------------------------------
 
     def log_sink(self, name: str, lines: list[str]) -> None:
-        """Write a function's log lines to CloudWatch Logs /aws/lambda/<name> and the harness log."""
+        """Write a function's log lines to CloudWatch Logs /aws/lambda/<name> and the log."""
         for line in lines:
             logger.info("[%s] %s", name, line.rstrip("\n"))
         with self._lock:

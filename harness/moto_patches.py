@@ -10,7 +10,7 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      (the generic fallback for every other service is in harness.asgi_moto).
   4. Stream records: the table's region, an eventSourceARN, one INSERT for UpdateItem on a new
      key, and nothing for a write that changes nothing.
-  5. GetRecords iterators: kept at most 15 minutes and at most MAX_SHARD_ITERATORS per backend;
+  5. GetRecords iterators: kept at most 15 minutes and at most 1,000 per backend;
      unknown iterators / shards answer ExpiredIteratorException / ValidationException /
      ResourceNotFoundException instead of crashing.
   6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
@@ -20,58 +20,65 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
 import re
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from harness.dynamodb_partition_index import PartitionIndex, index_of, item_key
+from harness.dynamodb_partition_index import PartitionIndex, index_of, item_key, query_candidates
+from harness.moto_responses import (
+    ShardIteratorStore,
+    error_response,
+    streams_error,
+    validation_message,
+    with_event_source_arn,
+)
 
 MOTO_VERSION = "5.2.5"
-MAX_SHARD_ITERATORS = 1000
-SHARD_ITERATOR_TTL_S = 15 * 60
-ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
-EXPRESSION_PARAMS = ("KeyConditionExpression", "FilterExpression", "ConditionExpression",
-                     "UpdateExpression", "ProjectionExpression", "ExpressionAttributeNames",
-                     "ExpressionAttributeValues")
+EXPRESSION_PARAMS = (
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ConditionExpression",
+    "UpdateExpression",
+    "ProjectionExpression",
+    "ExpressionAttributeNames",
+    "ExpressionAttributeValues",
+)
 FAST_SERIALIZED = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
 ITERATOR_SHAPE = re.compile(r"^arn:aws[a-z-]*:dynamodb:[^|]+/stream/[^|]+\|1\|.+$")
 
-# The moto internals the patches rely on: dotted name -> expected parameter names.
-INTERNALS: dict[str, tuple[str, ...]] = {
-    "moto.dynamodb.models.table:Table.query": (
-        "self", "hash_key", "range_comparison", "range_objs", "limit", "exclusive_start_key",
-        "scan_index_forward", "projection_expressions", "index_name", "consistent_read",
-        "filter_expression", "hash_key_conditions", "range_key_conditions", "filter_kwargs"),
-    "moto.dynamodb.models.table:Table.all_items": ("self",),
-    "moto.dynamodb.models.table:Table.put_item": (
-        "self", "item_attrs", "expected", "condition_expression", "expression_attribute_names",
-        "expression_attribute_values", "overwrite", "return_values_on_condition_check_failure"),
-    "moto.dynamodb.models.table:Table.delete_item": ("self", "hash_key", "range_key"),
-    "moto.dynamodb.models.table:StreamShard.add": ("self", "old", "new"),
-    "moto.dynamodb.models.table:StreamRecord.__init__": (
-        "self", "table", "stream_type", "event_name", "old", "new", "seq"),
-    "moto.dynamodb.models:DynamoDBBackend.update_item": (
-        "self", "table_name", "key", "update_expression", "expression_attribute_names",
-        "expression_attribute_values", "attribute_updates", "expected", "condition_expression",
-        "return_values_on_condition_check_failure"),
-    "moto.dynamodb.responses:DynamoHandler.call_action": ("self",),
-    "moto.dynamodb.responses:DynamoHandler.serialized": ("self", "action_result"),
-    "moto.dynamodb.models.utilities:dynamo_json_dump": ("dynamo_object",),
-    "moto.dynamodbstreams.responses:DynamoDBStreamsHandler.call_action": ("self",),
-    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.__init__": (
-        "self", "region_name", "account_id"),
-    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_shard_iterator": (
-        "self", "arn", "shard_id", "shard_iterator_type", "sequence_number"),
-    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": (
-        "self", "iterator_arn", "limit"),
-    "moto.dynamodbstreams.models:ShardIterator.get": ("self", "limit"),
+# The moto internals the patches rely on: "module:qualname" -> its parameter names.
+# fmt: off
+INTERNALS: dict[str, str] = {
+    "moto.dynamodb.models.table:Table.query":
+        "self hash_key range_comparison range_objs limit exclusive_start_key "
+        "scan_index_forward projection_expressions index_name consistent_read "
+        "filter_expression hash_key_conditions range_key_conditions filter_kwargs",
+    "moto.dynamodb.models.table:Table.all_items": "self",
+    "moto.dynamodb.models.table:Table.put_item":
+        "self item_attrs expected condition_expression expression_attribute_names "
+        "expression_attribute_values overwrite return_values_on_condition_check_failure",
+    "moto.dynamodb.models.table:Table.delete_item": "self hash_key range_key",
+    "moto.dynamodb.models.table:StreamShard.add": "self old new",
+    "moto.dynamodb.models.table:StreamRecord.__init__":
+        "self table stream_type event_name old new seq",
+    "moto.dynamodb.models:DynamoDBBackend.update_item":
+        "self table_name key update_expression expression_attribute_names "
+        "expression_attribute_values attribute_updates expected condition_expression "
+        "return_values_on_condition_check_failure",
+    "moto.dynamodb.responses:DynamoHandler.call_action": "self",
+    "moto.dynamodb.responses:DynamoHandler.serialized": "self action_result",
+    "moto.dynamodb.models.utilities:dynamo_json_dump": "dynamo_object",
+    "moto.dynamodbstreams.responses:DynamoDBStreamsHandler.call_action": "self",
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.__init__": "self region_name account_id",
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_shard_iterator":
+        "self arn shard_id shard_iterator_type sequence_number",
+    "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": "self iterator_arn limit",
+    "moto.dynamodbstreams.models:ShardIterator.get": "self limit",
 }
+# fmt: on
 
 logger = logging.getLogger("harness.moto_patches")
 DYNAMODB_LOCK = threading.RLock()
@@ -102,7 +109,8 @@ def verify_internals() -> None:
         raise MotoPatchError(
             f"harness.moto_patches is written for moto {MOTO_VERSION} but moto "
             f"{moto.__version__} is installed: pin moto=={MOTO_VERSION} or re-check every patch "
-            "(tests/harness/test_moto_patches.py) before moving the pin")
+            "(tests/harness/test_moto_patches.py) before moving the pin"
+        )
     problems = []
     for dotted, expected in INTERNALS.items():
         try:
@@ -111,7 +119,7 @@ def verify_internals() -> None:
             problems.append(f"{dotted}: missing ({exc})")
             continue
         function = getattr(function, "__wrapped_by_harness__", function)
-        names = tuple(inspect.signature(function).parameters)
+        names = " ".join(inspect.signature(function).parameters)
         if names != expected:
             problems.append(f"{dotted}: parameters {names}, expected {expected}")
     if problems:
@@ -144,34 +152,6 @@ def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
 
 # ---- 2 + 3: one lock, and JSON errors instead of crashes ------------------------------------
 
-def _error_response(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
-    body = json.dumps({"__type": ERROR_PREFIX + code, "message": message})
-    return status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}, body
-
-
-def _validation_message(exc: Exception) -> str:
-    token = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
-    if isinstance(token, str) and token.startswith(":"):
-        return ("Invalid expression: An expression attribute value used in expression is not "
-                f"defined; attribute value: {token}")
-    if isinstance(token, str) and token.startswith("#"):
-        return ("Invalid expression: An expression attribute name used in the document path is "
-                f"not defined; attribute name: {token}")
-    return f"Invalid request: {type(exc).__name__}: {exc}".rstrip(": ")
-
-
-def _with_event_source_arn(response: Any) -> Any:
-    """Put eventSourceARN back on GetRecords records (moto's serializer drops fields it lacks)."""
-    status, headers, body = response
-    if status != 200:
-        return response
-    document = json.loads(body)
-    stream_arn = str(document.get("NextShardIterator", "")).split("|", 1)[0]
-    for record in document.get("Records", []):
-        record.setdefault("eventSourceARN", stream_arn)
-    headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
-    return status, headers, json.dumps(document)
-
 
 def _locked_call_action(original: Callable[[Any], Any], streams: bool) -> Callable[[Any], Any]:
     from werkzeug.exceptions import HTTPException  # noqa: PLC0415
@@ -181,7 +161,7 @@ def _locked_call_action(original: Callable[[Any], Any], streams: bool) -> Callab
             with DYNAMODB_LOCK:
                 response = original(self)
             if streams and self.headers.get("X-Amz-Target", "").endswith(".GetRecords"):
-                return _with_event_source_arn(response)
+                return with_event_source_arn(response)
             return response
         except HTTPException:
             raise
@@ -190,9 +170,13 @@ def _locked_call_action(original: Callable[[Any], Any], streams: bool) -> Callab
             logger.warning("moto crashed on %s: %s: %s", target, type(exc).__name__, exc)
             params = getattr(self, "params", None) or {}
             if streams or any(name in params for name in EXPRESSION_PARAMS):
-                return _error_response(400, "ValidationException", _validation_message(exc))
-            return _error_response(500, "InternalServerError",
-                                   f"Internal error in the local endpoint: {type(exc).__name__}")
+                return error_response(400, "ValidationException", validation_message(exc))
+            return error_response(
+                500,
+                "InternalServerError",
+                f"Internal error in the local endpoint: {type(exc).__name__}",
+            )
+
     return call_action
 
 
@@ -206,33 +190,6 @@ def _patch_locking_and_errors() -> None:
 
 # ---- 1: Query cost proportional to the partition ------------------------------------------
 
-def _query_candidates(table: Any, bound: inspect.BoundArguments) -> list[Any] | None:
-    """The items a Query can match (its partition), or None to let moto look at everything."""
-    args = bound.arguments
-    index_name = args.get("index_name")
-    if not index_name:
-        hash_key = args.get("hash_key")
-        if hash_key is None:
-            return None
-        partition = table.items.get(hash_key)
-        if partition is None:
-            return []
-        return list(partition.values()) if table.range_key_attr else [partition]
-    conditions = dict(args.get("hash_key_conditions") or [])
-    for lsi in table.indexes or []:
-        if lsi.name == index_name and table.hash_key_attr in conditions:
-            partition = table.items.get(conditions[table.hash_key_attr])
-            if partition is None:
-                return []
-            return list(partition.values()) if table.range_key_attr else [partition]
-    index = index_of(table)
-    if index is None:
-        return None
-    gsi = next((i for i in table.global_indexes if i.name == index_name), None)
-    ranges = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"] if gsi else []
-    order_by = ranges + [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-    return index.candidates(index_name, conditions, order_by)
-
 
 def _patch_query() -> None:
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
@@ -244,7 +201,7 @@ def _patch_query() -> None:
 
     def make_query(original: Callable[..., Any]) -> Callable[..., Any]:
         def query(self: Any, *args: Any, **kwargs: Any) -> Any:
-            candidates = _query_candidates(self, signature.bind(self, *args, **kwargs))
+            candidates = query_candidates(self, signature.bind(self, *args, **kwargs).arguments)
             if candidates is None:
                 return original(self, *args, **kwargs)
             _state.hint = (self, candidates)
@@ -252,6 +209,7 @@ def _patch_query() -> None:
                 return original(self, *args, **kwargs)
             finally:
                 _state.hint = None
+
         return query
 
     def make_all_items(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -260,6 +218,7 @@ def _patch_query() -> None:
             if hint is not None and hint[0] is self:
                 return hint[1]
             return original(self)
+
         return all_items
 
     def make_put_item(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -269,6 +228,7 @@ def _patch_query() -> None:
             if index is not None:
                 index.reindex(self, item_key(item))
             return item
+
         return put_item
 
     def make_delete_item(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -278,6 +238,7 @@ def _patch_query() -> None:
             if item is not None and index is not None:
                 index.remove(item_key(item))
             return item
+
         return delete_item
 
     def make_update_item(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,6 +263,7 @@ def _patch_query() -> None:
                             PartitionIndex.drop(table)  # partial change: rebuild on next Query
                     if records and table.stream_shard is not None:
                         table.stream_shard.add(records[0][0], records[-1][1])
+
         return update_item
 
     def make_serialized(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -312,6 +274,7 @@ def _patch_query() -> None:
                 return original(self, action_result)
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
             return 200, headers, dynamo_json_dump(result)
+
         return serialized
 
     _replace(DynamoHandler, "serialized", make_serialized)
@@ -324,6 +287,7 @@ def _patch_query() -> None:
 
 # ---- 4: stream records as AWS writes them --------------------------------------------------
 
+
 def _patch_streams() -> None:
     from moto.dynamodb.models.table import StreamRecord, StreamShard  # noqa: PLC0415
 
@@ -332,6 +296,7 @@ def _patch_streams() -> None:
             original(self, table, *args, **kwargs)
             self.record["awsRegion"] = table.region_name
             self.record["eventSourceARN"] = f"{table.table_arn}/stream/{table.latest_stream_label}"
+
         return __init__
 
     def make_add(original: Callable[..., None]) -> Callable[..., None]:
@@ -345,6 +310,7 @@ def _patch_streams() -> None:
             if old is None and new is None:
                 return
             original(self, old, new)
+
         return add
 
     _replace(StreamRecord, "__init__", make_record_init)
@@ -352,39 +318,6 @@ def _patch_streams() -> None:
 
 
 # ---- 5: bounded shard iterators and AWS errors --------------------------------------------
-
-class ShardIteratorStore(dict[str, Any]):
-    """Shard iterators by ARN, dropped after SHARD_ITERATOR_TTL_S or beyond MAX_SHARD_ITERATORS."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._born: OrderedDict[str, float] = OrderedDict()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._born[key] = time.monotonic()
-        self._born.move_to_end(key)
-        self._evict()
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        """The live iterator for `key`, or `default` when unknown or expired."""
-        self._evict()
-        return super().get(key, default)
-
-    def _evict(self) -> None:
-        oldest_allowed = time.monotonic() - SHARD_ITERATOR_TTL_S
-        while self._born:
-            key, born = next(iter(self._born.items()))
-            if len(self._born) <= MAX_SHARD_ITERATORS and born >= oldest_allowed:
-                break
-            del self._born[key]
-            self.pop(key, None)
-
-
-def _streams_error(code: str, message: str) -> Exception:
-    from moto.core.exceptions import JsonRESTError  # noqa: PLC0415
-
-    return JsonRESTError(ERROR_PREFIX + code, message)
 
 
 def _patch_shard_iterators() -> None:
@@ -394,53 +327,80 @@ def _patch_shard_iterators() -> None:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
             self.shard_iterators = ShardIteratorStore()
+
         return __init__
 
     def make_get_shard_iterator(original: Callable[..., Any]) -> Callable[..., Any]:
-        def get_shard_iterator(self: Any, arn: str, shard_id: str, shard_iterator_type: str,
-                               sequence_number: Any = None) -> Any:
-            match = re.match(r"^arn:aws[a-z-]*:dynamodb:[^:]+:\d{12}:table/([^/]+)/stream/(.+)$",
-                             arn or "")
+        def get_shard_iterator(
+            self: Any,
+            arn: str,
+            shard_id: str,
+            shard_iterator_type: str,
+            sequence_number: Any = None,
+        ) -> Any:
+            match = re.match(
+                r"^arn:aws[a-z-]*:dynamodb:[^:]+:\d{12}:table/([^/]+)/stream/(.+)$", arn or ""
+            )
             if match is None:
-                raise _streams_error("ValidationException", f"Invalid StreamArn: {arn}")
+                raise streams_error("ValidationException", f"Invalid StreamArn: {arn}")
             table = self.dynamodb.get_table(match.group(1))  # ResourceNotFoundException
             if table.stream_shard is None or table.latest_stream_label != match.group(2):
-                raise _streams_error("ResourceNotFoundException",
-                                     f"Requested resource not found: Stream: {arn} not found")
+                raise streams_error(
+                    "ResourceNotFoundException",
+                    f"Requested resource not found: Stream: {arn} not found",
+                )
             if table.stream_shard.id != shard_id:
-                raise _streams_error("ResourceNotFoundException",
-                                     "Requested resource not found: Shard does not exist")
-            if shard_iterator_type not in ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER",
-                                           "AFTER_SEQUENCE_NUMBER"):
-                raise _streams_error("ValidationException",
-                                     f"Invalid ShardIteratorType: {shard_iterator_type}")
+                raise streams_error(
+                    "ResourceNotFoundException",
+                    "Requested resource not found: Shard does not exist",
+                )
+            if shard_iterator_type not in (
+                "TRIM_HORIZON",
+                "LATEST",
+                "AT_SEQUENCE_NUMBER",
+                "AFTER_SEQUENCE_NUMBER",
+            ):
+                raise streams_error(
+                    "ValidationException", f"Invalid ShardIteratorType: {shard_iterator_type}"
+                )
             if shard_iterator_type.endswith("SEQUENCE_NUMBER"):
                 if sequence_number is None:
-                    raise _streams_error("ValidationException", "SequenceNumber is required "
-                                         f"for ShardIteratorType {shard_iterator_type}")
+                    raise streams_error(
+                        "ValidationException",
+                        f"SequenceNumber is required for ShardIteratorType {shard_iterator_type}",
+                    )
                 if int(sequence_number) < table.stream_shard.starting_sequence_number:
-                    raise _streams_error("TrimmedDataAccessException",
-                                         f"Sequence number {sequence_number} is before the "
-                                         "trim horizon of the shard")
+                    raise streams_error(
+                        "TrimmedDataAccessException",
+                        f"Sequence number {sequence_number} is before the "
+                        "trim horizon of the shard",
+                    )
             return original(self, arn, shard_id, shard_iterator_type, sequence_number)
+
         return get_shard_iterator
 
     def make_get_records(original: Callable[..., Any]) -> Callable[..., Any]:
         def get_records(self: Any, iterator_arn: str, limit: Any) -> Any:
             if limit is not None and not 1 <= int(limit) <= 1000:
-                raise _streams_error("ValidationException", f"Invalid Limit: {limit} "
-                                     "(must be between 1 and 1000)")
+                raise streams_error(
+                    "ValidationException", f"Invalid Limit: {limit} (must be between 1 and 1000)"
+                )
             if not isinstance(self.shard_iterators, ShardIteratorStore):
                 store = ShardIteratorStore()
-                for key, value in list(self.shard_iterators.items())[-MAX_SHARD_ITERATORS:]:
+                for key, value in list(self.shard_iterators.items())[
+                    -ShardIteratorStore.max_entries :
+                ]:
                     store[key] = value
                 self.shard_iterators = store
             if self.shard_iterators.get(iterator_arn) is None:
                 if ITERATOR_SHAPE.match(iterator_arn or ""):
-                    raise _streams_error("ExpiredIteratorException", "Iterator expired. Shard "
-                                         "iterators are valid for 15 minutes; get a new one")
-                raise _streams_error("ValidationException", "Invalid ShardIterator")
+                    raise streams_error(
+                        "ExpiredIteratorException",
+                        "Iterator expired. Shard iterators are valid for 15 minutes; get a new one",
+                    )
+                raise streams_error("ValidationException", "Invalid ShardIterator")
             return original(self, iterator_arn, limit)
+
         return get_records
 
     _replace(DynamoDBStreamsBackend, "__init__", make_init)

@@ -49,12 +49,26 @@ def _zip(version: str) -> bytes:
 def role(aws_client_factory: Callable[..., Any]) -> str:
     iam = aws_client_factory("iam")
     name = f"lambda-role-{uuid.uuid4().hex[:6]}"
-    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))
-              ["Role"]["Arn"])
-    iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/service-role/"
-                                                    "AWSLambdaBasicExecutionRole")
+    arn = str(
+        iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+    )
+    iam.attach_role_policy(
+        RoleName=name, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    )
     return arn
 
 
@@ -66,9 +80,15 @@ def lam(aws_client_factory: Callable[..., Any]) -> Any:
 @pytest.fixture()
 def function(lam: Any, role: str) -> Iterator[str]:
     name = f"fn-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                        Code={"ZipFile": _zip("v1")}, Timeout=10,
-                        Environment={"Variables": {"GREETING": "hello"}})
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zip("v1")},
+        Timeout=10,
+        Environment={"Variables": {"GREETING": "hello"}},
+    )
     yield name
     try:
         lam.delete_function(FunctionName=name)  # stops its warm workers
@@ -76,7 +96,9 @@ def function(lam: Any, role: str) -> Iterator[str]:
         pass
 
 
-def _invoke(lam: Any, name: str, event: dict[str, Any], **kwargs: Any) -> tuple[dict[str, Any], Any]:
+def _invoke(
+    lam: Any, name: str, event: dict[str, Any], **kwargs: Any
+) -> tuple[dict[str, Any], Any]:
     response = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **kwargs)
     body = response["Payload"].read()
     return response, json.loads(body) if body else None
@@ -86,8 +108,13 @@ def test_invoke_request_response_runs_handler_with_environment(lam: Any, functio
     response, result = _invoke(lam, function, {"a": 1})
     assert response["StatusCode"] == 200 and "FunctionError" not in response
     assert response["ExecutedVersion"] == "$LATEST"
-    assert result == {"version": "v1", "env": "hello", "custom": None, "name": function,
-                      "memory": "128"}  # a string, as in the AWS runtime
+    assert result == {
+        "version": "v1",
+        "env": "hello",
+        "custom": None,
+        "name": function,
+        "memory": "128",
+    }  # a string, as in the AWS runtime
 
 
 def test_invoke_by_arn_with_latest_qualifier_and_client_context(lam: Any, function: str) -> None:
@@ -108,7 +135,9 @@ def test_invoke_event_returns_202_and_runs_later(lam: Any, function: str, tmp_pa
     assert marker.exists()
 
 
-def test_invoke_dry_run_returns_204_without_running(lam: Any, function: str, tmp_path: Path) -> None:
+def test_invoke_dry_run_returns_204_without_running(
+    lam: Any, function: str, tmp_path: Path
+) -> None:
     marker = tmp_path / "ran"
     response, _ = _invoke(lam, function, {"touch": str(marker)}, InvocationType="DryRun")
     assert response["StatusCode"] == 204
@@ -131,8 +160,9 @@ def test_invoke_tail_returns_log_result(lam: Any, function: str) -> None:
     assert "START RequestId:" in log and "END RequestId:" in log and "REPORT RequestId:" in log
 
 
-def test_invoke_logs_reach_cloudwatch(lam: Any, function: str,
-                                      aws_client_factory: Callable[..., Any]) -> None:
+def test_invoke_logs_reach_cloudwatch(
+    lam: Any, function: str, aws_client_factory: Callable[..., Any]
+) -> None:
     response, _ = _invoke(lam, function, {"cw": "yes"})
     logs = aws_client_factory("logs")
     group = f"/aws/lambda/{function}"
@@ -148,12 +178,16 @@ def test_invoke_logs_reach_cloudwatch(lam: Any, function: str,
     assert streams[0]["logStreamName"].split("/")[3].startswith("[$LATEST]")
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [
-    ("does-not-exist", {}),
-    (None, {"Qualifier": "7"}),
-])
-def test_invoke_unknown_function_or_version_is_404(lam: Any, function: str, name: str | None,
-                                                   kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("does-not-exist", {}),
+        (None, {"Qualifier": "7"}),
+    ],
+)
+def test_invoke_unknown_function_or_version_is_404(
+    lam: Any, function: str, name: str | None, kwargs: dict[str, Any]
+) -> None:
     with pytest.raises(ClientError) as caught:
         lam.invoke(FunctionName=name or function, Payload=b"{}", **kwargs)
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -204,8 +238,9 @@ def test_control_plane_keeps_aws_shapes_and_updates_runtime(lam: Any, function: 
     assert "Location" in lam.get_function(FunctionName=function)["Code"]
     assert function in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
     lam.update_function_code(FunctionName=function, ZipFile=_zip("v2"))
-    lam.update_function_configuration(FunctionName=function,
-                                      Environment={"Variables": {"GREETING": "bonjour"}})
+    lam.update_function_configuration(
+        FunctionName=function, Environment={"Variables": {"GREETING": "bonjour"}}
+    )
     _, result = _invoke(lam, function, {})
     assert (result["version"], result["env"]) == ("v2", "bonjour")
     lam.delete_function(FunctionName=function)
@@ -216,26 +251,34 @@ def test_control_plane_keeps_aws_shapes_and_updates_runtime(lam: Any, function: 
 
 def test_create_function_with_bad_zip_is_rejected(lam: Any, role: str) -> None:
     with pytest.raises(ClientError) as caught:
-        lam.create_function(FunctionName=f"bad-{uuid.uuid4().hex[:6]}", Runtime="python3.12",
-                            Role=role, Handler="app.handler", Code={"ZipFile": b"not a zip"})
+        lam.create_function(
+            FunctionName=f"bad-{uuid.uuid4().hex[:6]}",
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": b"not a zip"},
+        )
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
 
 
 def test_event_source_mapping_is_served_by_harness_not_moto(
-        lam: Any, function: str, aws_client_factory: Callable[..., Any], tmp_path: Path,
-        endpoint: Any) -> None:
+    lam: Any, function: str, aws_client_factory: Callable[..., Any], tmp_path: Path, endpoint: Any
+) -> None:
     if endpoint.mappings is None:
         pytest.skip(endpoint.mappings_unavailable)
     dynamodb = aws_client_factory("dynamodb")
     table = f"esm-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                          KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                          StreamSpecification={"StreamEnabled": True,
-                                               "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
     stream = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    mapping = lam.create_event_source_mapping(EventSourceArn=stream, FunctionName=function,
-                                              StartingPosition="TRIM_HORIZON")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=stream, FunctionName=function, StartingPosition="TRIM_HORIZON"
+    )
     try:
         from moto.awslambda.models import lambda_backends
 

@@ -1,4 +1,4 @@
-"""Each moto defect of reference/moto.md, shown gone through boto3 on the endpoint, plus tripwires."""
+"""Each moto defect of reference/moto.md shown gone through boto3, plus tripwires."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from harness import moto_patches
+from harness.moto_responses import ShardIteratorStore
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -33,19 +34,30 @@ def streams(aws_client_factory: Callable[..., Any]) -> Any:
 
 @pytest.fixture()
 def table(dynamodb: Any) -> Iterator[str]:
-    """A notification-records-like table: PK user_id, SK created_at, GSI on marketing_id; stream on."""
+    """Like notification-records: user_id + created_at, GSI on marketing_id, a stream."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     dynamodb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"},
-                   {"AttributeName": "created_at", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"},
-                              {"AttributeName": "created_at", "AttributeType": "N"},
-                              {"AttributeName": "marketing_id", "AttributeType": "S"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "marketing_id-index", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "marketing_id", "KeyType": "HASH"},
-                          {"AttributeName": "created_at", "KeyType": "RANGE"}]}],
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "user_id", "KeyType": "HASH"},
+            {"AttributeName": "created_at", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "user_id", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "N"},
+            {"AttributeName": "marketing_id", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "marketing_id-index",
+                "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [
+                    {"AttributeName": "marketing_id", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+            }
+        ],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     yield name
@@ -62,15 +74,23 @@ def _item(user: int, created: int, marketing: int | None) -> dict[str, Any]:
 def _load(dynamodb: Any, table: str, count: int) -> None:
     items = [_item(i % 30, i, i % 7 if i % 5 else None) for i in range(count)]
     for start in range(0, count, 25):
-        dynamodb.batch_write_item(RequestItems={table: [
-            {"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
+        dynamodb.batch_write_item(
+            RequestItems={
+                table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            }
+        )
 
 
-def _query(dynamodb: Any, table: str, index: str | None, attr: str, value: str,
-           **kwargs: Any) -> list[int]:
-    args: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "#k = :v",
-                            "ExpressionAttributeNames": {"#k": attr},
-                            "ExpressionAttributeValues": {":v": {"S": value}}, **kwargs}
+def _query(
+    dynamodb: Any, table: str, index: str | None, attr: str, value: str, **kwargs: Any
+) -> list[int]:
+    args: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#k = :v",
+        "ExpressionAttributeNames": {"#k": attr},
+        "ExpressionAttributeValues": {":v": {"S": value}},
+        **kwargs,
+    }
     if index:
         args["IndexName"] = index
     created: list[int] = []
@@ -106,8 +126,10 @@ def all_items_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 # ---- 1: Query cost -------------------------------------------------------------------------
 
-def test_query_base_table_looks_only_at_its_partition(dynamodb: Any, table: str,
-                                                      all_items_sizes: list[int]) -> None:
+
+def test_query_base_table_looks_only_at_its_partition(
+    dynamodb: Any, table: str, all_items_sizes: list[int]
+) -> None:
     _load(dynamodb, table, 600)
     all_items_sizes.clear()
     found = _query(dynamodb, table, None, "user_id", "u7", ScanIndexForward=False)
@@ -117,8 +139,9 @@ def test_query_base_table_looks_only_at_its_partition(dynamodb: Any, table: str,
     assert looked_at == [20]
 
 
-def test_query_gsi_looks_only_at_its_partition(dynamodb: Any, table: str,
-                                               all_items_sizes: list[int]) -> None:
+def test_query_gsi_looks_only_at_its_partition(
+    dynamodb: Any, table: str, all_items_sizes: list[int]
+) -> None:
     _load(dynamodb, table, 600)
     _query(dynamodb, table, "marketing_id-index", "marketing_id", "m3")  # builds the index
     all_items_sizes.clear()
@@ -131,21 +154,42 @@ def test_query_gsi_looks_only_at_its_partition(dynamodb: Any, table: str,
 def test_query_gsi_follows_updates_moves_deletes_and_pages(dynamodb: Any, table: str) -> None:
     _load(dynamodb, table, 200)
     _query(dynamodb, table, "marketing_id-index", "marketing_id", "m1")
-    dynamodb.update_item(TableName=table, Key=_item(1, 1, None), UpdateExpression="SET marketing_id = :m",
-                         ExpressionAttributeValues={":m": {"S": "m2"}})
-    dynamodb.update_item(TableName=table, Key=_item(8, 8, None), UpdateExpression="REMOVE marketing_id")
+    dynamodb.update_item(
+        TableName=table,
+        Key=_item(1, 1, None),
+        UpdateExpression="SET marketing_id = :m",
+        ExpressionAttributeValues={":m": {"S": "m2"}},
+    )
+    dynamodb.update_item(
+        TableName=table, Key=_item(8, 8, None), UpdateExpression="REMOVE marketing_id"
+    )
     dynamodb.delete_item(TableName=table, Key=_item(15, 15, None))
     dynamodb.put_item(TableName=table, Item=_item(9, 9000, 2))
-    dynamodb.update_item(TableName=table, Key=_item(99, 99, None), UpdateExpression="SET marketing_id = :m",
-                         ExpressionAttributeValues={":m": {"S": "m2"}})
+    dynamodb.update_item(
+        TableName=table,
+        Key=_item(99, 99, None),
+        UpdateExpression="SET marketing_id = :m",
+        ExpressionAttributeValues={":m": {"S": "m2"}},
+    )
     with pytest.raises(ClientError):  # a cancelled transaction must not leave its writes indexed
-        dynamodb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": _item(5, 5000, 2)}},
-            {"ConditionCheck": {"TableName": table, "Key": _item(5, 5, None),
-                                "ConditionExpression": "attribute_not_exists(user_id)"}}])
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": _item(5, 5000, 2)}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": _item(5, 5, None),
+                        "ConditionExpression": "attribute_not_exists(user_id)",
+                    }
+                },
+            ]
+        )
     for value in ("m1", "m2", "m3"):
         expected = _scan_oracle(dynamodb, table, "marketing_id", value)
-        assert _query(dynamodb, table, "marketing_id-index", "marketing_id", value, Limit=7) == expected
+        assert (
+            _query(dynamodb, table, "marketing_id-index", "marketing_id", value, Limit=7)
+            == expected
+        )
     assert 5000 not in _scan_oracle(dynamodb, table, "marketing_id", "m2")
 
 
@@ -153,11 +197,21 @@ def test_query_gsi_added_by_update_table_answers(dynamodb: Any, table: str) -> N
     _load(dynamodb, table, 60)
     _query(dynamodb, table, "marketing_id-index", "marketing_id", "m1")
     dynamodb.update_table(
-        TableName=table, AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"},
-                                               {"AttributeName": "created_at", "AttributeType": "N"}],
-        GlobalSecondaryIndexUpdates=[{"Create": {
-            "IndexName": "by-user", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}]}}])
+        TableName=table,
+        AttributeDefinitions=[
+            {"AttributeName": "user_id", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "by-user",
+                    "Projection": {"ProjectionType": "ALL"},
+                    "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+                }
+            }
+        ],
+    )
     assert sorted(_query(dynamodb, table, "by-user", "user_id", "u3")) == [3, 33]
 
 
@@ -168,14 +222,20 @@ WRITER = textwrap.dedent("""
     client = boto3.client("dynamodb", endpoint_url=sys.argv[1], region_name="ap-southeast-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
     for i in range(int(sys.argv[3])):
-        client.update_item(TableName=sys.argv[2], Key={"user_id": {"S": "u"}, "created_at": {"N": "1"}},
-                           UpdateExpression="ADD hits :one", ExpressionAttributeValues={":one": {"N": "1"}})
+        client.update_item(TableName=sys.argv[2],
+                           Key={"user_id": {"S": "u"}, "created_at": {"N": "1"}},
+                           UpdateExpression="ADD hits :one",
+                           ExpressionAttributeValues={":one": {"N": "1"}})
 """)
 
 
-def test_update_item_from_two_processes_loses_nothing(endpoint: Any, dynamodb: Any, table: str) -> None:
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, endpoint.url, table, "300"])
-               for _ in range(2)]
+def test_update_item_from_two_processes_loses_nothing(
+    endpoint: Any, dynamodb: Any, table: str
+) -> None:
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, endpoint.url, table, "300"])
+        for _ in range(2)
+    ]
     assert [w.wait(timeout=60) for w in writers] == [0, 0]
     key = {"user_id": {"S": "u"}, "created_at": {"N": "1"}}
     assert dynamodb.get_item(TableName=table, Key=key)["Item"]["hits"] == {"N": "600"}
@@ -183,18 +243,42 @@ def test_update_item_from_two_processes_loses_nothing(endpoint: Any, dynamodb: A
 
 # ---- 3: JSON errors instead of HTML 500s ---------------------------------------------------
 
-@pytest.mark.parametrize("call", [
-    {"op": "scan", "FilterExpression": "x = :w", "ExpressionAttributeValues": {":v": {"N": "1"}}},
-    {"op": "scan", "FilterExpression": "#n = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}},
-    {"op": "query", "KeyConditionExpression": "user_id = :v AND AND created_at = :v",
-     "ExpressionAttributeValues": {":v": {"S": "a"}}},
-    {"op": "put_item", "Item": {"user_id": {"S": "u"}, "created_at": {"N": "1"}},
-     "ConditionExpression": "#n = :v", "ExpressionAttributeValues": {":v": {"N": "1"}}},
-    {"op": "delete_item", "Key": {"user_id": {"S": "u"}, "created_at": {"N": "1"}},
-     "ConditionExpression": "x = :w", "ExpressionAttributeValues": {":v": {"N": "1"}}},
-])
-def test_malformed_expression_answers_validation_exception(dynamodb: Any, table: str,
-                                                           call: dict[str, Any]) -> None:
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {
+            "op": "scan",
+            "FilterExpression": "x = :w",
+            "ExpressionAttributeValues": {":v": {"N": "1"}},
+        },
+        {
+            "op": "scan",
+            "FilterExpression": "#n = :v",
+            "ExpressionAttributeValues": {":v": {"N": "1"}},
+        },
+        {
+            "op": "query",
+            "KeyConditionExpression": "user_id = :v AND AND created_at = :v",
+            "ExpressionAttributeValues": {":v": {"S": "a"}},
+        },
+        {
+            "op": "put_item",
+            "Item": {"user_id": {"S": "u"}, "created_at": {"N": "1"}},
+            "ConditionExpression": "#n = :v",
+            "ExpressionAttributeValues": {":v": {"N": "1"}},
+        },
+        {
+            "op": "delete_item",
+            "Key": {"user_id": {"S": "u"}, "created_at": {"N": "1"}},
+            "ConditionExpression": "x = :w",
+            "ExpressionAttributeValues": {":v": {"N": "1"}},
+        },
+    ],
+)
+def test_malformed_expression_answers_validation_exception(
+    dynamodb: Any, table: str, call: dict[str, Any]
+) -> None:
     args = dict(call)
     with pytest.raises(ClientError) as caught:
         getattr(dynamodb, args.pop("op"))(TableName=table, **args)
@@ -213,22 +297,37 @@ def _stream(dynamodb: Any, streams: Any, table: str) -> tuple[str, str]:
 def _error_code(call: Callable[[], Any]) -> tuple[str, int]:
     with pytest.raises(ClientError) as caught:
         call()
-    return (caught.value.response["Error"]["Code"],
-            caught.value.response["ResponseMetadata"]["HTTPStatusCode"])
+    return (
+        caught.value.response["Error"]["Code"],
+        caught.value.response["ResponseMetadata"]["HTTPStatusCode"],
+    )
 
 
 def test_bad_stream_requests_answer_aws_errors(dynamodb: Any, streams: Any, table: str) -> None:
     arn, shard = _stream(dynamodb, streams, table)
     assert _error_code(lambda: streams.get_records(ShardIterator="not-an-iterator")) == (
-        "ValidationException", 400)
+        "ValidationException",
+        400,
+    )
     assert _error_code(lambda: streams.get_records(ShardIterator=f"{arn}|1|{'A' * 40}")) == (
-        "ExpiredIteratorException", 400)
-    assert _error_code(lambda: streams.get_shard_iterator(
-        StreamArn=arn, ShardId="shardId-00000000000000000000-00000000", ShardIteratorType="LATEST")) == (
-        "ResourceNotFoundException", 400)
-    assert _error_code(lambda: streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
-        SequenceNumber="100000000000000000005")) == ("TrimmedDataAccessException", 400)
+        "ExpiredIteratorException",
+        400,
+    )
+    assert _error_code(
+        lambda: streams.get_shard_iterator(
+            StreamArn=arn,
+            ShardId="shardId-00000000000000000000-00000000",
+            ShardIteratorType="LATEST",
+        )
+    ) == ("ResourceNotFoundException", 400)
+    assert _error_code(
+        lambda: streams.get_shard_iterator(
+            StreamArn=arn,
+            ShardId=shard,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber="100000000000000000005",
+        )
+    ) == ("TrimmedDataAccessException", 400)
 
 
 def test_unimplemented_action_answers_json_internal_error(aws_client_factory: Any) -> None:
@@ -243,30 +342,50 @@ def test_unimplemented_action_answers_json_internal_error(aws_client_factory: An
 
 # ---- 4: stream records ---------------------------------------------------------------------
 
+
 def _raw_records(endpoint: Any, iterator: str) -> dict[str, Any]:
     """GetRecords without botocore's parsing, which drops fields the API model does not list."""
-    response = httpx.post(endpoint.url, content=json.dumps({"ShardIterator": iterator}), headers={
-        "X-Amz-Target": "DynamoDBStreams_20120810.GetRecords",
-        "Content-Type": "application/x-amz-json-1.0",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/ap-southeast-1/dynamodb/"
-                         "aws4_request, SignedHeaders=host, Signature=0"})
+    response = httpx.post(
+        endpoint.url,
+        content=json.dumps({"ShardIterator": iterator}),
+        headers={
+            "X-Amz-Target": "DynamoDBStreams_20120810.GetRecords",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/ap-southeast-1/dynamodb/"
+            "aws4_request, SignedHeaders=host, Signature=0",
+        },
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
 def test_stream_records_carry_region_arn_and_no_spurious_events(
-        endpoint: Any, dynamodb: Any, streams: Any, table: str) -> None:
+    endpoint: Any, dynamodb: Any, streams: Any, table: str
+) -> None:
     arn, shard = _stream(dynamodb, streams, table)
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
     key = _item(1, 1, None)
-    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET title = :t",
-                         ExpressionAttributeValues={":t": {"S": "hello"}})
-    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET title = :t",
-                         ExpressionAttributeValues={":t": {"S": "hello"}})  # changes nothing
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET title = :t",
+        ExpressionAttributeValues={":t": {"S": "hello"}},
+    )
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET title = :t",
+        ExpressionAttributeValues={":t": {"S": "hello"}},
+    )  # changes nothing
     dynamodb.put_item(TableName=table, Item=key | {"title": {"S": "hello"}})  # changes nothing
-    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET title = :t",
-                         ExpressionAttributeValues={":t": {"S": "bye"}})
+    dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET title = :t",
+        ExpressionAttributeValues={":t": {"S": "bye"}},
+    )
     records = _raw_records(endpoint, iterator)["Records"]
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
     assert records[0]["dynamodb"]["NewImage"]["title"] == {"S": "hello"}
@@ -280,36 +399,51 @@ def test_stream_records_region_follows_table_region(aws_client_factory: Any) -> 
     dynamodb = aws_client_factory("dynamodb", region="eu-west-1")
     streams = aws_client_factory("dynamodbstreams", region="eu-west-1")
     name = f"t-{uuid.uuid4().hex[:10]}"
-    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                          KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
     dynamodb.put_item(TableName=name, Item={"k": {"S": "1"}})
     arn, shard = _stream(dynamodb, streams, name)
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
     assert [r["awsRegion"] for r in streams.get_records(ShardIterator=iterator)["Records"]] == [
-        "eu-west-1"]
+        "eu-west-1"
+    ]
 
 
 # ---- 5: bounded iterators ------------------------------------------------------------------
 
-def test_get_records_iterators_are_bounded_and_expire(dynamodb: Any, streams: Any, table: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moto_patches, "MAX_SHARD_ITERATORS", 20)
+
+def test_get_records_iterators_are_bounded_and_expire(
+    dynamodb: Any, streams: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ShardIteratorStore, "max_entries", 20)
     arn, shard = _stream(dynamodb, streams, table)
-    first = iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                                  ShardIteratorType="LATEST")["ShardIterator"]
+    first = iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
+    )["ShardIterator"]
     for _ in range(25):
         iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
-    assert _error_code(lambda: streams.get_records(ShardIterator=first))[0] == "ExpiredIteratorException"
+    assert (
+        _error_code(lambda: streams.get_records(ShardIterator=first))[0]
+        == "ExpiredIteratorException"
+    )
     dynamodb.put_item(TableName=table, Item=_item(1, 1, 1))
     assert len(streams.get_records(ShardIterator=iterator)["Records"]) == 1
-    monkeypatch.setattr(moto_patches, "SHARD_ITERATOR_TTL_S", -1)
-    assert _error_code(lambda: streams.get_records(ShardIterator=iterator))[0] == "ExpiredIteratorException"
+    monkeypatch.setattr(ShardIteratorStore, "ttl_s", -1.0)
+    assert (
+        _error_code(lambda: streams.get_records(ShardIterator=iterator))[0]
+        == "ExpiredIteratorException"
+    )
 
 
 # ---- 6: managed policies -------------------------------------------------------------------
+
 
 def test_aws_managed_policy_exists_and_attaches(aws_client_factory: Any) -> None:
     iam = aws_client_factory("iam")
@@ -324,25 +458,31 @@ def test_aws_managed_policy_exists_and_attaches(aws_client_factory: Any) -> None
 
 # ---- tripwires: fail loudly when a moto upgrade moves what the patches rely on -------------
 
+
 def test_tripwire_moto_version_is_the_pinned_one() -> None:
     import moto
 
     assert moto_patches.MOTO_VERSION == "5.2.5"
     assert moto.__version__ == moto_patches.MOTO_VERSION, (
-        "moto changed: re-check every patch in harness/moto_patches.py before moving the pin")
+        "moto changed: re-check every patch in harness/moto_patches.py before moving the pin"
+    )
 
 
 def test_tripwire_patched_internals_keep_their_signatures(endpoint: Any) -> None:
     moto_patches.verify_internals()
-    read_only = {"moto.dynamodbstreams.models:ShardIterator.get",
-                 "moto.dynamodb.models.utilities:dynamo_json_dump"}
+    read_only = {
+        "moto.dynamodbstreams.models:ShardIterator.get",
+        "moto.dynamodb.models.utilities:dynamo_json_dump",
+    }
     for dotted in set(moto_patches.INTERNALS) - read_only:
-        assert hasattr(moto_patches._resolve(dotted), "__wrapped_by_harness__"), f"{dotted} unpatched"
+        assert hasattr(moto_patches._resolve(dotted), "__wrapped_by_harness__"), (
+            f"{dotted} unpatched"
+        )
 
 
 def test_tripwire_changed_signature_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     key = "moto.dynamodb.models.table:Table.query"
-    monkeypatch.setitem(moto_patches.INTERNALS, key, ("self", "hash_key"))
+    monkeypatch.setitem(moto_patches.INTERNALS, key, "self hash_key")
     with pytest.raises(moto_patches.MotoPatchError, match="Table.query"):
         moto_patches.verify_internals()
 
@@ -353,18 +493,33 @@ def test_tripwire_moto_model_shapes_the_patches_read(endpoint: Any) -> None:
     from moto.dynamodb.models.table import StreamShard, Table
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
-    table = Table("t", account_id="123456789012", region="eu-west-1",
-                  schema=[{"AttributeName": "k", "KeyType": "HASH"}],
-                  attr=[{"AttributeName": "k", "AttributeType": "S"}],
-                  streams={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-                  global_indexes=[])
+    table = Table(
+        "t",
+        account_id="123456789012",
+        region="eu-west-1",
+        schema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "k", "AttributeType": "S"}],
+        streams={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        global_indexes=[],
+    )
     assert isinstance(table.items, defaultdict)
-    assert (table.region_name, table.hash_key_attr, table.range_key_attr) == ("eu-west-1", "k", None)
+    assert (table.region_name, table.hash_key_attr, table.range_key_attr) == (
+        "eu-west-1",
+        "k",
+        None,
+    )
     assert table.table_arn.startswith("arn:aws:dynamodb:eu-west-1:") and table.latest_stream_label
     assert isinstance(table.stream_shard, StreamShard)
     assert isinstance(table.stream_shard.starting_sequence_number, int)
-    assert isinstance(DynamoDBStreamsBackend("eu-west-1", "123456789012").shard_iterators,
-                      moto_patches.ShardIteratorStore)
-    assert "transact_items" in inspect.signature(
-        __import__("moto.dynamodb.models", fromlist=["DynamoDBBackend"]).DynamoDBBackend
-        .transact_write_items).parameters
+    assert isinstance(
+        DynamoDBStreamsBackend("eu-west-1", "123456789012").shard_iterators,
+        ShardIteratorStore,
+    )
+    assert (
+        "transact_items"
+        in inspect.signature(
+            __import__(
+                "moto.dynamodb.models", fromlist=["DynamoDBBackend"]
+            ).DynamoDBBackend.transact_write_items
+        ).parameters
+    )

@@ -1,0 +1,80 @@
+"""The AWS-shaped answers and state the moto patches hand back (errors, records, iterators)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from typing import Any
+
+ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+
+
+def error_response(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
+    body = json.dumps({"__type": ERROR_PREFIX + code, "message": message})
+    return status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}, body
+
+
+def validation_message(exc: Exception) -> str:
+    token = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(token, str) and token.startswith(":"):
+        return (
+            "Invalid expression: An expression attribute value used in expression is not "
+            f"defined; attribute value: {token}"
+        )
+    if isinstance(token, str) and token.startswith("#"):
+        return (
+            "Invalid expression: An expression attribute name used in the document path is "
+            f"not defined; attribute name: {token}"
+        )
+    return f"Invalid request: {type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def with_event_source_arn(response: Any) -> Any:
+    """Put eventSourceARN back on GetRecords records (moto's serializer drops fields it lacks)."""
+    status, headers, body = response
+    if status != 200:
+        return response
+    document = json.loads(body)
+    stream_arn = str(document.get("NextShardIterator", "")).split("|", 1)[0]
+    for record in document.get("Records", []):
+        record.setdefault("eventSourceARN", stream_arn)
+    headers = {k: v for k, v in headers.items() if k.lower() != "x-amz-crc32"}
+    return status, headers, json.dumps(document)
+
+
+class ShardIteratorStore(dict[str, Any]):
+    """Shard iterators by ARN, dropped after `ttl_s` (as AWS does) or beyond `max_entries`."""
+
+    max_entries = 1000
+    ttl_s = 15 * 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._born: OrderedDict[str, float] = OrderedDict()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._born[key] = time.monotonic()
+        self._born.move_to_end(key)
+        self._evict()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The live iterator for `key`, or `default` when unknown or expired."""
+        self._evict()
+        return super().get(key, default)
+
+    def _evict(self) -> None:
+        oldest_allowed = time.monotonic() - self.ttl_s
+        while self._born:
+            key, born = next(iter(self._born.items()))
+            if len(self._born) <= self.max_entries and born >= oldest_allowed:
+                break
+            del self._born[key]
+            self.pop(key, None)
+
+
+def streams_error(code: str, message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError  # noqa: PLC0415
+
+    return JsonRESTError(ERROR_PREFIX + code, message)
