@@ -1,14 +1,13 @@
-"""Write or check the committed OpenAPI contracts: `python -m service.openapi [--check]`.
+"""Write or check the committed OpenAPI contract: `python -m service.openapi [--check]`.
 
-`contracts/openapi.yaml` is the service's generated OpenAPI (V3). `contracts/openapi-v2.yaml` is
-the API as it was before V3, derived from V3 by undoing exactly the V3 changes (the failure query
-at `/query/failure` with its `/failed` alias, and no `ap_id`), so a V2→V3 diff shows only those.
+`contracts/openapi.yaml` is the service's generated OpenAPI (V3). The V2 contract beside it is a
+frozen record of the API before this release; it is never regenerated, so comparing V2 with V3
+shows every change V3 makes (see `query-harness contract diff`).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import json
 import sys
@@ -25,8 +24,6 @@ from service.settings import Settings
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 V3_FILE = "openapi.yaml"
-V2_FILE = "openapi-v2.yaml"
-V2_VERSION = "2.0.0"
 
 Document = dict[str, Any]
 
@@ -44,29 +41,6 @@ def generate_v3() -> Document:
     app = create_app(Settings(), invoker=_NoInvoker())
     document: Document = json.loads(json.dumps(app.openapi()))
     return document
-
-
-def derive_v2(v3: Document) -> Document:
-    """The V2 contract: V3 with `/query/fail` back at `/query/failure` + `/failed`, no `ap_id`."""
-    v2 = copy.deepcopy(v3)
-    v2["info"]["version"] = V2_VERSION
-    paths: dict[str, Any] = {}
-    for path, item in v2["paths"].items():
-        if path != "/query/fail":
-            paths[path] = item
-            continue
-        failure = copy.deepcopy(item)
-        failure["post"]["operationId"] = "queryFailure"
-        alias = copy.deepcopy(item)
-        alias["post"]["operationId"] = "queryFailed"
-        alias["post"]["summary"] = "Alias of /query/failure"
-        paths["/query/failure"] = failure
-        paths["/failed"] = alias
-    v2["paths"] = paths
-    record = v2["components"]["schemas"]["NotificationRecord"]
-    record["properties"].pop("ap_id", None)
-    record["required"] = [name for name in record.get("required", []) if name != "ap_id"]
-    return v2
 
 
 def to_yaml(document: Document) -> str:
@@ -95,8 +69,7 @@ def diff(expected: Document, actual: Document, expected_name: str, actual_name: 
 
 def expected_documents() -> dict[str, Document]:
     """File name → the document that file must hold."""
-    v3 = generate_v3()
-    return {V3_FILE: v3, V2_FILE: derive_v2(v3)}
+    return {V3_FILE: generate_v3()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

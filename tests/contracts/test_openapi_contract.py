@@ -126,16 +126,6 @@ def test_openapi_v2_has_old_paths_and_no_ap_id(committed_v2: dict[str, Any]) -> 
     assert "ap_id" not in text
 
 
-def test_openapi_v2_differs_from_v3_only_by_rename_and_ap_id(
-    committed: dict[str, Any], committed_v2: dict[str, Any]
-) -> None:
-    expected = contract.derive_v2(committed)
-
-    changes = contract.diff(committed_v2, expected, "openapi-v2.yaml", "V3 without V3 changes")
-
-    assert not changes, changes
-
-
 def test_openapi_check_command_passes_on_committed_contracts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -148,14 +138,13 @@ def test_openapi_check_command_fails_on_stale_contract(
 ) -> None:
     stale = dict(committed, paths={**committed["paths"], "/failed": {}})
     (tmp_path / "openapi.yaml").write_text(contract.to_yaml(stale), encoding="utf-8")
-    (tmp_path / "openapi-v2.yaml").write_text(V2_PATH.read_text(encoding="utf-8"), encoding="utf-8")
 
     assert contract.main(["--check", "--dir", str(tmp_path)]) == 1
     assert "-  /failed: {}" in capsys.readouterr().err
 
 
-def test_openapi_write_command_writes_both_contracts(tmp_path: Path) -> None:
+def test_openapi_write_command_writes_the_v3_contract_only(tmp_path: Path) -> None:
     assert contract.main(["--dir", str(tmp_path)]) == 0
 
     assert contract.load(tmp_path / "openapi.yaml") == contract.load(V3_PATH)
-    assert contract.load(tmp_path / "openapi-v2.yaml") == contract.load(V2_PATH)
+    assert not (tmp_path / "openapi-v2.yaml").exists(), "V2 is frozen, never regenerated"
