@@ -23,6 +23,19 @@ down: $(STAMP) ## stop a stack started with `query-harness up --detach`
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, live fuzzing); JUnit in reports/
+	mkdir -p reports
+	HARNESS_REPORT_DIR=reports $(BIN)/python -m pytest tests/contracts tests/e2e/test_fuzz_e2e.py \
+	    tests/e2e/test_rename_e2e.py tests/e2e/test_queries_e2e.py tests/e2e/test_stream_sync_e2e.py \
+	    --junitxml=reports/contract-junit.xml $(PYTEST_ARGS)
+	$(BIN)/query-harness contract diff contracts/openapi-v2.yaml contracts/openapi.yaml --strict
+
+fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
+	BIN=$(BIN) scripts/fuzz.sh
+
+bench: $(STAMP) ## print the benchmark figures (takes a few minutes)
+	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
 lint: $(STAMP)
 	$(BIN)/ruff check service lambdas harness tests bench
 	$(BIN)/mypy
