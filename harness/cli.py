@@ -157,6 +157,12 @@ def _run_foreground(backend: str, edge_port: int, gateway_port: int, replicas: i
         stack.stop()
         state_file.remove(state_dir)
         console.print("stack stopped")
+        # Everything is stopped and flushed: skip the interpreter's slow teardown of moto's
+        # in-memory state (~1.5 s of garbage collection on exit).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def status_table(state: dict[str, Any]) -> Table:
