@@ -6,7 +6,9 @@ environment and settings come from the Terraform and the JSON definitions it rea
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +173,33 @@ def load_infra(root: Path = ROOT, *, region: str = "ap-southeast-1", account_id:
     stage_block = next(tf.of_type("aws_api_gateway_stage"), None)
     if stage_block is not None:
         infra.api_stage = tf.attr(stage_block, "stage_name")
+    return infra
+
+
+def load_infra_cached(root: Path = ROOT, *, region: str, account_id: str, cache_dir: Path) -> Infra:
+    """:func:`load_infra`, reusing the last result while ``infra/`` and this reader are unchanged.
+
+    Parsing the Terraform with python-hcl2 costs ~0.5 s; the cache key covers every file under
+    ``infra/``, the reader's own source, the region and the account.
+    """
+    digest = hashlib.sha256(f"{region}/{account_id}".encode())
+    sources = [Path(__file__), Path(__file__).with_name("terraform.py"), *sorted((root / "infra").rglob("*"))]
+    for path in sources:
+        if path.is_file():
+            digest.update(str(path.relative_to(path.parents[1])).encode())
+            digest.update(path.read_bytes())
+    cached = cache_dir / f"infra-{digest.hexdigest()[:16]}.pickle"
+    try:
+        infra = pickle.loads(cached.read_bytes())
+        if isinstance(infra, Infra) and infra.root == root:
+            return infra
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        pass
+    infra = load_infra(root, region=region, account_id=account_id)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cache_dir.glob("infra-*.pickle"):
+        stale.unlink(missing_ok=True)
+    cached.write_bytes(pickle.dumps(infra))
     return infra
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from harness.backends import Backend, make_backend
 from harness.commands import seed
 from harness.gateway import Gateway
-from harness.infra import ROOT, Infra, load_infra
+from harness.infra import ROOT, Infra, load_infra_cached
 from harness.load_balancer import LoadBalancer
 from harness.provision import Provisioner, aws_client
 from harness.replicas import ReplicaSet
@@ -106,7 +106,8 @@ class Stack:
 
         t = time.perf_counter()
         account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
-        self.infra = infra = load_infra(cfg.root, region=cfg.region, account_id=account)
+        self.infra = infra = load_infra_cached(cfg.root, region=cfg.region, account_id=account,
+                                               cache_dir=cfg.state_dir / "cache")
         self._timed("infra", t)
 
         # Replicas boot (separate processes) while the AWS side is provisioned.

@@ -102,3 +102,18 @@ def test_terraform_unsupported_function_is_a_clear_error(tmp_path: Path) -> None
     (tmp_path / "main.tf").write_text('locals {\n  x = cidrsubnet("10.0.0.0/16", 8, 1)\n}\n')
     with pytest.raises(InfraError, match=r"cidrsubnet\(\) is not supported"):
         Terraform(tmp_path).reference(["local", "x"], tmp_path)
+
+
+def test_load_infra_cached_reuses_until_a_file_changes(infra_copy: Path, tmp_path: Path) -> None:
+    from harness.infra import load_infra_cached
+
+    cache = tmp_path / "cache"
+    first = load_infra_cached(infra_copy, region="ap-southeast-1", account_id="1", cache_dir=cache)
+    (pickled,) = cache.glob("infra-*.pickle")
+    again = load_infra_cached(infra_copy, region="ap-southeast-1", account_id="1", cache_dir=cache)
+    assert again == first and list(cache.glob("infra-*.pickle")) == [pickled]
+    path = infra_copy / "infra" / "ecs" / "service-definition.json"
+    path.write_text(path.read_text().replace('"desiredCount": 2', '"desiredCount": 3'))
+    changed = load_infra_cached(infra_copy, region="ap-southeast-1", account_id="1", cache_dir=cache)
+    assert changed.service_definition["desiredCount"] == 3
+    assert len(list(cache.glob("infra-*.pickle"))) == 1
