@@ -13,6 +13,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
   5. GetRecords iterators: kept at most 15 minutes and at most 1,000 per backend;
      unknown iterators / shards answer ExpiredIteratorException / ValidationException /
      ResourceNotFoundException instead of crashing.
+     moto's BaseModel also keeps every DynamoDB object ever made (each iterator, each Item copy
+     a Query returns) in a class-level list for its dashboard: not for DynamoDB / Streams here.
   6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
@@ -77,6 +79,7 @@ INTERNALS: dict[str, str] = {
         "self arn shard_id shard_iterator_type sequence_number",
     "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": "self iterator_arn limit",
     "moto.dynamodbstreams.models:ShardIterator.get": "self limit",
+    "moto.core.common_models:BaseModel.__new__": "cls args kwargs",
 }
 # fmt: on
 
@@ -138,6 +141,7 @@ def apply() -> str:
             _patch_query()
             _patch_streams()
             _patch_shard_iterators()
+            _patch_instance_tracking()
             _applied = True
     return MOTO_VERSION
 
@@ -406,3 +410,24 @@ def _patch_shard_iterators() -> None:
     _replace(DynamoDBStreamsBackend, "__init__", make_init)
     _replace(DynamoDBStreamsBackend, "get_shard_iterator", make_get_shard_iterator)
     _replace(DynamoDBStreamsBackend, "get_records", make_get_records)
+
+
+UNTRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+
+
+def _patch_instance_tracking() -> None:
+    from moto.core.common_models import BaseModel  # noqa: PLC0415
+    from moto.core.model_instances import model_data  # noqa: PLC0415
+
+    def make_new(original: Callable[..., Any]) -> Callable[..., Any]:
+        def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            if cls.__module__.split(".")[1] in UNTRACKED_SERVICES:
+                return object.__new__(cls)
+            return original(cls, *args, **kwargs)
+
+        return __new__
+
+    _replace(BaseModel, "__new__", make_new)
+    for service in UNTRACKED_SERVICES:
+        for model in model_data.get(service, {}).values():
+            model.instances_tracked = []  # type: ignore[attr-defined]

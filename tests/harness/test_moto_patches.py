@@ -442,6 +442,23 @@ def test_get_records_iterators_are_bounded_and_expire(
     )
 
 
+def test_requests_leave_no_tracked_dynamodb_objects_behind(
+    dynamodb: Any, streams: Any, table: str
+) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodbstreams.models import ShardIterator
+
+    _load(dynamodb, table, 50)
+    arn, shard = _stream(dynamodb, streams, table)
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    for _ in range(20):
+        _query(dynamodb, table, "marketing_id-index", "marketing_id", "m1")
+        iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+    assert Item.instances_tracked == [] and ShardIterator.instances_tracked == []
+
+
 # ---- 6: managed policies -------------------------------------------------------------------
 
 
