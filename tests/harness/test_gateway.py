@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import json
 import re
 import sys
@@ -185,8 +187,12 @@ def test_gateway_access_log_callable_gets_record(
     api: httpx.Client, access_records: list[dict[str, Any]]
 ) -> None:
     response = api.post("/v1/query/fail", json={"transaction_id": "tx_002"})
-    record = access_records[-1]
-    assert record["requestId"] == response.headers["x-amzn-requestid"]
+    request_id = response.headers["x-amzn-requestid"]
+    # The access log line is written once the response has gone out: wait for it, briefly.
+    deadline = time.monotonic() + 5
+    while not any(r["requestId"] == request_id for r in access_records) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (record,) = [r for r in access_records if r["requestId"] == request_id]
     assert (record["method"], record["path"], record["resourcePath"]) == (
         "POST",
         "/v1/query/fail",
