@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test lint bench fuzz contract clean
+.PHONY: install up down test lint bench fuzz contract lambda-package clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation aga
 
 bench: $(STAMP) ## print the benchmark figures (takes a few minutes)
 	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)
+	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \
+	    --python-version 3.12 --platform manylinux2014_x86_64 --only-binary=:all: \
+	    "aws-lambda-powertools>=3,<4" "pydantic>=2.7,<3" "jsonschema>=4.21,<5"
+	$(BIN)/python -c "from harness.provision import build_lambda_zip, VENDOR_DIR; \
+	    open('build/lambdas.zip', 'wb').write(build_lambda_zip(vendor_dir=VENDOR_DIR))"
+	@echo "wrote build/lambdas.zip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check service lambdas harness tests bench

@@ -54,15 +54,25 @@ def aws_client(service: str, endpoint_url: str, region: str,
     )
 
 
-def build_lambda_zip(root: Path = ROOT) -> bytes:
-    """Zip the ``lambdas`` package (sources and bundled data), byte-for-byte reproducible."""
+#: Where `make lambda-package` puts the Lambdas' dependencies built for python3.12 on x86_64.
+VENDOR_DIR = ROOT / "build" / "lambda-deps"
+
+
+def build_lambda_zip(root: Path = ROOT, vendor_dir: Path | None = None) -> bytes:
+    """Zip the ``lambdas`` package (plus vendored dependencies, if given), byte-for-byte reproducible.
+
+    The embedded runtime runs the handlers with this project's own packages, so it needs no
+    vendoring; LocalStack and AWS run them in python3.12 containers that need ``vendor_dir``.
+    """
     buffer = io.BytesIO()
-    package = root / "lambdas"
+    sources = [(path, path.relative_to(root)) for path in sorted((root / "lambdas").rglob("*"))]
+    if vendor_dir is not None:
+        sources += [(path, path.relative_to(vendor_dir)) for path in sorted(vendor_dir.rglob("*"))]
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*")):
+        for path, name in sources:
             if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
                 continue
-            info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(name.as_posix(), date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
@@ -71,8 +81,10 @@ def build_lambda_zip(root: Path = ROOT) -> bytes:
 class Provisioner:
     """Applies an :class:`Infra` to the endpoint at ``endpoint_url``."""
 
-    def __init__(self, infra: Infra, endpoint_url: str, progress: Progress | None = None) -> None:
+    def __init__(self, infra: Infra, endpoint_url: str, progress: Progress | None = None,
+                 vendor_dir: Path | None = None) -> None:
         self.infra = infra
+        self.vendor_dir = vendor_dir
         self.endpoint_url = endpoint_url
         self.progress = progress or (lambda message: None)
         self.result = ProvisionResult()
@@ -95,7 +107,7 @@ class Provisioner:
         self.roles()
         for table in self.infra.tables:
             self.table(table)
-        code = build_lambda_zip(self.infra.root)
+        code = build_lambda_zip(self.infra.root, self.vendor_dir)
         for function in self.infra.functions:
             self.function(function, code)
         for mapping in self.infra.mappings:

@@ -95,6 +95,7 @@ class Stack:
         if cfg.backend == "embedded" and not cfg.endpoint_url:
             ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
         ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")
+        vendor_dir = self._vendor_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.progress(f"starting the {cfg.backend} backend")
         self.backend = make_backend(cfg.backend, edge_port=cfg.edge_port,
@@ -122,7 +123,7 @@ class Stack:
         replica_thread.start()
 
         t = time.perf_counter()
-        provisioner = Provisioner(infra, edge, progress=self.progress)
+        provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
         provisioner.apply()
         self._timed("provision", t)
         if cfg.seed:
@@ -150,6 +151,18 @@ class Stack:
         ).start()
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
+
+    def _vendor_dir(self) -> Path | None:
+        """Dependencies to ship in the Lambda zip: none on the embedded runtime, built ones elsewhere."""
+        if self.config.backend == "embedded" and not self.config.endpoint_url:
+            return None
+        vendor = self.config.root / "build" / "lambda-deps"
+        if not vendor.is_dir():
+            raise StackError(
+                "LocalStack runs the Lambdas in its own python3.12 containers, which need their "
+                f"dependencies: build them once with 'make lambda-package' (into {vendor})."
+            )
+        return vendor
 
     def _start_replicas(self, errors: list[BaseException]) -> None:
         assert self.replicas is not None
