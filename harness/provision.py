@@ -102,6 +102,12 @@ class Provisioner:
 
     def apply(self) -> ProvisionResult:
         """Provision everything, in dependency order."""
+        self.apply_data_plane()
+        self.apply_control_plane()
+        return self.result
+
+    def apply_data_plane(self) -> ProvisionResult:
+        """What a request and a command record travel through: logs, queues, roles, tables, functions, mappings."""
         self.log_groups()
         self.queues()
         self.roles()
@@ -112,6 +118,10 @@ class Provisioner:
             self.function(function, code)
         for mapping in self.infra.mappings:
             self.mapping(mapping)
+        return self.result
+
+    def apply_control_plane(self) -> ProvisionResult:
+        """The ECS objects and the REST API: described on the endpoint, served by the harness itself."""
         self.ecs()
         self.api()
         return self.result

@@ -118,19 +118,29 @@ class Stack:
             health_path=infra.health_check.path, log_dir=self.log_dir, app_dir=cfg.root,
         )
         replica_error: list[BaseException] = []
-        replica_thread = threading.Thread(target=self._start_replicas, args=(replica_error,),
+        replica_thread = threading.Thread(target=self._run, args=(self.replicas.start, replica_error),
                                           name="replicas-start", daemon=True)
         replica_thread.start()
 
         t = time.perf_counter()
         provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
-        provisioner.apply()
+        provisioner.apply_data_plane()
         self._timed("provision", t)
+        # The ECS objects and the REST API are only described on the endpoint (the harness serves
+        # them itself), so they are created while the seed travels the stream.
+        control_error: list[BaseException] = []
+        control = threading.Thread(target=self._run, args=(provisioner.apply_control_plane, control_error),
+                                   name="provision-control-plane", daemon=True)
+        control.start()
         if cfg.seed:
             t = time.perf_counter()
             count_seeded = seed(provisioner.client("dynamodb"))
             self._timed("seed", t)
             self.progress(f"seeded {count_seeded} command records; all reached the read side")
+        control.join()
+        if control_error:
+            raise control_error[0]
+        self._timed("provision_control_plane", t)
 
         replica_thread.join()
         if replica_error:
@@ -164,11 +174,12 @@ class Stack:
             )
         return vendor
 
-    def _start_replicas(self, errors: list[BaseException]) -> None:
-        assert self.replicas is not None
+    @staticmethod
+    def _run(step: Callable[[], Any], errors: list[BaseException]) -> None:
+        """Run a start-up step in a thread; its error is re-raised by the thread that joins it."""
         try:
-            self.replicas.start()
-        except BaseException as exc:  # reported by the caller thread
+            step()
+        except BaseException as exc:  # noqa: BLE001 - handed to the joining thread
             errors.append(exc)
 
     def _replica_env(self, edge: str) -> dict[str, str]:
