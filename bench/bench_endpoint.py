@@ -1,6 +1,6 @@
 """Benchmark of the embedded AWS endpoint (one run; prints figures against the issue's targets).
 
-    .venv/bin/python bench/bench_endpoint.py [--items 10000] [--minutes 1] [--samples 200]
+    .venv/bin/python bench/bench_endpoint.py [--items 10000] [--minutes 2] [--samples 200]
 
 Runs the endpoint as its own process (`python -m harness.endpoint`) so cold start and RSS are
 the endpoint's own, and plain moto (`python -m moto.server`, unpatched) beside it for Query.
@@ -176,7 +176,8 @@ def _noop_zip() -> bytes:
     return buffer.getvalue()
 
 
-def _soak(url: str, process: psutil.Process, minutes: float) -> tuple[int, float, float]:
+def _soak(url: str, process: psutil.Process, minutes: float) -> tuple[int, float, float, float]:
+    """Idle GetRecords polling; RSS (MB) at the start, half-way and at the end."""
     dynamodb, streams = _client("dynamodb", url), _client("dynamodbstreams", url)
     arn = dynamodb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
@@ -185,12 +186,15 @@ def _soak(url: str, process: psutil.Process, minutes: float) -> tuple[int, float
     ]
     for _ in range(1500):  # fill the iterator store (1,000 kept) before the baseline
         iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
-    before, polls = _rss_mb(process), 0
-    deadline = time.monotonic() + minutes * 60
+    before, middle, polls = _rss_mb(process), 0.0, 0
+    started = time.monotonic()
+    half, deadline = started + minutes * 30, started + minutes * 60
     while time.monotonic() < deadline:
         iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
         polls += 1
-    return polls, before, _rss_mb(process)
+        if not middle and time.monotonic() >= half:
+            middle = _rss_mb(process)
+    return polls, before, middle, _rss_mb(process)
 
 
 def main() -> None:
@@ -198,7 +202,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200, help="samples per figure (ours)")
     parser.add_argument("--moto-samples", type=int, default=20, help="samples on plain moto")
-    parser.add_argument("--minutes", type=float, default=1.0, help="idle GetRecords soak length")
+    parser.add_argument("--minutes", type=float, default=2.0, help="idle GetRecords soak length")
     args = parser.parse_args()
 
     port = _free_port()
@@ -277,10 +281,11 @@ def main() -> None:
             f"p99 {get[1]:5.2f} | plain median {plain_get[0]:5.2f} ms p99 {plain_get[1]:5.2f}"
         )
 
-        polls, before, after = _soak(url, proc, args.minutes)
+        polls, before, middle, after = _soak(url, proc, args.minutes)
         print(
             f"idle GetRecords soak ({args.minutes:g} min, {polls} polls): RSS {before:.1f} -> "
-            f"{after:.1f} MB, drift {after - before:+.1f} MB   (target +-10 MB)"
+            f"{middle:.1f} (half-way) -> {after:.1f} MB; drift {after - before:+.1f} MB, "
+            f"second half {after - middle:+.1f} MB   (target +-10 MB)"
         )
         print(
             json.dumps(
