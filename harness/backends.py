@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 #: LocalStack images newer than this refuse to start without an auth token.
@@ -163,40 +167,122 @@ class ExternalBackend:
 
 
 class EmbeddedBackend:
-    """The harness's own endpoint: moto, hardened, plus our Lambda runtime and stream poller."""
+    """The harness's own endpoint: moto, hardened, plus our Lambda runtime and stream poller.
+
+    By default it runs as its own process (``python -m harness.endpoint``), so moto's work does
+    not share an interpreter lock with the rest of the stack; ``in_process=True`` keeps it in a
+    thread of the caller instead.
+    """
 
     name = "embedded"
 
-    def __init__(self, port: int = 4566, host: str = "127.0.0.1", region: str = "ap-southeast-1") -> None:
+    def __init__(self, port: int = 4566, host: str = "127.0.0.1", region: str = "ap-southeast-1",
+                 *, in_process: bool = False, log_path: Path | None = None,
+                 start_timeout_s: float = 30.0) -> None:
         self.port, self.host, self.region = port, host, region
+        self.in_process = in_process
+        self.log_path = log_path
+        self.start_timeout_s = start_timeout_s
         self._endpoint: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._url: str | None = None
 
     @property
     def endpoint_url(self) -> str:
-        if self._endpoint is None:
+        if self._url is None:
             raise RuntimeError("the embedded endpoint is not started")
-        return str(self._endpoint.url)
+        return self._url
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    #: moto files requests signed with unknown (test) keys under this account.
+    account_id = "123456789012"
 
     def start(self) -> None:
-        from harness.endpoint import Endpoint
+        self.launch()
+        self.wait_ready()
 
-        endpoint = Endpoint(host=self.host, port=self.port, region=self.region)
-        endpoint.start()
-        self._endpoint = endpoint
+    def launch(self) -> str:
+        """Start the endpoint without waiting for it; returns the URL it will answer on."""
+        if self.in_process:
+            from harness.endpoint import Endpoint
+
+            endpoint = Endpoint(host=self.host, port=self.port, region=self.region)
+            endpoint.start()
+            self._endpoint, self._url = endpoint, str(endpoint.url)
+            return self._url
+        port = self.port or _free_port(self.host)
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "harness.endpoint", "--host", self.host, "--port", str(port),
+                 "--region", self.region],
+                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+            )
+        finally:
+            if self.log_path:
+                log.close()  # type: ignore[union-attr]
+        self._url = f"http://{self.host}:{port}"
+        return self._url
+
+    def wait_ready(self) -> None:
+        """Block until the endpoint launched by :meth:`launch` answers; a clear error if it cannot."""
+        if self._process is None:
+            return
+        assert self._process.stdout is not None
+        ready = select.select([self._process.stdout], [], [], self.start_timeout_s)[0]
+        line = self._process.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("http://"):
+            code = self._process.poll()
+            self.stop()
+            where = f" (see {self.log_path})" if self.log_path else ""
+            problem = _last_error_line(self.log_path) or (
+                f"exited with code {code}" if code is not None else f"not ready after {self.start_timeout_s:g} s")
+            raise BackendUnavailable(f"the embedded AWS endpoint did not start: {problem}{where}")
+        self._url = line
 
     def stop(self) -> None:
         if self._endpoint is not None:
             self._endpoint.stop()
             self._endpoint = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+        self._url = None
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _last_error_line(path: Path | None) -> str:
+    if path is None or not path.is_file():
+        return ""
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or [""])[-1]
 
 
 def make_backend(name: str, *, edge_port: int = 4566, endpoint_url: str | None = None,
-                 region: str = "ap-southeast-1") -> Backend:
+                 region: str = "ap-southeast-1", log_dir: Path | None = None) -> Backend:
     """Build the backend named ``name``; an explicit ``endpoint_url`` means an external one."""
     if endpoint_url:
         return ExternalBackend(endpoint_url)
     if name == "embedded":
-        return EmbeddedBackend(port=edge_port, region=region)
+        return EmbeddedBackend(port=edge_port, region=region,
+                               log_path=log_dir / "endpoint.log" if log_dir else None)
     if name == "localstack":
         return LocalStackBackend(LocalStackSettings(region=region))
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -19,7 +19,6 @@ from rich.table import Table
 
 from harness import state as state_file
 from harness.backends import BACKENDS, BackendUnavailable
-from harness.terraform import InfraError
 
 app = typer.Typer(help="Query Service V3 local harness: the whole stack with one command.",
                   no_args_is_help=True, add_completion=False)
@@ -120,6 +119,7 @@ def up(
 def _run_foreground(backend: str, edge_port: int, gateway_port: int, replicas: int | None,
                     endpoint_url: str | None, seed: bool, state_dir: Path) -> None:
     from harness.stack import Stack, StackConfig, StackError
+    from harness.terraform import InfraError
 
     _configure_logging(state_dir / "logs")
     config = StackConfig(backend=backend, edge_port=edge_port, gateway_port=gateway_port,

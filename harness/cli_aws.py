@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from harness import state as state_file
-from harness.commands import SyncTimeout, load_seed, put_command, seed, wait_for_sync
 from harness.contract_diff import diff, load_declarations, load_document
-from harness.infra import ROOT
-from harness.provision import aws_client
+
+# boto3 and the stack's modules load only when a command needs them: `up --detach`, `down` and
+# `status` start faster without them.
+ROOT = Path(__file__).resolve().parents[1]
 
 StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives.")]
 EndpointUrl = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (default: the running stack's).")]
@@ -46,6 +46,11 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
     @app.command("seed")
     def seed_command(state_dir: StateDir = Path(".harness"), endpoint_url: EndpointUrl = None) -> None:
         """Write the seed command records again and wait until they reach the read side."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from harness.commands import SyncTimeout, seed
+        from harness.provision import aws_client
+
         url, region = endpoint(state_dir, endpoint_url)
         try:
             count = seed(aws_client("dynamodb", url, region))
@@ -62,6 +67,10 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
         endpoint_url: EndpointUrl = None,
     ) -> None:
         """Invoke a Lambda function (RequestResponse) and print its result."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from harness.provision import aws_client
+
         body = parse_json(payload, "PAYLOAD")
         url, region = endpoint(state_dir, endpoint_url)
         try:
@@ -88,6 +97,11 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
         endpoint_url: EndpointUrl = None,
     ) -> None:
         """Write command record(s) to command-records; by default wait until they are readable."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from harness.commands import SyncTimeout, put_command, wait_for_sync
+        from harness.provision import aws_client
+
         value = parse_json(record, "RECORD")
         records = value if isinstance(value, list) else [value]
         missing = [k for r in records for k in ("transaction_id", "created_at", "user_id") if k not in r]
@@ -127,4 +141,4 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
             raise typer.Exit(1)
 
 
-__all__ = ["register", "load_seed"]
+__all__ = ["register"]

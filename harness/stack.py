@@ -98,20 +98,26 @@ class Stack:
         vendor_dir = self._vendor_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.progress(f"starting the {cfg.backend} backend")
-        self.backend = make_backend(cfg.backend, edge_port=cfg.edge_port,
-                                    endpoint_url=cfg.endpoint_url, region=cfg.region)
-        self.backend.start()
-        self._timed("backend", t0)
-        edge = self.backend.endpoint_url
-        self.progress(f"AWS endpoint ready on {edge}")
+        self.backend = backend = make_backend(cfg.backend, edge_port=cfg.edge_port,
+                                              endpoint_url=cfg.endpoint_url, region=cfg.region,
+                                              log_dir=self.log_dir)
+        launch = getattr(backend, "launch", None)
+        # The embedded endpoint boots in its own process while infra/ is read and replicas start.
+        edge = launch() if launch is not None else None
+        if edge is None:
+            backend.start()
+            edge = backend.endpoint_url
+        self._timed("backend_launch", t0)
 
         t = time.perf_counter()
-        account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
+        account = getattr(backend, "account_id", None)
+        if account is None:
+            account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
         self.infra = infra = load_infra_cached(cfg.root, region=cfg.region, account_id=account,
                                                cache_dir=cfg.state_dir / "cache")
         self._timed("infra", t)
 
-        # Replicas boot (separate processes) while the AWS side is provisioned.
+        # Replicas boot (separate processes) while the AWS side comes up and is provisioned.
         count = cfg.replicas if cfg.replicas is not None else int(infra.service_definition["desiredCount"])
         self.replicas = ReplicaSet(
             "service.app:create_app", count=count, env=self._replica_env(edge),
@@ -121,6 +127,11 @@ class Stack:
         replica_thread = threading.Thread(target=self._run, args=(self.replicas.start, replica_error),
                                           name="replicas-start", daemon=True)
         replica_thread.start()
+
+        if launch is not None:
+            backend.wait_ready()  # type: ignore[attr-defined]
+        self._timed("backend", t0)
+        self.progress(f"AWS endpoint ready on {edge}")
 
         t = time.perf_counter()
         provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)

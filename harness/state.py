@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 STATE_FILE = "state.json"
@@ -47,28 +46,45 @@ def alive(state: dict[str, Any]) -> bool:
         return False
 
 
+def gone(pid: int) -> bool:
+    """Whether a process has exited (a zombie counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(pids: list[int], timeout_s: float, interval_s: float = 0.01) -> list[int]:
+    """Wait until every pid has exited; returns those still running at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    running = [pid for pid in pids if not gone(pid)]
+    while running and time.monotonic() < deadline:
+        time.sleep(interval_s)
+        running = [pid for pid in running if not gone(pid)]
+    return running
+
+
 def stop_process(pid: int, timeout_s: float) -> bool:
-    """SIGTERM the stack process and wait; SIGKILL it and its children after ``timeout_s``."""
+    """SIGTERM the stack process and wait for it and its children; SIGKILL what is left after ``timeout_s``."""
     try:
         process = psutil.Process(pid)
-        children = process.children(recursive=True)
+        children = [child.pid for child in process.children(recursive=True)]
         process.send_signal(signal.SIGTERM)
     except psutil.NoSuchProcess:
         return True
-    gone, alive_ = psutil.wait_procs([process], timeout=timeout_s)
-    if not alive_:
-        psutil.wait_procs([c for c in children if c.is_running()], timeout=5)
-        return True
-    for proc in [process, *children]:
+    left = wait_gone([pid, *children], timeout_s)
+    for straggler in left:
         try:
-            proc.kill()
+            psutil.Process(straggler).kill()
         except psutil.NoSuchProcess:
             pass
-    return False
+    return not left
 
 
 def probe(state: dict[str, Any], timeout_s: float = 2.0) -> dict[str, str]:
     """GET /health on the gateway and on each replica: '200' or what went wrong."""
+    import httpx
+
     targets = {"gateway": f"{state['gateway_url']}/health"}
     targets.update({f"replica {r['id']}": f"{r['url']}/health" for r in state.get("replicas", [])})
     answers = {}
