@@ -36,3 +36,15 @@ def aws_client_factory(endpoint: Endpoint) -> Callable[..., Any]:
         return boto3.client(service, endpoint_url=endpoint.url, region_name=region, **kwargs)
 
     return factory
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that use moto in-process (``mock_aws``) before anything starts an endpoint.
+
+    The session ``endpoint`` fixture runs moto in this process too; ``mock_aws`` resets moto's
+    backends on exit and intercepts every botocore call while active, so the two must not overlap.
+    """
+    first = [item for item in items if "tests/lambdas/" in item.nodeid.replace("\\", "/")]
+    if first:
+        rest = [item for item in items if item not in first]
+        items[:] = first + rest
