@@ -33,6 +33,7 @@ from harness.dynamodb_partition_index import PartitionIndex, index_of, item_key,
 from harness.moto_responses import (
     ShardIteratorStore,
     error_response,
+    plain_items_result,
     streams_error,
     validation_message,
     with_event_source_arn,
@@ -73,6 +74,8 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodb.responses:DynamoHandler.call_action": "self",
     "moto.dynamodb.responses:DynamoHandler.serialized": "self action_result",
     "moto.dynamodb.models.utilities:dynamo_json_dump": "dynamo_object",
+    "moto.dynamodb.models.utilities:dynamo_to_dict": "obj",
+    "moto.dynamodb.responses:DynamoResult.__init__": "self result",
     "moto.dynamodbstreams.responses:DynamoDBStreamsHandler.call_action": "self",
     "moto.dynamodbstreams.models:DynamoDBStreamsBackend.__init__": "self region_name account_id",
     "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_shard_iterator":
@@ -199,7 +202,8 @@ def _patch_query() -> None:
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.dynamodb.models.table import Table  # noqa: PLC0415
     from moto.dynamodb.models.utilities import dynamo_json_dump  # noqa: PLC0415
-    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
+    from moto.dynamodb.models.utilities import dynamo_to_dict  # noqa: PLC0415
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult  # noqa: PLC0415
 
     signature = inspect.signature(Table.query)
 
@@ -281,7 +285,17 @@ def _patch_query() -> None:
 
         return serialized
 
+    def make_result_init(original: Callable[..., None]) -> Callable[..., None]:
+        from moto.core.responses import ActionResult  # noqa: PLC0415
+
+        def __init__(self: Any, result: object) -> None:
+            # moto converts every value recursively; flat items (most answers) are copied directly.
+            ActionResult.__init__(self, plain_items_result(result, dynamo_to_dict))
+
+        return __init__
+
     _replace(DynamoHandler, "serialized", make_serialized)
+    _replace(DynamoResult, "__init__", make_result_init)
     _replace(Table, "query", make_query)
     _replace(Table, "all_items", make_all_items)
     _replace(Table, "put_item", make_put_item)

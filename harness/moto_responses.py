@@ -78,3 +78,37 @@ def streams_error(code: str, message: str) -> Exception:
     from moto.core.exceptions import JsonRESTError  # noqa: PLC0415
 
     return JsonRESTError(ERROR_PREFIX + code, message)
+
+
+#: DynamoDB types whose value is already plain JSON data (no nested DynamoType inside).
+_FLAT_TYPES = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})
+
+
+def plain_items_result(result: Any, slow: Any) -> Any:
+    """moto's ``dynamo_to_dict`` for a Query/Scan/GetItem answer, without its per-value recursion.
+
+    Items whose attributes are all flat (``S``, ``N``, ``BOOL``, ``NULL``, ``SS``, ``NS``) are
+    converted directly; anything else (maps, lists, binary) goes through ``slow`` as before.
+    """
+    if not isinstance(result, dict):
+        return slow(result)
+    out = {}
+    for key, value in result.items():
+        if key == "Items" and isinstance(value, list):
+            out[key] = [_plain_item(item, slow) for item in value]
+        elif key == "Item" and isinstance(value, dict):
+            out[key] = _plain_item(value, slow)
+        else:
+            out[key] = slow(value)
+    return out
+
+
+def _plain_item(attrs: dict[str, Any], slow: Any) -> Any:
+    plain = {}
+    for name, attr in attrs.items():
+        kind = getattr(attr, "type", None)
+        if kind not in _FLAT_TYPES:
+            return slow(attrs)
+        value = attr.value
+        plain[name] = {kind: list(value) if isinstance(value, list) else value}
+    return plain

@@ -490,6 +490,7 @@ def test_tripwire_patched_internals_keep_their_signatures(endpoint: Any) -> None
     read_only = {
         "moto.dynamodbstreams.models:ShardIterator.get",
         "moto.dynamodb.models.utilities:dynamo_json_dump",
+        "moto.dynamodb.models.utilities:dynamo_to_dict",
     }
     for dotted in set(moto_patches.INTERNALS) - read_only:
         assert hasattr(moto_patches._resolve(dotted), "__wrapped_by_harness__"), (
@@ -540,3 +541,29 @@ def test_tripwire_moto_model_shapes_the_patches_read(endpoint: Any) -> None:
             ).DynamoDBBackend.transact_write_items
         ).parameters
     )
+
+
+def test_query_answer_keeps_every_attribute_type(aws_client_factory: Any) -> None:
+    """The fast conversion of flat items must give what moto's own conversion gives, nested too."""
+    client = aws_client_factory("dynamodb")
+    client.create_table(
+        TableName="fast-result-types", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    flat = {"pk": {"S": "flat"}, "n": {"N": "1.5"}, "b": {"BOOL": True}, "z": {"NULL": True},
+            "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2"]}}
+    nested = {"pk": {"S": "nested"}, "m": {"M": {"k": {"S": "v"}, "l": {"L": [{"N": "3"}]}}},
+              "bin": {"B": b"\x00\x01"}}
+    for item in (flat, nested):
+        client.put_item(TableName="fast-result-types", Item=item)
+    for item in (flat, nested):
+        key = {"pk": item["pk"]}
+        got = client.get_item(TableName="fast-result-types", Key=key)["Item"]
+        queried = client.query(TableName="fast-result-types", KeyConditionExpression="pk = :p",
+                               ExpressionAttributeValues={":p": item["pk"]})["Items"]
+        for answer in (got, *queried):
+            assert {k: (sorted(v["SS"]) if "SS" in v else sorted(v["NS"]) if "NS" in v else v)
+                    for k, v in answer.items()} == \
+                   {k: (sorted(v["SS"]) if "SS" in v else sorted(v["NS"]) if "NS" in v else v)
+                    for k, v in item.items()}
