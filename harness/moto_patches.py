@@ -21,7 +21,9 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
 
 from __future__ import annotations
 
+import copy
 import inspect
+import sys
 import logging
 import os
 import re
@@ -207,16 +209,25 @@ def _patch_query() -> None:
 
     signature = inspect.signature(Table.query)
 
+    table_module = sys.modules[Table.__module__]
+    if "results = copy.deepcopy(results)" not in inspect.getsource(Table.query):
+        raise MotoPatchError("moto's Table.query no longer deep-copies its results as the patch expects")
+    table_module.copy = _ResultCopy()  # type: ignore[attr-defined]
+
     def make_query(original: Callable[..., Any]) -> Callable[..., Any]:
         def query(self: Any, *args: Any, **kwargs: Any) -> Any:
-            candidates = query_candidates(self, signature.bind(self, *args, **kwargs).arguments)
-            if candidates is None:
-                return original(self, *args, **kwargs)
-            _state.hint = (self, candidates)
+            arguments = signature.bind(self, *args, **kwargs).arguments
+            candidates = query_candidates(self, arguments)
+            # The results are serialized at once and never mutated, so moto's defensive deep
+            # copy is only needed when a projection will rewrite the items.
+            _state.shallow_results = not arguments.get("projection_expressions") and _projects_all(
+                self, arguments.get("index_name"))
+            _state.hint = (self, candidates) if candidates is not None else None
             try:
                 return original(self, *args, **kwargs)
             finally:
                 _state.hint = None
+                _state.shallow_results = False
 
         return query
 
@@ -301,6 +312,26 @@ def _patch_query() -> None:
     _replace(Table, "put_item", make_put_item)
     _replace(Table, "delete_item", make_delete_item)
     _replace(DynamoDBBackend, "update_item", make_update_item)
+
+
+class _ResultCopy:
+    """moto's ``copy`` module, as ``moto.dynamodb.models.table`` sees it: ``deepcopy`` of the
+    Query results is a shallow list copy while a Query that needs no copy runs in this thread."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if getattr(_state, "shallow_results", False) and isinstance(value, list):
+            return list(value)
+        return copy.deepcopy(value, memo)
+
+
+def _projects_all(table: Any, index_name: str | None) -> bool:
+    if not index_name:
+        return True
+    index = table.get_index(index_name)
+    return bool((index.projection or {}).get("ProjectionType") == "ALL")
 
 
 # ---- 4: stream records as AWS writes them --------------------------------------------------

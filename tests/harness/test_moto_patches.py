@@ -567,3 +567,30 @@ def test_query_answer_keeps_every_attribute_type(aws_client_factory: Any) -> Non
                     for k, v in answer.items()} == \
                    {k: (sorted(v["SS"]) if "SS" in v else sorted(v["NS"]) if "NS" in v else v)
                     for k, v in item.items()}
+
+
+def test_query_results_without_copy_leave_stored_items_intact(aws_client_factory: Any) -> None:
+    """Query skips moto's deep copy only when nothing rewrites the items; projections still work."""
+    client = aws_client_factory("dynamodb")
+    client.create_table(
+        TableName="shallow-results", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
+                              for a, t in (("pk", "S"), ("sk", "N"), ("g", "S"))],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "all", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "keys", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "KEYS_ONLY"}},
+        ],
+    )
+    item = {"pk": {"S": "p"}, "sk": {"N": "1"}, "g": {"S": "x"}, "m": {"M": {"a": {"L": [{"S": "v"}]}}}}
+    client.put_item(TableName="shallow-results", Item=item)
+    query = {"TableName": "shallow-results", "KeyConditionExpression": "g = :g",
+             "ExpressionAttributeValues": {":g": {"S": "x"}}}
+    assert client.query(IndexName="keys", **query)["Items"] == [{"pk": {"S": "p"}, "sk": {"N": "1"}, "g": {"S": "x"}}]
+    projected = client.query(IndexName="all", ProjectionExpression="m.a", **query)["Items"]
+    assert projected == [{"m": {"M": {"a": {"L": [{"S": "v"}]}}}}]
+    for _ in range(2):
+        assert client.query(IndexName="all", **query)["Items"] == [item]
+        assert client.get_item(TableName="shallow-results", Key={"pk": item["pk"], "sk": item["sk"]})["Item"] == item
