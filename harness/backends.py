@@ -209,7 +209,7 @@ class EmbeddedBackend:
         if self.in_process:
             from harness.endpoint import Endpoint
 
-            endpoint = Endpoint(host=self.host, port=self.port, region=self.region)
+            endpoint = Endpoint(host=self.host, port=self.port, region=self.region, prewarm=True)
             endpoint.start()
             self._endpoint, self._url = endpoint, str(endpoint.url)
             return self._url
@@ -218,7 +218,7 @@ class EmbeddedBackend:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "harness.endpoint", "--host", self.host, "--port", str(port),
-                 "--region", self.region],
+                 "--region", self.region, "--prewarm"],
                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
             )
         finally:
