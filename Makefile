@@ -20,7 +20,7 @@ up: $(STAMP) ## bring the whole stack up (embedded backend), Ctrl-C to stop
 down: $(STAMP) ## stop a stack started with `query-harness up --detach`
 	$(BIN)/query-harness down
 
-test: $(STAMP) ## run the whole test suite
+test: lint ## lint, type-check, then run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, live fuzzing); JUnit in reports/
@@ -44,7 +44,7 @@ lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.
 	    open('build/lambdas.zip', 'wb').write(build_lambda_zip(vendor_dir=VENDOR_DIR))"
 	@echo "wrote build/lambdas.zip"
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff and mypy (strict on service, lambdas, harness)
 	$(BIN)/ruff check service lambdas harness tests bench
 	$(BIN)/mypy
 

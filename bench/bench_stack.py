@@ -28,8 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args: str, state_dir: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HARNESS_STATE_DIR": state_dir, "TERM": "dumb"}
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
 
 
 def stack_rss_mb(pid: int) -> tuple[float, int]:
@@ -61,7 +68,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as state_dir:
             os.symlink(cache, Path(state_dir) / "cache")
             started = time.perf_counter()
-            up = cli("up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=state_dir)
+            up = cli(
+                "up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=state_dir
+            )
             ups.append(time.perf_counter() - started)
             if up.returncode != 0:
                 print(up.stdout[-2000:], up.stderr[-2000:])
@@ -72,28 +81,47 @@ def main() -> int:
             time.sleep(1.0)  # let the replicas and Lambda workers settle before measuring memory
             mb, count = stack_rss_mb(state["pid"])
             rss.append(mb)
-            pids = [p.pid for p in psutil.Process(state["pid"]).children(recursive=True)] + [state["pid"]]
+            pids = [p.pid for p in psutil.Process(state["pid"]).children(recursive=True)] + [
+                state["pid"]
+            ]
             # The stack's own teardown, as `down` triggers it: SIGTERM, then every process gone.
             started = time.perf_counter()
             os.kill(state["pid"], signal.SIGTERM)
             wait_gone(pids, timeout_s=30)
             downs.append(time.perf_counter() - started)
             cli("down", state_dir=state_dir)  # clears the state file (the stack is already gone)
-            urls = [state["edge_url"], state["gateway_url"], state["load_balancer_url"],
-                    *(r["url"] for r in state["replicas"])]
-            alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+            urls = [
+                state["edge_url"],
+                state["gateway_url"],
+                state["load_balancer_url"],
+                *(r["url"] for r in state["replicas"]),
+            ]
+            alive = [
+                p
+                for p in pids
+                if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+            ]
             leftovers += len(alive) + sum(port_open(u) for u in urls)
-            print(f"run {run + 1}{' (cold infra cache)' if run == 0 else ''}: up {ups[-1]:.2f} s, down {downs[-1]:.2f} s, "
-                  f"RSS {mb:.0f} MB in {count} processes, inside the stack: {state['timings_s']}")
+            print(
+                f"run {run + 1}{' (cold infra cache)' if run == 0 else ''}: "
+                f"up {ups[-1]:.2f} s, down {downs[-1]:.2f} s, "
+                f"RSS {mb:.0f} MB in {count} processes, inside the stack: {state['timings_s']}"
+            )
     print()
-    print(f"up --detach to all-healthy : median {statistics.median(ups):.2f} s (target <= 3 s) over {args.runs} runs")
+    print(
+        f"up --detach to all-healthy : median {statistics.median(ups):.2f} s (target <= 3 s) over {args.runs} runs"
+    )
     for key, values in inner.items():
         print(f"  of which {key:<10}: median {statistics.median(values):.2f} s")
     print(f"teardown (SIGTERM -> gone) : median {statistics.median(downs):.2f} s (target <= 1 s)")
     started = time.perf_counter()
     cli("--help", state_dir=tempfile.gettempdir())
-    print(f"  plus the CLI's own start : {time.perf_counter() - started:.2f} s (query-harness --help)")
-    print(f"RSS of all stack processes : median {statistics.median(rss):.0f} MB, max {max(rss):.0f} MB (target <= 600 MB)")
+    print(
+        f"  plus the CLI's own start : {time.perf_counter() - started:.2f} s (query-harness --help)"
+    )
+    print(
+        f"RSS of all stack processes : median {statistics.median(rss):.0f} MB, max {max(rss):.0f} MB (target <= 600 MB)"
+    )
     print(f"processes or ports left    : {leftovers} (target 0)")
     return 0
 

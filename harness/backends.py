@@ -14,8 +14,18 @@ from typing import Any, Protocol
 
 #: LocalStack images newer than this refuse to start without an auth token.
 LOCALSTACK_IMAGE = "localstack/localstack:4.4.0"
-LOCALSTACK_SERVICES = ("dynamodb", "dynamodbstreams", "lambda", "sqs", "logs", "iam", "sts",
-                       "apigateway", "ecs", "elbv2")
+LOCALSTACK_SERVICES = (
+    "dynamodb",
+    "dynamodbstreams",
+    "lambda",
+    "sqs",
+    "logs",
+    "iam",
+    "sts",
+    "apigateway",
+    "ecs",
+    "elbv2",
+)
 DOCKER_SOCKET = "/var/run/docker.sock"
 BACKENDS = ("embedded", "localstack")
 
@@ -26,9 +36,9 @@ def docker_available(timeout_s: float = 2.0) -> bool:
     try:
         if host.startswith("unix://"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            address: Any = host[len("unix://"):]
+            address: Any = host[len("unix://") :]
         elif host.startswith("tcp://"):
-            name, _, port = host[len("tcp://"):].partition(":")
+            name, _, port = host[len("tcp://") :].partition(":")
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             address = (name, int(port or 2375))
         else:
@@ -64,7 +74,9 @@ class Backend(Protocol):
 class LocalStackSettings:
     """How the LocalStack container is configured (testable without Docker)."""
 
-    image: str = field(default_factory=lambda: os.environ.get("HARNESS_LOCALSTACK_IMAGE", LOCALSTACK_IMAGE))
+    image: str = field(
+        default_factory=lambda: os.environ.get("HARNESS_LOCALSTACK_IMAGE", LOCALSTACK_IMAGE)
+    )
     region: str = "ap-southeast-1"
     services: tuple[str, ...] = LOCALSTACK_SERVICES
     esm_poll_interval_s: float = 0.1
@@ -176,9 +188,16 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self, port: int = 4566, host: str = "127.0.0.1", region: str = "ap-southeast-1",
-                 *, in_process: bool = False, log_path: Path | None = None,
-                 start_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int = 4566,
+        host: str = "127.0.0.1",
+        region: str = "ap-southeast-1",
+        *,
+        in_process: bool = False,
+        log_path: Path | None = None,
+        start_timeout_s: float = 30.0,
+    ) -> None:
         self.port, self.host, self.region = port, host, region
         self.in_process = in_process
         self.log_path = log_path
@@ -217,9 +236,21 @@ class EmbeddedBackend:
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "harness.endpoint", "--host", self.host, "--port", str(port),
-                 "--region", self.region, "--prewarm"],
-                stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "harness.endpoint",
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(port),
+                    "--region",
+                    self.region,
+                    "--prewarm",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
             )
         finally:
             if self.log_path:
@@ -239,7 +270,10 @@ class EmbeddedBackend:
             self.stop()
             where = f" (see {self.log_path})" if self.log_path else ""
             problem = _last_error_line(self.log_path) or (
-                f"exited with code {code}" if code is not None else f"not ready after {self.start_timeout_s:g} s")
+                f"exited with code {code}"
+                if code is not None
+                else f"not ready after {self.start_timeout_s:g} s"
+            )
             raise BackendUnavailable(f"the embedded AWS endpoint did not start: {problem}{where}")
         self._url = line
 
@@ -275,14 +309,21 @@ def _last_error_line(path: Path | None) -> str:
     return (errors or lines or [""])[-1]
 
 
-def make_backend(name: str, *, edge_port: int = 4566, endpoint_url: str | None = None,
-                 region: str = "ap-southeast-1", log_dir: Path | None = None) -> Backend:
+def make_backend(
+    name: str,
+    *,
+    edge_port: int = 4566,
+    endpoint_url: str | None = None,
+    region: str = "ap-southeast-1",
+    log_dir: Path | None = None,
+) -> Backend:
     """Build the backend named ``name``; an explicit ``endpoint_url`` means an external one."""
     if endpoint_url:
         return ExternalBackend(endpoint_url)
     if name == "embedded":
-        return EmbeddedBackend(port=edge_port, region=region,
-                               log_path=log_dir / "endpoint.log" if log_dir else None)
+        return EmbeddedBackend(
+            port=edge_port, region=region, log_path=log_dir / "endpoint.log" if log_dir else None
+        )
     if name == "localstack":
         return LocalStackBackend(LocalStackSettings(region=region))
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -20,20 +20,41 @@ from rich.table import Table
 from harness import state as state_file
 from harness.backends import BACKENDS, BackendUnavailable
 
-app = typer.Typer(help="Query Service V3 local harness: the whole stack with one command.",
-                  no_args_is_help=True, add_completion=False)
-contract_app = typer.Typer(help="Contract checks (OpenAPI V2 -> V3 and the declared changes).",
-                           no_args_is_help=True)
+app = typer.Typer(
+    help="Query Service V3 local harness: the whole stack with one command.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+contract_app = typer.Typer(
+    help="Contract checks (OpenAPI V2 -> V3 and the declared changes).", no_args_is_help=True
+)
 app.add_typer(contract_app, name="contract")
 console = Console()
 err = Console(stderr=True)
 
-Backend = Annotated[str, typer.Option("--backend", help=f"Where AWS comes from: {', '.join(BACKENDS)}.")]
-EdgePort = Annotated[int, typer.Option("--edge-port", help="Port of the embedded AWS endpoint (0 = any free).")]
-GatewayPort = Annotated[int, typer.Option("--gateway-port", help="Port of the API gateway (0 = any free).")]
-Replicas = Annotated[int | None, typer.Option("--replicas", help="Service replicas (default: the ECS desiredCount).")]
-EndpointUrl = Annotated[str | None, typer.Option("--endpoint-url", help="Use an AWS endpoint already running (e.g. LocalStack from compose/).")]
-StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json and logs live.")]
+Backend = Annotated[
+    str, typer.Option("--backend", help=f"Where AWS comes from: {', '.join(BACKENDS)}.")
+]
+EdgePort = Annotated[
+    int, typer.Option("--edge-port", help="Port of the embedded AWS endpoint (0 = any free).")
+]
+GatewayPort = Annotated[
+    int, typer.Option("--gateway-port", help="Port of the API gateway (0 = any free).")
+]
+Replicas = Annotated[
+    int | None, typer.Option("--replicas", help="Service replicas (default: the ECS desiredCount).")
+]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="Use an AWS endpoint already running (e.g. LocalStack from compose/).",
+    ),
+]
+StateDir = Annotated[
+    Path,
+    typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json and logs live."),
+]
 
 EXAMPLES = [
     ("/query/user", {"user_id": "test_user_001"}),
@@ -52,8 +73,10 @@ def curl_lines(gateway_url: str) -> list[str]:
     """Ready-to-paste curl commands for the seed's examples."""
     lines = [f"curl -s {gateway_url}/health"]
     for path, body in EXAMPLES:
-        lines.append(f"curl -s -X POST {gateway_url}{path} -H 'content-type: application/json' "
-                     f"-d '{json.dumps(body, separators=(',', ':'))}'")
+        lines.append(
+            f"curl -s -X POST {gateway_url}{path} -H 'content-type: application/json' "
+            f"-d '{json.dumps(body, separators=(',', ':'))}'"
+        )
     return lines
 
 
@@ -66,7 +89,9 @@ def print_summary(state: dict[str, Any]) -> None:
     table.add_row("gateway (stage)", state["gateway_url"], "up")
     table.add_row("load balancer", state["load_balancer_url"], "up")
     for replica in state["replicas"]:
-        table.add_row(f"replica {replica['id']}", replica["url"], f"{replica['state']} (pid {replica['pid']})")
+        table.add_row(
+            f"replica {replica['id']}", replica["url"], f"{replica['state']} (pid {replica['pid']})"
+        )
     console.print(table)
     console.print(f"logs: {state['log_dir']}   up in {state['timings_s'].get('total', '?')} s")
     console.print("\n[bold]Try it:[/]")
@@ -93,8 +118,15 @@ def up(
     gateway_port: GatewayPort = 8080,
     replicas: Replicas = None,
     endpoint_url: EndpointUrl = None,
-    detach: Annotated[bool, typer.Option("--detach", help="Return once everything is healthy; the stack keeps running.")] = False,
-    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Load the seed command records.")] = True,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", help="Return once everything is healthy; the stack keeps running."
+        ),
+    ] = False,
+    seed: Annotated[
+        bool, typer.Option("--seed/--no-seed", help="Load the seed command records.")
+    ] = True,
     state_dir: StateDir = Path(".harness"),
 ) -> None:
     """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
@@ -102,12 +134,26 @@ def up(
         raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}", 2)
     existing = state_file.read(state_dir)
     if existing is not None and state_file.alive(existing):
-        raise fail(f"a stack is already up (pid {existing['pid']}, gateway {existing['gateway_url']}); "
-                   "run 'query-harness down' first")
+        raise fail(
+            f"a stack is already up (pid {existing['pid']}, gateway {existing['gateway_url']}); "
+            "run 'query-harness down' first"
+        )
     if detach:
-        args = [sys.executable, "-m", "harness", "up", "--backend", backend, "--edge-port", str(edge_port),
-                "--gateway-port", str(gateway_port), "--state-dir", str(state_dir),
-                "--seed" if seed else "--no-seed"]
+        args = [
+            sys.executable,
+            "-m",
+            "harness",
+            "up",
+            "--backend",
+            backend,
+            "--edge-port",
+            str(edge_port),
+            "--gateway-port",
+            str(gateway_port),
+            "--state-dir",
+            str(state_dir),
+            "--seed" if seed else "--no-seed",
+        ]
         if replicas is not None:
             args += ["--replicas", str(replicas)]
         if endpoint_url:
@@ -116,15 +162,31 @@ def up(
     _run_foreground(backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir)
 
 
-def _run_foreground(backend: str, edge_port: int, gateway_port: int, replicas: int | None,
-                    endpoint_url: str | None, seed: bool, state_dir: Path) -> None:
+def _run_foreground(
+    backend: str,
+    edge_port: int,
+    gateway_port: int,
+    replicas: int | None,
+    endpoint_url: str | None,
+    seed: bool,
+    state_dir: Path,
+) -> None:
     from harness.stack import Stack, StackConfig, StackError
     from harness.terraform import InfraError
 
     _configure_logging(state_dir / "logs")
-    config = StackConfig(backend=backend, edge_port=edge_port, gateway_port=gateway_port,
-                         replicas=replicas, endpoint_url=endpoint_url, seed=seed, state_dir=state_dir)
-    stack = Stack(config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False))
+    config = StackConfig(
+        backend=backend,
+        edge_port=edge_port,
+        gateway_port=gateway_port,
+        replicas=replicas,
+        endpoint_url=endpoint_url,
+        seed=seed,
+        state_dir=state_dir,
+    )
+    stack = Stack(
+        config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False)
+    )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         with console.status("bringing the stack up…"):
@@ -136,7 +198,9 @@ def _run_foreground(backend: str, edge_port: int, gateway_port: int, replicas: i
         raise typer.Exit(130) from None
     except Exception as exc:
         logging.getLogger("harness").exception("the stack failed to start")
-        raise fail(f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})") from None
+        raise fail(
+            f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
+        ) from None
     try:
         state_file.write(state_dir, {"status": "healthy", **stack.state()})
         print_summary(stack.state())
@@ -181,28 +245,42 @@ def _detach(args: list[str], state_dir: Path, timeout_s: float = 120.0) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     state_file.remove(state_dir)
     with (log_dir / "up.log").open("ab") as log:
-        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, env={**os.environ, "TERM": "dumb"})
+        child = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "TERM": "dumb"},
+        )
     deadline = time.monotonic() + timeout_s
     with console.status("bringing the stack up in the background…"):
         while time.monotonic() < deadline:
             state = state_file.read(state_dir)
-            if state is not None and state.get("pid") == child.pid and state.get("status") == "healthy":
+            if (
+                state is not None
+                and state.get("pid") == child.pid
+                and state.get("status") == "healthy"
+            ):
                 print_summary(state)
                 console.print("\nStop it with: query-harness down")
                 return 0
             if child.poll() is not None:
                 tail = (log_dir / "up.log").read_text(errors="replace").splitlines()[-15:]
                 err.print("\n".join(tail))
-                raise fail(f"the stack exited with code {child.returncode} (full log: {log_dir / 'up.log'})")
+                raise fail(
+                    f"the stack exited with code {child.returncode} (full log: {log_dir / 'up.log'})"
+                )
             time.sleep(0.05)
     child.terminate()
     raise fail(f"the stack was not healthy after {timeout_s:g} s (log: {log_dir / 'up.log'})")
 
 
 @app.command()
-def down(state_dir: StateDir = Path(".harness"),
-         timeout: Annotated[float, typer.Option(help="Seconds to wait before killing.")] = 15.0) -> None:
+def down(
+    state_dir: StateDir = Path(".harness"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before killing.")] = 15.0,
+) -> None:
     """Stop a stack started with 'up --detach' (or in another terminal)."""
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
@@ -215,8 +293,10 @@ def down(state_dir: StateDir = Path(".harness"),
 
 
 @app.command()
-def status(state_dir: StateDir = Path(".harness"),
-           as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False) -> None:
+def status(
+    state_dir: StateDir = Path(".harness"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
     """Show where everything is and whether it answers."""
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
@@ -234,9 +314,16 @@ def status(state_dir: StateDir = Path(".harness"),
 
 @app.command()
 def logs(
-    component: Annotated[str | None, typer.Argument(help="harness, gateway-access, up, or a replica id; default: all.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines from the end of each log.")] = 40,
+    component: Annotated[
+        str | None,
+        typer.Argument(help="harness, gateway-access, up, or a replica id; default: all."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", help="Lines from the end of each log.")
+    ] = 40,
     state_dir: StateDir = Path(".harness"),
 ) -> None:
     """Print the logs of the stack's components."""
@@ -251,8 +338,12 @@ def logs(
         for line in path.read_text(errors="replace").splitlines()[-lines:]:
             console.print(f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True)
     if follow:
-        state_file.follow(files, lambda name, line: console.print(f"[cyan]{name}[/] {line}",
-                                                                  highlight=False, soft_wrap=True))
+        state_file.follow(
+            files,
+            lambda name, line: console.print(
+                f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True
+            ),
+        )
 
 
 from harness import cli_aws  # noqa: E402  (commands that talk to the endpoint)

@@ -18,12 +18,17 @@ from harness.contract_diff import diff, load_declarations, load_document
 # `status` start faster without them.
 ROOT = Path(__file__).resolve().parents[1]
 
-StateDir = Annotated[Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives.")]
-EndpointUrl = Annotated[str | None, typer.Option("--endpoint-url", help="AWS endpoint (default: the running stack's).")]
+StateDir = Annotated[
+    Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives.")
+]
+EndpointUrl = Annotated[
+    str | None, typer.Option("--endpoint-url", help="AWS endpoint (default: the running stack's).")
+]
 
 
-def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], typer.Exit],
-             console: Console) -> None:
+def register(
+    app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], typer.Exit], console: Console
+) -> None:
     """Add seed, invoke, put-command and contract diff to the CLI."""
 
     def endpoint(state_dir: Path, endpoint_url: str | None) -> tuple[str, str]:
@@ -31,7 +36,9 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
             return endpoint_url, "ap-southeast-1"
         state = state_file.read(state_dir)
         if state is None or not state_file.alive(state):
-            raise fail("no stack is up (start one with 'query-harness up --detach', or pass --endpoint-url)")
+            raise fail(
+                "no stack is up (start one with 'query-harness up --detach', or pass --endpoint-url)"
+            )
         return str(state["edge_url"]), str(state.get("region", "ap-southeast-1"))
 
     def parse_json(text: str, what: str) -> Any:
@@ -44,7 +51,9 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
             raise fail(f"{what} is not valid JSON (nor a readable file): {exc}") from None
 
     @app.command("seed")
-    def seed_command(state_dir: StateDir = Path(".harness"), endpoint_url: EndpointUrl = None) -> None:
+    def seed_command(
+        state_dir: StateDir = Path(".harness"), endpoint_url: EndpointUrl = None
+    ) -> None:
         """Write the seed command records again and wait until they reach the read side."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -62,7 +71,9 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
     def invoke(
         function: Annotated[str, typer.Argument(help="Function name, e.g. query-lambda.")],
         payload: Annotated[str, typer.Argument(help="JSON payload, or a file holding it.")] = "{}",
-        tail: Annotated[bool, typer.Option("--tail", help="Print the end of the invocation's log.")] = False,
+        tail: Annotated[
+            bool, typer.Option("--tail", help="Print the end of the invocation's log.")
+        ] = False,
         state_dir: StateDir = Path(".harness"),
         endpoint_url: EndpointUrl = None,
     ) -> None:
@@ -75,11 +86,16 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
         url, region = endpoint(state_dir, endpoint_url)
         try:
             answer = aws_client("lambda", url, region).invoke(
-                FunctionName=function, Payload=json.dumps(body).encode(), LogType="Tail" if tail else "None")
+                FunctionName=function,
+                Payload=json.dumps(body).encode(),
+                LogType="Tail" if tail else "None",
+            )
         except (ClientError, BotoCoreError) as exc:
             raise fail(str(exc)) from None
         if tail and answer.get("LogResult"):
-            console.print(base64.b64decode(answer["LogResult"]).decode(errors="replace"), highlight=False)
+            console.print(
+                base64.b64decode(answer["LogResult"]).decode(errors="replace"), highlight=False
+            )
         result = answer["Payload"].read().decode(errors="replace")
         try:
             console.print_json(result)
@@ -90,8 +106,12 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
 
     @app.command("put-command")
     def put_command_cmd(
-        record: Annotated[str, typer.Argument(help="A command record (or a list) as JSON, or a file.")],
-        wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until it reaches the read side.")] = True,
+        record: Annotated[
+            str, typer.Argument(help="A command record (or a list) as JSON, or a file.")
+        ],
+        wait: Annotated[
+            bool, typer.Option("--wait/--no-wait", help="Wait until it reaches the read side.")
+        ] = True,
         timeout: Annotated[float, typer.Option(help="Seconds to wait for the read side.")] = 10.0,
         state_dir: StateDir = Path(".harness"),
         endpoint_url: EndpointUrl = None,
@@ -104,29 +124,50 @@ def register(app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], 
 
         value = parse_json(record, "RECORD")
         records = value if isinstance(value, list) else [value]
-        missing = [k for r in records for k in ("transaction_id", "created_at", "user_id") if k not in r]
+        missing = [
+            k for r in records for k in ("transaction_id", "created_at", "user_id") if k not in r
+        ]
         if missing:
-            raise fail(f"a command record needs transaction_id, created_at and user_id (missing: {', '.join(missing)})")
+            raise fail(
+                f"a command record needs transaction_id, created_at and user_id (missing: {', '.join(missing)})"
+            )
         url, region = endpoint(state_dir, endpoint_url)
         dynamodb = aws_client("dynamodb", url, region)
         try:
             for item in records:
                 put_command(dynamodb, item)
                 if wait:
-                    synced = wait_for_sync(dynamodb, item["user_id"], int(item["created_at"]),
-                                           expect={"status": item.get("status")} if "status" in item else None,
-                                           timeout_s=timeout)
-                    console.print_json(json.dumps({k: v for k, v in synced.items() if k != "source_sequence"}))
+                    synced = wait_for_sync(
+                        dynamodb,
+                        item["user_id"],
+                        int(item["created_at"]),
+                        expect={"status": item.get("status")} if "status" in item else None,
+                        timeout_s=timeout,
+                    )
+                    console.print_json(
+                        json.dumps({k: v for k, v in synced.items() if k != "source_sequence"})
+                    )
         except (ClientError, BotoCoreError, SyncTimeout) as exc:
             raise fail(str(exc)) from None
         console.print(f"wrote {len(records)} command record(s)")
 
     @contract_app.command("diff")
     def contract_diff(
-        old: Annotated[Path, typer.Argument(help="Old OpenAPI document, e.g. contracts/openapi-v2.yaml.")],
-        new: Annotated[Path, typer.Argument(help="New OpenAPI document, e.g. contracts/openapi.yaml.")],
-        declared: Annotated[Path, typer.Option(help="Declared changes, each with a reason.")] = ROOT / "contracts" / "declared-changes.yaml",
-        strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on an undeclared breaking change or a stale declaration.")] = False,
+        old: Annotated[
+            Path, typer.Argument(help="Old OpenAPI document, e.g. contracts/openapi-v2.yaml.")
+        ],
+        new: Annotated[
+            Path, typer.Argument(help="New OpenAPI document, e.g. contracts/openapi.yaml.")
+        ],
+        declared: Annotated[Path, typer.Option(help="Declared changes, each with a reason.")] = ROOT
+        / "contracts"
+        / "declared-changes.yaml",
+        strict: Annotated[
+            bool,
+            typer.Option(
+                "--strict", help="Exit 1 on an undeclared breaking change or a stale declaration."
+            ),
+        ] = False,
     ) -> None:
         """Report the changes from OLD to NEW: breaking, declared and non-breaking."""
         try:

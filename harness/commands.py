@@ -80,14 +80,20 @@ def wait_for_sync(
     last: dict[str, Any] | None = None
     while True:
         item = dynamodb.get_item(
-            TableName=table, Key=to_item({"user_id": user_id, "created_at": created_at}), ConsistentRead=True
+            TableName=table,
+            Key=to_item({"user_id": user_id, "created_at": created_at}),
+            ConsistentRead=True,
         ).get("Item")
         if item is not None:
             last = from_item(item)
             if matches(last):
                 return last
         if time.monotonic() >= deadline:
-            seen = f"last seen: {json.dumps(last, sort_keys=True)}" if last else "no such record was seen"
+            seen = (
+                f"last seen: {json.dumps(last, sort_keys=True)}"
+                if last
+                else "no such record was seen"
+            )
             raise SyncTimeout(
                 f"{table} has no matching record for user_id={user_id!r}, created_at={created_at} "
                 f"after {timeout_s:g} s ({seen}; expected {expect!r})"
@@ -95,14 +101,21 @@ def wait_for_sync(
         time.sleep(interval_s)
 
 
-def seed(dynamodb: Any, records: list[dict[str, Any]] | None = None, *, timeout_s: float = 20.0) -> int:
+def seed(
+    dynamodb: Any, records: list[dict[str, Any]] | None = None, *, timeout_s: float = 20.0
+) -> int:
     """Write the seed through the write side and wait until every record is on the read side."""
     records = load_seed() if records is None else records
     for record in records:
         put_command(dynamodb, record)
     for record in records:
-        wait_for_sync(dynamodb, record["user_id"], int(record["created_at"]),
-                      expect={"status": record["status"], "ap_id": record.get("ap_id")}
-                      if record.get("ap_id") else {"status": record["status"]},
-                      timeout_s=timeout_s)
+        wait_for_sync(
+            dynamodb,
+            record["user_id"],
+            int(record["created_at"]),
+            expect={"status": record["status"], "ap_id": record.get("ap_id")}
+            if record.get("ap_id")
+            else {"status": record["status"]},
+            timeout_s=timeout_s,
+        )
     return len(records)

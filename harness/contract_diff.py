@@ -157,7 +157,9 @@ def diff(
     return DiffReport(changes, declared)
 
 
-def _diff_path(old: dict[str, Any], new: dict[str, Any], old_path: str, new_path: str) -> Iterator[Change]:
+def _diff_path(
+    old: dict[str, Any], new: dict[str, Any], old_path: str, new_path: str
+) -> Iterator[Change]:
     old_item, new_item = old["paths"][old_path], new["paths"][new_path]
     for method in HTTP_METHODS:
         if method not in old_item and method not in new_item:
@@ -178,7 +180,9 @@ def _diff_path(old: dict[str, Any], new: dict[str, Any], old_path: str, new_path
             if status.startswith("2"):
                 yield Change("response-removed", status, (op,), breaking=True)
         for status in sorted(old_resp.keys() & new_resp.keys()):
-            yield from _compare_fields(old_resp[status], new_resp[status], f"{op} {status}", request=False)
+            yield from _compare_fields(
+                old_resp[status], new_resp[status], f"{op} {status}", request=False
+            )
 
 
 def _compare_fields(
@@ -246,7 +250,9 @@ def _response_fields(doc: dict[str, Any], operation: Schema) -> dict[str, dict[s
     return out
 
 
-def _flatten(doc: dict[str, Any], schema: Schema, prefix: str, seen: set[str]) -> dict[str, FieldInfo]:
+def _flatten(
+    doc: dict[str, Any], schema: Schema, prefix: str, seen: set[str]
+) -> dict[str, FieldInfo]:
     """Map each nested property (``.records[].ap_id``) to its types, required flag and enum."""
     ref = schema.get("$ref")
     if ref is not None:

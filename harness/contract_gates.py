@@ -29,37 +29,57 @@ def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def gateway_routes_match_contract(api_definition: dict[str, Any], contract: dict[str, Any],
-                                  stage: str) -> list[str]:
+def gateway_routes_match_contract(
+    api_definition: dict[str, Any], contract: dict[str, Any], stage: str
+) -> list[str]:
     """The API Gateway definition serves exactly the contract's operations, each proxied to its path."""
     problems = []
     routes, wanted = operations(api_definition), operations(contract)
     for method, path in sorted(wanted - routes):
-        problems.append(f"contract operation {method} /{stage}{path} has no route in internal-api.json")
+        problems.append(
+            f"contract operation {method} /{stage}{path} has no route in internal-api.json"
+        )
     for method, path in sorted(routes - wanted):
-        problems.append(f"internal-api.json routes {method} /{stage}{path}, which the contract does not define")
+        problems.append(
+            f"internal-api.json routes {method} /{stage}{path}, which the contract does not define"
+        )
     for method, path in sorted(routes & wanted):
-        integration = api_definition["paths"][path][method.lower()].get("x-amazon-apigateway-integration")
+        integration = api_definition["paths"][path][method.lower()].get(
+            "x-amazon-apigateway-integration"
+        )
         if not integration:
-            problems.append(f"internal-api.json {method} {path} has no x-amazon-apigateway-integration")
+            problems.append(
+                f"internal-api.json {method} {path} has no x-amazon-apigateway-integration"
+            )
             continue
         uri = str(integration.get("uri", ""))
         if not uri.endswith(path):
             problems.append(f"internal-api.json {method} {path} forwards to {uri!r}, not to {path}")
         if str(integration.get("httpMethod", method)).upper() != method:
-            problems.append(f"internal-api.json {method} {path} forwards as {integration.get('httpMethod')}")
+            problems.append(
+                f"internal-api.json {method} {path} forwards as {integration.get('httpMethod')}"
+            )
     return problems
 
 
-def lambda_query_types_match_contract(request_schema: dict[str, Any], contract: dict[str, Any]) -> list[str]:
+def lambda_query_types_match_contract(
+    request_schema: dict[str, Any], contract: dict[str, Any]
+) -> list[str]:
     """The query Lambda accepts exactly one query type per ``POST /query/<type>`` of the contract."""
     accepted = set(request_schema["properties"]["query_type"]["enum"])
-    wanted = {path.removeprefix("/query/") for method, path in operations(contract)
-              if method == "POST" and path.startswith("/query/")}
-    problems = [f"the contract has POST /query/{t} but the query Lambda does not accept query_type {t!r}"
-                for t in sorted(wanted - accepted)]
-    problems += [f"the query Lambda accepts query_type {t!r}, which has no POST /query/{t} in the contract"
-                 for t in sorted(accepted - wanted)]
+    wanted = {
+        path.removeprefix("/query/")
+        for method, path in operations(contract)
+        if method == "POST" and path.startswith("/query/")
+    }
+    problems = [
+        f"the contract has POST /query/{t} but the query Lambda does not accept query_type {t!r}"
+        for t in sorted(wanted - accepted)
+    ]
+    problems += [
+        f"the query Lambda accepts query_type {t!r}, which has no POST /query/{t} in the contract"
+        for t in sorted(accepted - wanted)
+    ]
     return problems
 
 
@@ -74,10 +94,14 @@ def ap_id_in_contract(contract: dict[str, Any]) -> list[str]:
     if ap_id is None:
         return ["NotificationRecord has no ap_id property (V3 adds it to every record)"]
     if "ap_id" not in record.get("required", []):
-        problems.append("NotificationRecord.ap_id is not required: responses must always carry it (null when absent)")
+        problems.append(
+            "NotificationRecord.ap_id is not required: responses must always carry it (null when absent)"
+        )
     types = {alt.get("type") for alt in ap_id.get("anyOf", [ap_id])}
     if types != {"string", "null"}:
-        problems.append(f"NotificationRecord.ap_id must be string or null, the contract says {sorted(map(str, types))}")
+        problems.append(
+            f"NotificationRecord.ap_id must be string or null, the contract says {sorted(map(str, types))}"
+        )
     for method, path in sorted(operations(contract)):
         if not path.startswith("/query/"):
             continue
@@ -111,7 +135,9 @@ def old_paths_absent(files: Iterable[Path], root: Path = ROOT) -> list[str]:
         relative = path.relative_to(root).as_posix()
         if relative in OLD_PATH_ALLOWED:
             continue
-        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        for number, line in enumerate(
+            path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+        ):
             if pattern.search(line):
                 problems.append(f"{relative}:{number}: names a V2 path: {line.strip()[:120]}")
     return problems
@@ -119,6 +145,14 @@ def old_paths_absent(files: Iterable[Path], root: Path = ROOT) -> list[str]:
 
 def definition_files(root: Path = ROOT) -> list[Path]:
     """The contracts, infra definitions and product sources the rename must have reached."""
-    patterns = ["contracts/**/*.yaml", "contracts/**/*.json", "infra/**/*.json", "infra/**/*.tf",
-                "service/**/*.py", "lambdas/**/*.py", "lambdas/**/*.json", "scripts/*.sh"]
+    patterns = [
+        "contracts/**/*.yaml",
+        "contracts/**/*.json",
+        "infra/**/*.json",
+        "infra/**/*.tf",
+        "service/**/*.py",
+        "lambdas/**/*.py",
+        "lambdas/**/*.json",
+        "scripts/*.sh",
+    ]
     return sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})

@@ -122,25 +122,36 @@ def _require(path: Path, data: dict[str, Any], *keys: str) -> None:
             raise InfraError(f"{path}: missing field {key!r}")
 
 
-def load_infra(root: Path = ROOT, *, region: str = "ap-southeast-1", account_id: str = "000000000000") -> Infra:
+def load_infra(
+    root: Path = ROOT, *, region: str = "ap-southeast-1", account_id: str = "000000000000"
+) -> Infra:
     """Read ``infra/`` under ``root`` into an :class:`Infra`; errors name the file and the field."""
     infra = Infra(root=root, region=region, account_id=account_id)
     ecs_dir = root / "infra" / "ecs"
     infra.task_definition = _read_json(ecs_dir / "task-definition.json")
-    _require(ecs_dir / "task-definition.json", infra.task_definition, "family", "containerDefinitions")
+    _require(
+        ecs_dir / "task-definition.json", infra.task_definition, "family", "containerDefinitions"
+    )
     infra.service_definition = _read_json(ecs_dir / "service-definition.json")
-    _require(ecs_dir / "service-definition.json", infra.service_definition, "serviceName", "desiredCount")
+    _require(
+        ecs_dir / "service-definition.json", infra.service_definition, "serviceName", "desiredCount"
+    )
     api_path = root / "infra" / "api-gateway" / "internal-api.json"
     infra.api_document = _read_json(api_path)
     _require(api_path, infra.api_document, "paths")
 
-    tf = Terraform(root / "infra" / "terraform", variables={"aws_region": region},
-                   computed=lambda block, attr: _computed(infra, tf, block, attr))
+    tf = Terraform(
+        root / "infra" / "terraform",
+        variables={"aws_region": region},
+        computed=lambda block, attr: _computed(infra, tf, block, attr),
+    )
     for block in tf.of_type("aws_dynamodb_table"):
         infra.tables.append(_table(tf, block))
     infra.queues = [tf.attr(b, "name") for b in tf.of_type("aws_sqs_queue")]
-    infra.log_groups = {tf.attr(b, "name"): tf.attr(b, "retention_in_days")
-                        for b in tf.of_type("aws_cloudwatch_log_group")}
+    infra.log_groups = {
+        tf.attr(b, "name"): tf.attr(b, "retention_in_days")
+        for b in tf.of_type("aws_cloudwatch_log_group")
+    }
     for block in tf.of_type("aws_iam_role"):
         policies = {
             tf.attr(p, "name") or f"{block.name}-policy": json.loads(tf.attr(p, "policy"))
@@ -151,13 +162,20 @@ def load_infra(root: Path = ROOT, *, region: str = "ap-southeast-1", account_id:
         infra.roles.append(RoleSpec(tf.attr(block, "name"), assume, policies))
     for block in tf.of_type("aws_lambda_function"):
         env_blocks = tf.eval(tf.sub_blocks(block, "environment"), block.file)
-        infra.functions.append(FunctionSpec(
-            name=tf.attr(block, "function_name"), handler=tf.attr(block, "handler"),
-            runtime=tf.attr(block, "runtime", "python3.12"), timeout=int(tf.attr(block, "timeout", 3)),
-            memory_size=int(tf.attr(block, "memory_size", 128)),
-            environment={k: str(v) for e in env_blocks for k, v in e.get("variables", {}).items()},
-            role_name=_role_name(tf, block), description=tf.attr(block, "description", ""),
-        ))
+        infra.functions.append(
+            FunctionSpec(
+                name=tf.attr(block, "function_name"),
+                handler=tf.attr(block, "handler"),
+                runtime=tf.attr(block, "runtime", "python3.12"),
+                timeout=int(tf.attr(block, "timeout", 3)),
+                memory_size=int(tf.attr(block, "memory_size", 128)),
+                environment={
+                    k: str(v) for e in env_blocks for k, v in e.get("variables", {}).items()
+                },
+                role_name=_role_name(tf, block),
+                description=tf.attr(block, "description", ""),
+            )
+        )
     for block in tf.of_type("aws_lambda_event_source_mapping"):
         infra.mappings.append(_mapping(tf, block))
     infra.cluster_name = tf.attr(tf.one("aws_ecs_cluster"), "name")
@@ -165,7 +183,8 @@ def load_infra(root: Path = ROOT, *, region: str = "ap-southeast-1", account_id:
     if service_tg is not None:
         (check,) = tf.eval(tf.sub_blocks(service_tg, "health_check"), service_tg.file) or [{}]
         infra.health_check = HealthCheckSpec(
-            path=check.get("path", "/health"), interval_s=float(check.get("interval", 10)),
+            path=check.get("path", "/health"),
+            interval_s=float(check.get("interval", 10)),
             timeout_s=float(check.get("timeout", 5)),
             healthy_threshold=int(check.get("healthy_threshold", 2)),
             unhealthy_threshold=int(check.get("unhealthy_threshold", 3)),
@@ -183,7 +202,11 @@ def load_infra_cached(root: Path = ROOT, *, region: str, account_id: str, cache_
     ``infra/``, the reader's own source, the region and the account.
     """
     digest = hashlib.sha256(f"{region}/{account_id}".encode())
-    sources = [Path(__file__), Path(__file__).with_name("terraform.py"), *sorted((root / "infra").rglob("*"))]
+    sources = [
+        Path(__file__),
+        Path(__file__).with_name("terraform.py"),
+        *sorted((root / "infra").rglob("*")),
+    ]
     for path in sources:
         if path.is_file():
             digest.update(str(path.relative_to(path.parents[1])).encode())
@@ -204,18 +227,26 @@ def load_infra_cached(root: Path = ROOT, *, region: str, account_id: str, cache_
 
 
 def _table(tf: Terraform, block: Block) -> TableSpec:
-    attributes = {a["name"]: a["type"] for a in tf.eval(tf.sub_blocks(block, "attribute"), block.file)}
+    attributes = {
+        a["name"]: a["type"] for a in tf.eval(tf.sub_blocks(block, "attribute"), block.file)
+    }
     gsis = tf.eval(tf.sub_blocks(block, "global_secondary_index"), block.file)
     for gsi in gsis:
         for key in ("hash_key", "range_key"):
             if key in gsi and gsi[key] not in attributes:
-                raise InfraError(f"{block.file.name}: {block.address}: index {gsi['name']} key "
-                                 f"{gsi[key]!r} has no attribute block")
+                raise InfraError(
+                    f"{block.file.name}: {block.address}: index {gsi['name']} key "
+                    f"{gsi[key]!r} has no attribute block"
+                )
     return TableSpec(
-        name=tf.attr(block, "name"), hash_key=tf.attr(block, "hash_key"),
-        range_key=tf.attr(block, "range_key"), attributes=attributes,
+        name=tf.attr(block, "name"),
+        hash_key=tf.attr(block, "hash_key"),
+        range_key=tf.attr(block, "range_key"),
+        attributes=attributes,
         global_secondary_indexes=gsis,
-        stream_view_type=tf.attr(block, "stream_view_type") if tf.attr(block, "stream_enabled") else None,
+        stream_view_type=tf.attr(block, "stream_view_type")
+        if tf.attr(block, "stream_enabled")
+        else None,
     )
 
 
@@ -228,13 +259,15 @@ def _mapping(tf: Terraform, block: Block) -> MappingSpec:
         return tf.blocks[address]
 
     settings_keys = {
-        "starting_position": "StartingPosition", "batch_size": "BatchSize",
+        "starting_position": "StartingPosition",
+        "batch_size": "BatchSize",
         "maximum_batching_window_in_seconds": "MaximumBatchingWindowInSeconds",
         "parallelization_factor": "ParallelizationFactor",
         "bisect_batch_on_function_error": "BisectBatchOnFunctionError",
         "maximum_retry_attempts": "MaximumRetryAttempts",
         "maximum_record_age_in_seconds": "MaximumRecordAgeInSeconds",
-        "function_response_types": "FunctionResponseTypes", "enabled": "Enabled",
+        "function_response_types": "FunctionResponseTypes",
+        "enabled": "Enabled",
     }
     settings = {aws: tf.attr(block, hcl) for hcl, aws in settings_keys.items() if hcl in block.body}
     queue = None
@@ -242,8 +275,12 @@ def _mapping(tf: Terraform, block: Block) -> MappingSpec:
         for on_failure in dest.get("on_failure", []):
             ref = on_failure.get("destination_arn", "")
             queue = tf.attr(tf.blocks[".".join(ref.strip("${}").split(".")[:2])], "name")
-    return MappingSpec(tf.attr(target("function_name"), "function_name"),
-                       tf.attr(target("event_source_arn"), "name"), settings, queue)
+    return MappingSpec(
+        tf.attr(target("function_name"), "function_name"),
+        tf.attr(target("event_source_arn"), "name"),
+        settings,
+        queue,
+    )
 
 
 def _role_name(tf: Terraform, block: Block) -> str:
@@ -278,7 +315,8 @@ def _policy_document(tf: Terraform, block: Block) -> str:
             statement.setdefault("Principal", {})[principal["type"]] = principal["identifiers"]
         for condition in raw.get("condition", []):
             statement.setdefault("Condition", {}).setdefault(condition["test"], {})[
-                condition["variable"]] = condition["values"]
+                condition["variable"]
+            ] = condition["values"]
         statements.append(statement)
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 

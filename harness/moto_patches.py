@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import copy
 import inspect
-import sys
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -203,8 +203,10 @@ def _patch_locking_and_errors() -> None:
 def _patch_query() -> None:
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.dynamodb.models.table import Table  # noqa: PLC0415
-    from moto.dynamodb.models.utilities import dynamo_json_dump  # noqa: PLC0415
-    from moto.dynamodb.models.utilities import dynamo_to_dict  # noqa: PLC0415
+    from moto.dynamodb.models.utilities import (
+        dynamo_json_dump,  # noqa: PLC0415
+        dynamo_to_dict,  # noqa: PLC0415
+    )
     from moto.dynamodb.responses import DynamoHandler, DynamoResult  # noqa: PLC0415
 
     signature = inspect.signature(Table.query)

@@ -36,15 +36,21 @@ def memoize_region_listing() -> None:
         shared = boto3.session.Session()  # one botocore loader: endpoint data is read once
 
         @functools.lru_cache(maxsize=256)
-        def cached(service_name: str, partition_name: str, allow_non_regional: bool) -> tuple[str, ...]:
+        def cached(
+            service_name: str, partition_name: str, allow_non_regional: bool
+        ) -> tuple[str, ...]:
             return tuple(original(shared, service_name, partition_name, allow_non_regional))
 
-        def get_available_regions(self: Any, service_name: str, partition_name: str = "aws",
-                                  allow_non_regional: bool = False) -> list[str]:
+        def get_available_regions(
+            self: Any,
+            service_name: str,
+            partition_name: str = "aws",
+            allow_non_regional: bool = False,
+        ) -> list[str]:
             return list(cached(service_name, partition_name, allow_non_regional))
 
-        get_available_regions.__wrapped_by_harness__ = original  # type: ignore[attr-defined]
-        boto3.session.Session.get_available_regions = get_available_regions  # type: ignore[method-assign]
+        get_available_regions.__wrapped_by_harness__ = original  # type: ignore[attr-defined, unused-ignore]
+        boto3.session.Session.get_available_regions = get_available_regions
         _memoized = True
 
 

@@ -38,8 +38,9 @@ class ProvisionResult:
     rest_api_id: str | None = None
 
 
-def aws_client(service: str, endpoint_url: str, region: str,
-               session: boto3.session.Session | None = None) -> Any:
+def aws_client(
+    service: str, endpoint_url: str, region: str, session: boto3.session.Session | None = None
+) -> Any:
     """A boto3 client on the endpoint with the test credentials unless the environment has some.
 
     Pass one ``session`` for many clients: a new session reloads botocore's data files (~0.2 s).
@@ -47,10 +48,14 @@ def aws_client(service: str, endpoint_url: str, region: str,
     session = session or boto3.session.Session()
     creds = session.get_credentials()
     return session.client(
-        service, endpoint_url=endpoint_url, region_name=region,
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
         aws_access_key_id=None if creds else "test",
         aws_secret_access_key=None if creds else "test",
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60),
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60
+        ),
     )
 
 
@@ -81,8 +86,13 @@ def build_lambda_zip(root: Path = ROOT, vendor_dir: Path | None = None) -> bytes
 class Provisioner:
     """Applies an :class:`Infra` to the endpoint at ``endpoint_url``."""
 
-    def __init__(self, infra: Infra, endpoint_url: str, progress: Progress | None = None,
-                 vendor_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        infra: Infra,
+        endpoint_url: str,
+        progress: Progress | None = None,
+        vendor_dir: Path | None = None,
+    ) -> None:
         self.infra = infra
         self.vendor_dir = vendor_dir
         self.endpoint_url = endpoint_url
@@ -93,7 +103,9 @@ class Provisioner:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = aws_client(service, self.endpoint_url, self.infra.region, self._session)
+            self._clients[service] = aws_client(
+                service, self.endpoint_url, self.infra.region, self._session
+            )
         return self._clients[service]
 
     def _did(self, created: bool, what: str) -> None:
@@ -128,8 +140,11 @@ class Provisioner:
 
     def log_groups(self) -> None:
         logs = self.client("logs")
-        existing = {g["logGroupName"] for page in logs.get_paginator("describe_log_groups").paginate()
-                    for g in page["logGroups"]}
+        existing = {
+            g["logGroupName"]
+            for page in logs.get_paginator("describe_log_groups").paginate()
+            for g in page["logGroups"]
+        }
         for name, retention in self.infra.log_groups.items():
             if name not in existing:
                 logs.create_log_group(logGroupName=name)
@@ -156,10 +171,14 @@ class Provisioner:
                 iam.get_role(RoleName=role.name)
                 created = False
             except ClientError:
-                iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.assume_role_policy))
+                iam.create_role(
+                    RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.assume_role_policy)
+                )
                 created = True
             for policy_name, document in role.inline_policies.items():
-                iam.put_role_policy(RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+                iam.put_role_policy(
+                    RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+                )
             self._did(created, f"role {role.name}")
 
     def table(self, table: TableSpec) -> None:
@@ -171,7 +190,9 @@ class Provisioner:
             description = dynamodb.create_table(**_create_table_args(table))["TableDescription"]
             created = True
         deadline = time.monotonic() + 30
-        while description.get("TableStatus") not in (None, "ACTIVE") and time.monotonic() < deadline:
+        while (
+            description.get("TableStatus") not in (None, "ACTIVE") and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
             description = dynamodb.describe_table(TableName=table.name)["Table"]
         if table.stream_view_type:
@@ -182,15 +203,21 @@ class Provisioner:
         lam = self.client("lambda")
         role_arn = self.client("iam").get_role(RoleName=spec.role_name)["Role"]["Arn"]
         config = {
-            "Role": role_arn, "Handler": spec.handler, "Runtime": spec.runtime,
-            "Timeout": spec.timeout, "MemorySize": spec.memory_size, "Description": spec.description,
+            "Role": role_arn,
+            "Handler": spec.handler,
+            "Runtime": spec.runtime,
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory_size,
+            "Description": spec.description,
             "Environment": {"Variables": spec.environment},
         }
         sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
         try:
             current = lam.get_function(FunctionName=spec.name)["Configuration"]
         except lam.exceptions.ResourceNotFoundException:
-            arn = lam.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **config)["FunctionArn"]
+            arn = lam.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **config)[
+                "FunctionArn"
+            ]
             self.result.function_arns[spec.name] = arn
             self._did(True, f"function {spec.name}")
             return
@@ -207,15 +234,22 @@ class Provisioner:
     def mapping(self, spec: MappingSpec) -> None:
         lam = self.client("lambda")
         stream_arn = self.result.stream_arns[spec.source_table]
-        existing = lam.list_event_source_mappings(FunctionName=spec.function_name, EventSourceArn=stream_arn)
+        existing = lam.list_event_source_mappings(
+            FunctionName=spec.function_name, EventSourceArn=stream_arn
+        )
         if existing["EventSourceMappings"]:
             self._did(False, f"mapping {spec.source_table} -> {spec.function_name}")
             return
-        args: dict[str, Any] = {"FunctionName": spec.function_name, "EventSourceArn": stream_arn, **spec.settings}
+        args: dict[str, Any] = {
+            "FunctionName": spec.function_name,
+            "EventSourceArn": stream_arn,
+            **spec.settings,
+        }
         if spec.on_failure_queue:
             queue_url = self.result.queue_urls[spec.on_failure_queue]
             queue_arn = self.client("sqs").get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                QueueUrl=queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
             args["DestinationConfig"] = {"OnFailure": {"Destination": queue_arn}}
         lam.create_event_source_mapping(**args)
         self._did(True, f"mapping {spec.source_table} -> {spec.function_name}")
@@ -231,19 +265,25 @@ class Provisioner:
         family = task["family"]
         try:
             latest = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
-            same = all(latest.get(k) == v for k, v in task.items() if k != "containerDefinitions") and \
-                len(latest.get("containerDefinitions", [])) == len(task["containerDefinitions"])
+            same = all(
+                latest.get(k) == v for k, v in task.items() if k != "containerDefinitions"
+            ) and len(latest.get("containerDefinitions", [])) == len(task["containerDefinitions"])
         except ClientError:
             same = False
         if not same:
             ecs.register_task_definition(**task)
         self._did(not same, f"task definition {family}")
         service = infra.service_definition
-        found = ecs.describe_services(cluster=infra.cluster_name, services=[service["serviceName"]])["services"]
+        found = ecs.describe_services(
+            cluster=infra.cluster_name, services=[service["serviceName"]]
+        )["services"]
         if not any(s.get("status") == "ACTIVE" for s in found):
             ecs.create_service(
-                cluster=infra.cluster_name, serviceName=service["serviceName"], taskDefinition=family,
-                desiredCount=int(service["desiredCount"]), launchType=service.get("launchType", "FARGATE"),
+                cluster=infra.cluster_name,
+                serviceName=service["serviceName"],
+                taskDefinition=family,
+                desiredCount=int(service["desiredCount"]),
+                launchType=service.get("launchType", "FARGATE"),
             )
             self._did(True, f"ECS service {service['serviceName']}")
         else:
@@ -265,8 +305,15 @@ class Provisioner:
 
 
 _TASK_DEFINITION_KEYS = (
-    "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions",
-    "requiresCompatibilities", "cpu", "memory", "runtimePlatform",
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "runtimePlatform",
 )
 
 
@@ -275,21 +322,32 @@ def _create_table_args(table: TableSpec) -> dict[str, Any]:
     if table.range_key:
         key_schema.append({"AttributeName": table.range_key, "KeyType": "RANGE"})
     args: dict[str, Any] = {
-        "TableName": table.name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": key_schema,
-        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in table.attributes.items()],
+        "TableName": table.name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": key_schema,
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in table.attributes.items()
+        ],
     }
     if table.global_secondary_indexes:
         args["GlobalSecondaryIndexes"] = [
             {
                 "IndexName": gsi["name"],
                 "KeySchema": [{"AttributeName": gsi["hash_key"], "KeyType": "HASH"}]
-                + ([{"AttributeName": gsi["range_key"], "KeyType": "RANGE"}] if gsi.get("range_key") else []),
+                + (
+                    [{"AttributeName": gsi["range_key"], "KeyType": "RANGE"}]
+                    if gsi.get("range_key")
+                    else []
+                ),
                 "Projection": {"ProjectionType": gsi.get("projection_type", "ALL")},
             }
             for gsi in table.global_secondary_indexes
         ]
     if table.stream_view_type:
-        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream_view_type}
+        args["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": table.stream_view_type,
+        }
     return args
 
 

@@ -24,12 +24,22 @@ from harness.backends import BACKENDS, BackendUnavailable
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("query-harness", "Query Service V3 stack")
-    group.addoption("--harness-backend", default=os.environ.get("HARNESS_BACKEND", "embedded"),
-                    choices=BACKENDS, help="AWS backend of the stack fixture (env HARNESS_BACKEND).")
-    group.addoption("--harness-gateway-url", default=os.environ.get("HARNESS_GATEWAY_URL"),
-                    help="Use a running stack's gateway (with its stage, e.g. .../v1) instead of starting one.")
-    group.addoption("--harness-endpoint-url", default=os.environ.get("HARNESS_ENDPOINT_URL"),
-                    help="AWS endpoint of the running stack given by --harness-gateway-url.")
+    group.addoption(
+        "--harness-backend",
+        default=os.environ.get("HARNESS_BACKEND", "embedded"),
+        choices=BACKENDS,
+        help="AWS backend of the stack fixture (env HARNESS_BACKEND).",
+    )
+    group.addoption(
+        "--harness-gateway-url",
+        default=os.environ.get("HARNESS_GATEWAY_URL"),
+        help="Use a running stack's gateway (with its stage, e.g. .../v1) instead of starting one.",
+    )
+    group.addoption(
+        "--harness-endpoint-url",
+        default=os.environ.get("HARNESS_ENDPOINT_URL"),
+        help="AWS endpoint of the running stack given by --harness-gateway-url.",
+    )
 
 
 @dataclass
@@ -55,12 +65,16 @@ class StackHandle:
 
 
 @pytest.fixture(scope="session")
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackHandle]:
     """The whole V3 stack, up and seeded, for the test session."""
     config = request.config
     gateway_url = config.getoption("--harness-gateway-url")
     if gateway_url:
-        yield StackHandle(gateway_url.rstrip("/"), config.getoption("--harness-endpoint-url"), backend="external")
+        yield StackHandle(
+            gateway_url.rstrip("/"), config.getoption("--harness-endpoint-url"), backend="external"
+        )
         return
     from harness.stack import Stack, StackConfig
 
@@ -73,7 +87,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         pytest.skip(f"{backend} backend unavailable: {exc}")
     try:
         state = running.state()
-        yield StackHandle(state["gateway_url"], state["edge_url"], state["region"], backend, running)
+        yield StackHandle(
+            state["gateway_url"], state["edge_url"], state["region"], backend, running
+        )
     finally:
         running.stop()
 
@@ -117,10 +133,15 @@ def command_record_factory() -> Callable[..., dict[str, Any]]:
         n = next(_sequence)
         now_ms = int(time.time() * 1000) + n
         record: dict[str, Any] = {
-            "transaction_id": f"tx_test_{os.getpid()}_{n}", "created_at": now_ms,
-            "user_id": f"user_test_{os.getpid()}_{n}", "notification_title": "test notification",
-            "status": "SENT", "platform": "ANDROID", "device_token": f"token-{n}",
-            "payload": '{"body": "hello"}', "ap_id": "mobile-app-001",
+            "transaction_id": f"tx_test_{os.getpid()}_{n}",
+            "created_at": now_ms,
+            "user_id": f"user_test_{os.getpid()}_{n}",
+            "notification_title": "test notification",
+            "status": "SENT",
+            "platform": "ANDROID",
+            "device_token": f"token-{n}",
+            "payload": '{"body": "hello"}',
+            "ap_id": "mobile-app-001",
         }
         record.update(overrides)
         return record
@@ -143,8 +164,15 @@ def put_command(aws: AwsClients) -> Callable[[dict[str, Any]], dict[str, Any]]:
 def wait_for_sync(aws: AwsClients) -> Callable[..., dict[str, Any]]:
     """Poll the read side until a record shows up: ``wait_for_sync(record, expect={...})``."""
 
-    def wait(record: dict[str, Any], *, expect: Any = None, timeout_s: float = 10.0) -> dict[str, Any]:
-        return commands.wait_for_sync(aws.dynamodb, record["user_id"], int(record["created_at"]),
-                                      expect=expect, timeout_s=timeout_s)
+    def wait(
+        record: dict[str, Any], *, expect: Any = None, timeout_s: float = 10.0
+    ) -> dict[str, Any]:
+        return commands.wait_for_sync(
+            aws.dynamodb,
+            record["user_id"],
+            int(record["created_at"]),
+            expect=expect,
+            timeout_s=timeout_s,
+        )
 
     return wait

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -42,7 +41,9 @@ class StackConfig:
     region: str = "ap-southeast-1"
     seed: bool = True
     root: Path = ROOT
-    state_dir: Path = field(default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness")))
+    state_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness"))
+    )
     allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
@@ -98,9 +99,13 @@ class Stack:
         vendor_dir = self._vendor_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.progress(f"starting the {cfg.backend} backend")
-        self.backend = backend = make_backend(cfg.backend, edge_port=cfg.edge_port,
-                                              endpoint_url=cfg.endpoint_url, region=cfg.region,
-                                              log_dir=self.log_dir)
+        self.backend = backend = make_backend(
+            cfg.backend,
+            edge_port=cfg.edge_port,
+            endpoint_url=cfg.endpoint_url,
+            region=cfg.region,
+            log_dir=self.log_dir,
+        )
         launch = getattr(backend, "launch", None)
         # The embedded endpoint boots in its own process while infra/ is read and replicas start.
         edge = launch() if launch is not None else None
@@ -113,19 +118,32 @@ class Stack:
         account = getattr(backend, "account_id", None)
         if account is None:
             account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
-        self.infra = infra = load_infra_cached(cfg.root, region=cfg.region, account_id=account,
-                                               cache_dir=cfg.state_dir / "cache")
+        self.infra = infra = load_infra_cached(
+            cfg.root, region=cfg.region, account_id=account, cache_dir=cfg.state_dir / "cache"
+        )
         self._timed("infra", t)
 
         # Replicas boot (separate processes) while the AWS side comes up and is provisioned.
-        count = cfg.replicas if cfg.replicas is not None else int(infra.service_definition["desiredCount"])
+        count = (
+            cfg.replicas
+            if cfg.replicas is not None
+            else int(infra.service_definition["desiredCount"])
+        )
         self.replicas = ReplicaSet(
-            "service.app:create_app", count=count, env=self._replica_env(edge),
-            health_path=infra.health_check.path, log_dir=self.log_dir, app_dir=cfg.root,
+            "service.app:create_app",
+            count=count,
+            env=self._replica_env(edge),
+            health_path=infra.health_check.path,
+            log_dir=self.log_dir,
+            app_dir=cfg.root,
         )
         replica_error: list[BaseException] = []
-        replica_thread = threading.Thread(target=self._run, args=(self.replicas.start, replica_error),
-                                          name="replicas-start", daemon=True)
+        replica_thread = threading.Thread(
+            target=self._run,
+            args=(self.replicas.start, replica_error),
+            name="replicas-start",
+            daemon=True,
+        )
         replica_thread.start()
 
         if launch is not None:
@@ -140,8 +158,12 @@ class Stack:
         # The ECS objects and the REST API are only described on the endpoint (the harness serves
         # them itself), so they are created while the seed travels the stream.
         control_error: list[BaseException] = []
-        control = threading.Thread(target=self._run, args=(provisioner.apply_control_plane, control_error),
-                                   name="provision-control-plane", daemon=True)
+        control = threading.Thread(
+            target=self._run,
+            args=(provisioner.apply_control_plane, control_error),
+            name="provision-control-plane",
+            daemon=True,
+        )
         control.start()
         if cfg.seed:
             t = time.perf_counter()
@@ -160,15 +182,23 @@ class Stack:
 
         check = infra.health_check
         self.load_balancer = LoadBalancer(
-            self.replicas, health_path=check.path,
+            self.replicas,
+            health_path=check.path,
             # Locally the checks run every second (AWS: every interval_s); thresholds as deployed.
-            interval_s=min(check.interval_s, 1.0), timeout_s=min(check.timeout_s, 1.0),
-            healthy_threshold=check.healthy_threshold, unhealthy_threshold=check.unhealthy_threshold,
+            interval_s=min(check.interval_s, 1.0),
+            timeout_s=min(check.timeout_s, 1.0),
+            healthy_threshold=check.healthy_threshold,
+            unhealthy_threshold=check.unhealthy_threshold,
         ).start()
         self.gateway = Gateway(
-            infra.api_document, self.load_balancer.url, stage=infra.api_stage,
-            allowed_source_cidrs=cfg.allowed_source_cidrs, region=cfg.region, account_id=account,
-            access_log=self.log_dir / "gateway-access.log", port=cfg.gateway_port,
+            infra.api_document,
+            self.load_balancer.url,
+            stage=infra.api_stage,
+            allowed_source_cidrs=cfg.allowed_source_cidrs,
+            region=cfg.region,
+            account_id=account,
+            access_log=self.log_dir / "gateway-access.log",
+            port=cfg.gateway_port,
         ).start()
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
@@ -196,22 +226,30 @@ class Stack:
     def _replica_env(self, edge: str) -> dict[str, str]:
         assert self.infra is not None
         env = dict(self.infra.container_environment)
-        env.update({
-            "AWS_ENDPOINT_URL": edge,
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-            "PYTHONPATH": str(self.config.root),
-        })
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": edge,
+                "AWS_REGION": self.config.region,
+                "AWS_DEFAULT_REGION": self.config.region,
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+                "PYTHONPATH": str(self.config.root),
+            }
+        )
         return env
 
     def stop(self) -> None:
         """Tear down in reverse order; safe to call twice or after a failed start."""
-        parts = [(name, getattr(self, name)) for name in ("gateway", "load_balancer", "replicas", "backend")]
+        parts = [
+            (name, getattr(self, name))
+            for name in ("gateway", "load_balancer", "replicas", "backend")
+        ]
         # Nothing is served any more, so the parts stop in parallel (each waits on its own I/O).
-        threads = [threading.Thread(target=self._stop_part, args=(name, part), name=f"stop-{name}")
-                   for name, part in parts if part is not None]
+        threads = [
+            threading.Thread(target=self._stop_part, args=(name, part), name=f"stop-{name}")
+            for name, part in parts
+            if part is not None
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -246,7 +284,8 @@ class Stack:
             "gateway_url": self.gateway.stage_url,
             "load_balancer_url": self.load_balancer.url,
             "replicas": [
-                {"id": r.id, "url": r.url, "pid": r.pid, "state": r.state} for r in self.replicas.replicas
+                {"id": r.id, "url": r.url, "pid": r.pid, "state": r.state}
+                for r in self.replicas.replicas
             ],
             "region": self.config.region,
             "log_dir": str(self.log_dir.resolve()),

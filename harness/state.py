@@ -41,7 +41,7 @@ def remove(state_dir: Path) -> None:
 def alive(state: dict[str, Any]) -> bool:
     """Whether the process that wrote the state still runs."""
     try:
-        return psutil.Process(int(state["pid"])).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(int(state["pid"])).status() != psutil.STATUS_ZOMBIE)
     except (psutil.Error, KeyError, ValueError):
         return False
 
@@ -49,7 +49,7 @@ def alive(state: dict[str, Any]) -> bool:
 def gone(pid: int) -> bool:
     """Whether a process has exited (a zombie counts as exited)."""
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
@@ -102,8 +102,12 @@ def log_files(state_dir: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(log_dir.glob("*.log"))} if log_dir.is_dir() else {}
 
 
-def follow(files: dict[str, Path], emit: Callable[[str, str], None], interval_s: float = 0.2,
-           stop: Callable[[], bool] = lambda: False) -> None:
+def follow(
+    files: dict[str, Path],
+    emit: Callable[[str, str], None],
+    interval_s: float = 0.2,
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
     """Print lines appended to ``files`` until interrupted (or ``stop()`` says so)."""
     handles = {name: path.open("r", errors="replace") for name, path in files.items()}
     try:

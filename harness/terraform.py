@@ -42,14 +42,20 @@ class Block:
 #: Resolves attributes Terraform only knows after apply (``arn``, ``stream_arn``, ``id`` ...).
 Computed = Callable[[Block, str], Any]
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<ident>[A-Za-z_][\w-]*)|(?P<punct>[.\[\](),]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<ident>[A-Za-z_][\w-]*)|(?P<punct>[.\[\](),]))"
+)
 
 
 class Terraform:
     """All blocks of a Terraform directory, with lazy expression evaluation."""
 
-    def __init__(self, directory: Path, variables: dict[str, Any] | None = None,
-                 computed: Computed | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        variables: dict[str, Any] | None = None,
+        computed: Computed | None = None,
+    ) -> None:
         self.directory = directory
         self.blocks: dict[str, Block] = {}
         self._locals: dict[str, tuple[Any, Path]] = {}
@@ -114,12 +120,18 @@ class Terraform:
         if isinstance(value, list):
             return [self.eval(v, where) for v in value]
         if isinstance(value, dict):
-            return {_unquote(k): self.eval(v, where) for k, v in value.items() if k != "__is_block__"}
+            return {
+                _unquote(k): self.eval(v, where) for k, v in value.items() if k != "__is_block__"
+            }
         if not isinstance(value, str):
             return value
         if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
             return self._template(value[1:-1], where)
-        if value.startswith("${") and value.endswith("}") and _matching_brace(value, 1) == len(value) - 1:
+        if (
+            value.startswith("${")
+            and value.endswith("}")
+            and _matching_brace(value, 1) == len(value) - 1
+        ):
             return self._expression(value[2:-1], where)
         return value
 
@@ -132,7 +144,7 @@ class Terraform:
                 i += 3
             elif text.startswith("${", i):
                 end = _matching_brace(text, i + 1)
-                result = self._expression(text[i + 2:end], where)
+                result = self._expression(text[i + 2 : end], where)
                 if i == 0 and end == len(text) - 1:
                     return result
                 parts.append(str(result))
@@ -224,7 +236,7 @@ class _Parser:
         self.src, self.pos, self.tf, self.where = source, 0, tf, where
 
     def _peek(self) -> str:
-        rest = self.src[self.pos:].lstrip()
+        rest = self.src[self.pos :].lstrip()
         return rest[:1]
 
     def _skip_ws(self) -> None:
@@ -234,7 +246,9 @@ class _Parser:
     def expect_end(self) -> None:
         self._skip_ws()
         if self.pos != len(self.src):
-            raise InfraError(f"cannot evaluate expression {self.src!r} (at {self.src[self.pos:]!r})")
+            raise InfraError(
+                f"cannot evaluate expression {self.src!r} (at {self.src[self.pos :]!r})"
+            )
 
     def _take(self, char: str) -> None:
         self._skip_ws()
@@ -338,6 +352,6 @@ class _Parser:
                 continue
             if ch == '"':
                 self.pos += 1
-                return self.tf._template(self.src[start + 1:self.pos - 1], self.where)
+                return self.tf._template(self.src[start + 1 : self.pos - 1], self.where)
             self.pos += 1
         raise InfraError(f"unterminated string in {self.src!r}")

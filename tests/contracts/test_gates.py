@@ -53,7 +53,10 @@ def test_gateway_gate_fails_when_old_route_is_readded(api_definition, contract) 
     broken = copy.deepcopy(api_definition)
     broken["paths"]["/query/failure"] = broken["paths"]["/query/fail"]
     (problem,) = gateway_routes_match_contract(broken, contract, "v1")
-    assert problem == "internal-api.json routes POST /v1/query/failure, which the contract does not define"
+    assert (
+        problem
+        == "internal-api.json routes POST /v1/query/failure, which the contract does not define"
+    )
 
 
 def test_gateway_gate_fails_when_route_forwards_elsewhere(api_definition, contract) -> None:
@@ -90,7 +93,9 @@ def test_ap_id_gate_fails_when_ap_id_is_dropped(contract) -> None:
     broken = copy.deepcopy(contract)
     record = broken["components"]["schemas"]["NotificationRecord"]
     del record["properties"]["ap_id"]
-    assert ap_id_in_contract(broken) == ["NotificationRecord has no ap_id property (V3 adds it to every record)"]
+    assert ap_id_in_contract(broken) == [
+        "NotificationRecord has no ap_id property (V3 adds it to every record)"
+    ]
 
 
 def test_ap_id_gate_fails_when_ap_id_is_made_optional_in_responses(contract) -> None:
@@ -126,8 +131,12 @@ def test_drift_gate_fails_when_the_app_grows_an_old_route() -> None:
     def failure() -> dict[str, str]:
         return {}
 
-    changes = generator.diff(generator.load(CONTRACT), json.loads(json.dumps(app.openapi())),
-                             "contracts/openapi.yaml", "app.openapi()")
+    changes = generator.diff(
+        generator.load(CONTRACT),
+        json.loads(json.dumps(app.openapi())),
+        "contracts/openapi.yaml",
+        "app.openapi()",
+    )
     assert "+  /query/failure:" in changes
 
 

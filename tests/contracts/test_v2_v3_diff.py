@@ -41,7 +41,11 @@ def test_v2_to_v3_reports_exactly_the_rename_the_alias_and_ap_id(v2, v3, declare
 
 def test_v2_to_v3_ap_id_is_added_to_every_query_response(v2, v3, declared) -> None:
     (ap_id,) = [c for c in diff(v2, v3, declared).changes if c.subject.endswith("ap_id")]
-    assert set(ap_id.where) == {"POST /query/user 200", "POST /query/marketing 200", "POST /query/fail 200"}
+    assert set(ap_id.where) == {
+        "POST /query/user 200",
+        "POST /query/marketing 200",
+        "POST /query/fail 200",
+    }
 
 
 def _record_schema(doc: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +62,9 @@ def test_v3_gate_fails_when_contract_is_broken_on_purpose(v2, v3, declared, muta
     if mutation == "rename_field":
         record["properties"]["title"] = record["properties"].pop("notification_title")
         if "notification_title" in record.get("required", []):
-            record["required"] = [("title" if r == "notification_title" else r) for r in record["required"]]
+            record["required"] = [
+                ("title" if r == "notification_title" else r) for r in record["required"]
+            ]
     elif mutation == "readd_failure":
         broken["paths"]["/query/failure"] = broken["paths"]["/query/fail"]
     elif mutation == "drop_ap_id":
@@ -69,10 +75,14 @@ def test_v3_gate_fails_when_contract_is_broken_on_purpose(v2, v3, declared, muta
         request["properties"]["tenant_id"] = {"type": "string"}
         request["required"] = [*request.get("required", []), "tenant_id"]
     elif mutation == "retype_limit":
-        broken["components"]["schemas"]["UserQueryRequest"]["properties"]["limit"] = {"type": "string"}
+        broken["components"]["schemas"]["UserQueryRequest"]["properties"]["limit"] = {
+            "type": "string"
+        }
     # Against V3 itself, each mutation is a breaking change the release did not declare...
     against_v3 = diff(v3, broken, {})
-    assert against_v3.undeclared_breaking or mutation == "readd_failure", "\n".join(against_v3.lines())
+    assert against_v3.undeclared_breaking or mutation == "readd_failure", "\n".join(
+        against_v3.lines()
+    )
     if mutation == "drop_ap_id":
         return  # V2 never had ap_id: only the comparison with the committed V3 contract sees it go.
     # ...and against V2 the strict gate fails (re-adding /query/failure makes the rename stale).

@@ -33,8 +33,20 @@ def _schemathesis_cli(url: str, report: Path, *extra: str) -> None:
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "schemathesis.cli", "run", str(CONTRACT), "--url", url,
-               "--report", "junit", "--report-junit-path", str(report), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        str(CONTRACT),
+        "--url",
+        url,
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
+        *extra,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout and report.is_file()
@@ -49,11 +61,17 @@ def _report_dir(tmp_path: Path) -> Path:
 
 
 def test_gateway_schemathesis_cli_finds_no_failures(stack, tmp_path: Path) -> None:
-    _schemathesis_cli(stack.gateway_url, _report_dir(tmp_path) / "schemathesis-gateway.xml",
-                      "--exclude-checks", "unsupported_method")
+    _schemathesis_cli(
+        stack.gateway_url,
+        _report_dir(tmp_path) / "schemathesis-gateway.xml",
+        "--exclude-checks",
+        "unsupported_method",
+    )
 
 
 def test_replica_schemathesis_cli_finds_no_failures(stack, tmp_path: Path) -> None:
     if stack.stack is None:
         pytest.skip("replicas are only reachable on a stack this session started")
-    _schemathesis_cli(stack.stack.replicas.replicas[0].url, _report_dir(tmp_path) / "schemathesis-replica.xml")
+    _schemathesis_cli(
+        stack.stack.replicas.replicas[0].url, _report_dir(tmp_path) / "schemathesis-replica.xml"
+    )

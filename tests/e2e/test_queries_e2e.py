@@ -12,7 +12,9 @@ def test_query_user_seed_returns_records_with_ap_id_newest_first(api: httpx.Clie
     assert answer.status_code == 200, answer.text
     records = answer.json()["records"]
     seeded = [r for r in load_seed() if r["user_id"] == "test_user_001"]
-    assert [r["created_at"] for r in records] == sorted((r["created_at"] for r in seeded), reverse=True)
+    assert [r["created_at"] for r in records] == sorted(
+        (r["created_at"] for r in seeded), reverse=True
+    )
     by_tx = {(r["transaction_id"], r["created_at"]): r for r in records}
     assert by_tx[("tx_001", 1704067200000)]["ap_id"] == "mobile-app-001"
     assert all("ap_id" in r for r in records)
@@ -36,9 +38,14 @@ def test_query_fail_returns_only_failed_records(api: httpx.Client) -> None:
 
 
 def test_query_marketing_returns_the_campaign_across_users(api: httpx.Client) -> None:
-    records = api.post("/query/marketing", json={"marketing_id": "campaign_2024_new_year"}).json()["records"]
-    expected = {(r["transaction_id"], r["created_at"]) for r in load_seed()
-                if r.get("marketing_id") == "campaign_2024_new_year"}
+    records = api.post("/query/marketing", json={"marketing_id": "campaign_2024_new_year"}).json()[
+        "records"
+    ]
+    expected = {
+        (r["transaction_id"], r["created_at"])
+        for r in load_seed()
+        if r.get("marketing_id") == "campaign_2024_new_year"
+    }
     assert {(r["transaction_id"], r["created_at"]) for r in records} == expected
     assert {r["ap_id"] for r in records} >= {"mobile-app-001", "web-portal-001", "mobile-app-002"}
 
@@ -46,8 +53,10 @@ def test_query_marketing_returns_the_campaign_across_users(api: httpx.Client) ->
 def test_query_user_pages_with_next_token(api: httpx.Client) -> None:
     first = api.post("/query/user", json={"user_id": "test_user_001", "limit": 1}).json()
     assert first["count"] == 1 and first["next_token"]
-    second = api.post("/query/user", json={"user_id": "test_user_001", "limit": 1,
-                                           "next_token": first["next_token"]}).json()
+    second = api.post(
+        "/query/user",
+        json={"user_id": "test_user_001", "limit": 1, "next_token": first["next_token"]},
+    ).json()
     assert second["records"][0]["created_at"] < first["records"][0]["created_at"]
 
 
@@ -63,5 +72,7 @@ def test_invalid_input_through_gateway_is_422_naming_the_field(api: httpx.Client
 
 
 def test_request_id_is_forwarded_and_echoed(api: httpx.Client) -> None:
-    answer = api.post("/query/user", json={"user_id": "test_user_001"}, headers={"X-Request-Id": "req-e2e-42"})
+    answer = api.post(
+        "/query/user", json={"user_id": "test_user_001"}, headers={"X-Request-Id": "req-e2e-42"}
+    )
     assert answer.headers["x-request-id"] == "req-e2e-42"

@@ -9,7 +9,9 @@ OLD_PATHS = ["/query/failure", "/failed"]
 
 
 @pytest.mark.parametrize("path", OLD_PATHS)
-def test_old_failure_path_at_gateway_is_403_missing_authentication_token(api: httpx.Client, path: str) -> None:
+def test_old_failure_path_at_gateway_is_403_missing_authentication_token(
+    api: httpx.Client, path: str
+) -> None:
     answer = api.post(path, json={"transaction_id": "tx_002"})
     assert answer.status_code == 403
     assert answer.json() == {"message": "Missing Authentication Token"}
@@ -28,6 +30,7 @@ def test_old_failure_query_type_is_rejected_by_the_lambda(aws) -> None:
     import json
 
     answer = aws("lambda").invoke(
-        FunctionName="query-lambda", Payload=json.dumps({"query_type": "failure", "id": "tx_002"}))
+        FunctionName="query-lambda", Payload=json.dumps({"query_type": "failure", "id": "tx_002"})
+    )
     result = json.loads(answer["Payload"].read())
     assert result["ok"] is False and result["error"]["code"] == "InvalidRequest"

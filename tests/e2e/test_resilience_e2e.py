@@ -18,7 +18,9 @@ def own_stack(stack):
     return stack.stack
 
 
-def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(api: httpx.Client, own_stack) -> None:
+def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(
+    api: httpx.Client, own_stack
+) -> None:
     before = {r.pid for r in own_stack.replicas.replicas}
     victim = own_stack.replicas.replicas[0]
     failures: list[str] = []
@@ -40,8 +42,11 @@ def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(api: htt
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         now = own_stack.replicas.replicas
-        if len(now) == len(before) and victim.pid not in {r.pid for r in now} and \
-                all(r.state == "HEALTHY" for r in now):
+        if (
+            len(now) == len(before)
+            and victim.pid not in {r.pid for r in now}
+            and all(r.state == "HEALTHY" for r in now)
+        ):
             break
         time.sleep(0.1)
     time.sleep(0.5)

@@ -53,12 +53,16 @@ def test_localstack_settings_default_image_is_pinned(monkeypatch: pytest.MonkeyP
     assert LocalStackSettings().image == LOCALSTACK_IMAGE == "localstack/localstack:4.4.0"
 
 
-def test_localstack_settings_image_override_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_localstack_settings_image_override_from_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("HARNESS_LOCALSTACK_IMAGE", "localstack/localstack:4.5.0")
     assert LocalStackSettings().image == "localstack/localstack:4.5.0"
 
 
-def test_localstack_backend_configures_container_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_localstack_backend_configures_container_without_docker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("LOCALSTACK_AUTH_TOKEN", "ls-token-123")
     seen: dict[str, Any] = {}
 
@@ -67,7 +71,9 @@ def test_localstack_backend_configures_container_without_docker(monkeypatch: pyt
         seen["container"] = RecordingContainer()
         return seen["container"]
 
-    backend = LocalStackBackend(LocalStackSettings(region="ap-southeast-1"), container_factory=factory)
+    backend = LocalStackBackend(
+        LocalStackSettings(region="ap-southeast-1"), container_factory=factory
+    )
     backend.start()
     container: RecordingContainer = seen["container"]
     assert container.started

@@ -18,8 +18,14 @@ from harness.backends import docker_available
 
 def run(*args: str, state_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HARNESS_STATE_DIR": str(state_dir), "COLUMNS": "200", "TERM": "dumb"}
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def port_free(url: str) -> bool:
@@ -40,7 +46,12 @@ def test_cli_up_detach_status_down_leaves_nothing_behind(tmp_path: Path) -> None
     assert up.returncode == 0, up.stdout + up.stderr
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["gateway_url"].endswith("/v1") and "curl -s -X POST" in up.stdout
-    assert httpx.post(f"{state['gateway_url']}/query/user", json={"user_id": "test_user_001"}).status_code == 200
+    assert (
+        httpx.post(
+            f"{state['gateway_url']}/query/user", json={"user_id": "test_user_001"}
+        ).status_code
+        == 200
+    )
     assert run("status", state_dir=tmp_path).returncode == 0
     pids = [state["pid"], *(r["pid"] for r in state["replicas"])]
     children = psutil.Process(state["pid"]).children(recursive=True)
@@ -49,10 +60,16 @@ def test_cli_up_detach_status_down_leaves_nothing_behind(tmp_path: Path) -> None
 
     down = run("down", state_dir=tmp_path)
     assert down.returncode == 0 and "stack stopped" in down.stdout
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                   for pid in pids + [c.pid for c in children])
-    for url in (state["edge_url"], state["gateway_url"], state["load_balancer_url"],
-                *(r["url"] for r in state["replicas"])):
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        for pid in pids + [c.pid for c in children]
+    )
+    for url in (
+        state["edge_url"],
+        state["gateway_url"],
+        state["load_balancer_url"],
+        *(r["url"] for r in state["replicas"]),
+    ):
         assert port_free(url), f"{url} still answers after down"
     assert not (tmp_path / "state.json").exists()
     assert run("status", state_dir=tmp_path).returncode == 1
@@ -88,8 +105,14 @@ def test_cli_put_command_rejects_invalid_json(tmp_path: Path) -> None:
 
 
 def test_cli_contract_diff_strict_passes_on_v2_to_v3(tmp_path: Path) -> None:
-    result = run("contract", "diff", "contracts/openapi-v2.yaml", "contracts/openapi.yaml", "--strict",
-                 state_dir=tmp_path)
+    result = run(
+        "contract",
+        "diff",
+        "contracts/openapi-v2.yaml",
+        "contracts/openapi.yaml",
+        "--strict",
+        state_dir=tmp_path,
+    )
     assert result.returncode == 0, result.stdout
     assert "path renamed /query/failure -> /query/fail" in result.stdout
 
@@ -100,7 +123,13 @@ def test_cli_contract_diff_strict_fails_on_undeclared_break(tmp_path: Path) -> N
     broken = yaml.safe_load(Path("contracts/openapi.yaml").read_text())
     del broken["paths"]["/query/marketing"]
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
-    result = run("contract", "diff", "contracts/openapi-v2.yaml", str(tmp_path / "broken.yaml"), "--strict",
-                 state_dir=tmp_path)
+    result = run(
+        "contract",
+        "diff",
+        "contracts/openapi-v2.yaml",
+        str(tmp_path / "broken.yaml"),
+        "--strict",
+        state_dir=tmp_path,
+    )
     assert result.returncode == 1
     assert "BREAKING  path removed /query/marketing" in result.stdout

@@ -32,9 +32,15 @@ def _doc() -> dict[str, Any]:
 
     def op() -> dict[str, Any]:
         return {
-            "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}}},
+            "requestBody": {
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}}
+            },
             "responses": {
-                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resp"}}}}
+                "200": {
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Resp"}}
+                    }
+                }
             },
         }
 
@@ -62,7 +68,9 @@ def test_diff_removed_path_is_breaking() -> None:
 def test_diff_declared_rename_pairs_paths_and_passes_strict() -> None:
     new = _doc()
     new["paths"]["/query/fail"] = new["paths"].pop("/query/failure")
-    decl = Declaration("path-renamed:/query/failure -> /query/fail", "V3 rename", ("/query/failure", "/query/fail"))
+    decl = Declaration(
+        "path-renamed:/query/failure -> /query/fail", "V3 rename", ("/query/failure", "/query/fail")
+    )
     report = diff(_doc(), new, {decl.id: decl})
     assert [c.id for c in report.changes] == ["path-renamed:/query/failure -> /query/fail"]
     assert report.ok_strict
@@ -78,7 +86,9 @@ def test_diff_undeclared_rename_is_removal_plus_addition() -> None:
 
 def test_diff_optional_response_field_is_not_breaking_and_grouped() -> None:
     new = _doc()
-    new["components"]["schemas"]["Rec"]["properties"]["ap_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    new["components"]["schemas"]["Rec"]["properties"]["ap_id"] = {
+        "anyOf": [{"type": "string"}, {"type": "null"}]
+    }
     report = diff(_doc(), new)
     (change,) = report.changes
     assert change.kind == "optional-response-field-added"
@@ -99,7 +109,9 @@ def test_diff_new_required_request_field_is_breaking() -> None:
     req = new["components"]["schemas"]["Req"]
     req["properties"]["tenant"] = {"type": "string"}
     req["required"].append("tenant")
-    assert [c.kind for c in diff(_doc(), new).undeclared_breaking] == ["required-request-field-added"]
+    assert [c.kind for c in diff(_doc(), new).undeclared_breaking] == [
+        "required-request-field-added"
+    ]
 
 
 def test_diff_optional_field_made_required_is_breaking() -> None:
@@ -125,7 +137,10 @@ def test_diff_widened_request_type_is_not_breaking() -> None:
 
 def test_diff_narrowed_request_enum_is_breaking() -> None:
     old, new = _doc(), _doc()
-    old["components"]["schemas"]["Req"]["properties"]["kind"] = {"type": "string", "enum": ["a", "b"]}
+    old["components"]["schemas"]["Req"]["properties"]["kind"] = {
+        "type": "string",
+        "enum": ["a", "b"],
+    }
     new["components"]["schemas"]["Req"]["properties"]["kind"] = {"type": "string", "enum": ["a"]}
     (change,) = diff(old, new).undeclared_breaking
     assert change.kind == "request-enum-narrowed" and "b" in change.detail

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import json
 import re
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

@@ -27,14 +27,20 @@ def test_load_infra_tables_match_the_design(infra) -> None:
     assert (command.hash_key, command.range_key) == ("transaction_id", "created_at")
     assert command.stream_view_type == "NEW_AND_OLD_IMAGES"
     read = infra.table("notification-records")
-    assert {g["name"] for g in read.global_secondary_indexes} == {"marketing_id-index", "transaction_id-status-index"}
+    assert {g["name"] for g in read.global_secondary_indexes} == {
+        "marketing_id-index",
+        "transaction_id-status-index",
+    }
     assert read.stream_view_type is None
 
 
 def test_load_infra_functions_carry_handler_and_environment(infra) -> None:
     functions = {f.name: f for f in infra.functions}
     assert functions["query-lambda"].handler == "lambdas.query.handler.lambda_handler"
-    assert functions["stream-processor"].environment["NOTIFICATION_TABLE_NAME"] == "notification-records"
+    assert (
+        functions["stream-processor"].environment["NOTIFICATION_TABLE_NAME"]
+        == "notification-records"
+    )
     assert functions["query-lambda"].role_name in {r.name for r in infra.roles}
 
 
@@ -53,7 +59,9 @@ def test_load_infra_roles_render_policy_documents_with_arns(infra) -> None:
     assert policy["Statement"][0]["Resource"] == [
         "arn:aws:lambda:ap-southeast-1:000000000000:function:query-lambda"
     ]
-    assert all(r.assume_role_policy["Statement"][0]["Action"] == ["sts:AssumeRole"] for r in roles.values())
+    assert all(
+        r.assume_role_policy["Statement"][0]["Action"] == ["sts:AssumeRole"] for r in roles.values()
+    )
 
 
 def test_load_infra_service_settings_come_from_ecs_and_target_group(infra) -> None:
@@ -67,7 +75,7 @@ def test_load_infra_service_settings_come_from_ecs_and_target_group(infra) -> No
 
 def test_load_infra_invalid_hcl_names_the_file(infra_copy: Path) -> None:
     bad = infra_copy / "infra" / "terraform" / "main.tf"
-    bad.write_text(bad.read_text() + "\nresource \"aws_sqs_queue\" {{{\n")
+    bad.write_text(bad.read_text() + '\nresource "aws_sqs_queue" {{{\n')
     with pytest.raises(InfraError, match="main.tf: not valid HCL"):
         load_infra(infra_copy)
 
@@ -81,7 +89,7 @@ def test_load_infra_missing_json_field_names_file_and_field(infra_copy: Path) ->
 
 def test_load_infra_invalid_json_names_the_line(infra_copy: Path) -> None:
     path = infra_copy / "infra" / "api-gateway" / "internal-api.json"
-    path.write_text("{\n  \"paths\": ,\n}")
+    path.write_text('{\n  "paths": ,\n}')
     with pytest.raises(InfraError, match=r"internal-api.json: invalid JSON at line 2"):
         load_infra(infra_copy)
 
@@ -114,6 +122,8 @@ def test_load_infra_cached_reuses_until_a_file_changes(infra_copy: Path, tmp_pat
     assert again == first and list(cache.glob("infra-*.pickle")) == [pickled]
     path = infra_copy / "infra" / "ecs" / "service-definition.json"
     path.write_text(path.read_text().replace('"desiredCount": 2', '"desiredCount": 3'))
-    changed = load_infra_cached(infra_copy, region="ap-southeast-1", account_id="1", cache_dir=cache)
+    changed = load_infra_cached(
+        infra_copy, region="ap-southeast-1", account_id="1", cache_dir=cache
+    )
     assert changed.service_definition["desiredCount"] == 3
     assert len(list(cache.glob("infra-*.pickle"))) == 1

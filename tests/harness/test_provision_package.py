@@ -18,7 +18,11 @@ def names(data: bytes) -> set[str]:
 
 def test_build_lambda_zip_holds_both_handlers_and_no_bytecode() -> None:
     content = names(build_lambda_zip())
-    assert {"lambdas/query/handler.py", "lambdas/stream_processor/handler.py", "lambdas/records.py"} <= content
+    assert {
+        "lambdas/query/handler.py",
+        "lambdas/stream_processor/handler.py",
+        "lambdas/records.py",
+    } <= content
     assert not any(n.endswith(".pyc") or "__pycache__" in n for n in content)
 
 
@@ -33,8 +37,12 @@ def test_build_lambda_zip_puts_vendored_packages_at_the_root(tmp_path: Path) -> 
     assert "aws_lambda_powertools/__init__.py" in content and "lambdas/query/handler.py" in content
 
 
-def test_stack_on_localstack_without_built_dependencies_says_how_to_build_them(tmp_path: Path) -> None:
+def test_stack_on_localstack_without_built_dependencies_says_how_to_build_them(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "lambdas").mkdir()
-    config = StackConfig(backend="localstack", gateway_port=0, root=tmp_path, state_dir=tmp_path / "state")
+    config = StackConfig(
+        backend="localstack", gateway_port=0, root=tmp_path, state_dir=tmp_path / "state"
+    )
     with pytest.raises(StackError, match="make lambda-package"):
         Stack(config).start()

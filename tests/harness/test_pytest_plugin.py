@@ -30,7 +30,9 @@ def fake_gateway() -> Iterator[str]:
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("content-length", 0))
-            self._send(200, {"path": self.path, "body": json.loads(self.rfile.read(length) or b"{}")})
+            self._send(
+                200, {"path": self.path, "body": json.loads(self.rfile.read(length) or b"{}")}
+            )
 
         def log_message(self, *args: object) -> None:
             return None
@@ -49,7 +51,9 @@ def test_plugin_registers_its_options(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*--harness-backend*", "*--harness-gateway-url*"])
 
 
-def test_plugin_api_fixture_uses_given_gateway_url(pytester: pytest.Pytester, fake_gateway: str) -> None:
+def test_plugin_api_fixture_uses_given_gateway_url(
+    pytester: pytest.Pytester, fake_gateway: str
+) -> None:
     pytester.makepyfile(
         """
         def test_health(api, stack):
@@ -59,11 +63,15 @@ def test_plugin_api_fixture_uses_given_gateway_url(pytester: pytest.Pytester, fa
                 "path": "/v1/query/user", "body": {"user_id": "u"}}
         """
     )
-    result = pytester.runpytest_subprocess(f"--harness-gateway-url={fake_gateway}", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        f"--harness-gateway-url={fake_gateway}", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=1)
 
 
-def test_plugin_aws_fixture_without_endpoint_skips_with_reason(pytester: pytest.Pytester, fake_gateway: str) -> None:
+def test_plugin_aws_fixture_without_endpoint_skips_with_reason(
+    pytester: pytest.Pytester, fake_gateway: str
+) -> None:
     pytester.makepyfile(
         """
         def test_needs_aws(aws):
