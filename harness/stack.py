@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends import Backend, make_backend
+from harness.backends import Backend, BackendUnavailable, docker_available, make_backend
 from harness.commands import seed
 from harness.gateway import Gateway
 from harness.infra import ROOT, Infra, load_infra_cached
@@ -96,6 +96,11 @@ class Stack:
         if cfg.backend == "embedded" and not cfg.endpoint_url:
             ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
         ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")
+        if cfg.backend == "localstack" and not cfg.endpoint_url and not docker_available():
+            raise BackendUnavailable(
+                "no Docker engine is reachable; the localstack backend needs one. "
+                "Use --backend embedded, or give a running LocalStack with --endpoint-url."
+            )
         vendor_dir = self._vendor_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.progress(f"starting the {cfg.backend} backend")
