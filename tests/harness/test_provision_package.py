@@ -38,8 +38,9 @@ def test_build_lambda_zip_puts_vendored_packages_at_the_root(tmp_path: Path) -> 
 
 
 def test_stack_on_localstack_without_built_dependencies_says_how_to_build_them(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("harness.stack.docker_available", lambda: True)  # as on a Docker machine
     (tmp_path / "lambdas").mkdir()
     config = StackConfig(
         backend="localstack", gateway_port=0, root=tmp_path, state_dir=tmp_path / "state"
