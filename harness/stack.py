@@ -165,7 +165,10 @@ class Stack:
         control_error: list[BaseException] = []
         control = threading.Thread(
             target=self._run,
-            args=(provisioner.apply_control_plane, control_error),
+            args=(
+                self._timing("provision_control_plane", provisioner.apply_control_plane),
+                control_error,
+            ),
             name="provision-control-plane",
             daemon=True,
         )
@@ -178,9 +181,8 @@ class Stack:
         control.join()
         if control_error:
             raise control_error[0]
-        self._timed("provision_control_plane", t)
-
         replica_thread.join()
+        self._timed("replicas_healthy", t0)
         if replica_error:
             raise StackError(str(replica_error[0])) from replica_error[0]
         self.progress(f"{count} service replicas healthy")
@@ -219,6 +221,18 @@ class Stack:
                 f"dependencies: build them once with 'make lambda-package' (into {vendor})."
             )
         return vendor
+
+    def _timing(self, name: str, step: Callable[[], Any]) -> Callable[[], Any]:
+        """``step``, recording how long it took under ``name`` in :attr:`timings`."""
+
+        def timed() -> Any:
+            started = time.perf_counter()
+            try:
+                return step()
+            finally:
+                self._timed(name, started)
+
+        return timed
 
     @staticmethod
     def _run(step: Callable[[], Any], errors: list[BaseException]) -> None:
