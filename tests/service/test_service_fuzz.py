@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from hypothesis import HealthCheck, settings
 from service.app import create_app
 from service.settings import Settings
 from tests.service.fakes import FakeInvoker, seed_lambda
+from tests.service.uvicorn_thread import serve_in_thread
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "openapi.yaml"
 
@@ -25,17 +24,8 @@ schema = schemathesis.openapi.from_path(CONTRACT)
 def service_url() -> Iterator[str]:
     """The service with the seed-data fake Lambda, served by uvicorn on a free port."""
     app = create_app(Settings(log_level="WARNING"), invoker=FakeInvoker(seed_lambda))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")) as url:
+        yield url
 
 
 @schema.parametrize()

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import uvicorn
 from service.settings import Settings
 from tests.events import load_event
 from tests.service.fake_lambda_endpoint import FakeLambdaEndpoint, ScriptedResponse
+from tests.service.uvicorn_thread import serve_in_thread
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,17 +57,8 @@ def factory_server(service_env: dict[str, str]) -> Iterator[str]:
     config = uvicorn.Config(
         "service.app:create_app", factory=True, host="127.0.0.1", port=0, log_level="warning"
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(config) as url:
+        yield url
 
 
 def free_port() -> int:
