@@ -62,6 +62,7 @@ INTERNALS: dict[str, str] = {
         "scan_index_forward projection_expressions index_name consistent_read "
         "filter_expression hash_key_conditions range_key_conditions filter_kwargs",
     "moto.dynamodb.models.table:Table.all_items": "self",
+    "moto.dynamodb.models.dynamo_type:Item.size": "self",
     "moto.dynamodb.models.table:Table.put_item":
         "self item_attrs expected condition_expression expression_attribute_names "
         "expression_attribute_values overwrite return_values_on_condition_check_failure",
@@ -202,6 +203,7 @@ def _patch_locking_and_errors() -> None:
 
 def _patch_query() -> None:
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.dynamodb.models.dynamo_type import Item  # noqa: PLC0415
     from moto.dynamodb.models.table import Table  # noqa: PLC0415
     from moto.dynamodb.models.utilities import (
         dynamo_json_dump,  # noqa: PLC0415
@@ -213,7 +215,9 @@ def _patch_query() -> None:
 
     table_module = sys.modules[Table.__module__]
     if "results = copy.deepcopy(results)" not in inspect.getsource(Table.query):
-        raise MotoPatchError("moto's Table.query no longer deep-copies its results as the patch expects")
+        raise MotoPatchError(
+            "moto's Table.query no longer deep-copies its results as the patch expects"
+        )
     table_module.copy = _ResultCopy()  # type: ignore[attr-defined]
 
     def make_query(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -223,15 +227,30 @@ def _patch_query() -> None:
             # The results are serialized at once and never mutated, so moto's defensive deep
             # copy is only needed when a projection will rewrite the items.
             _state.shallow_results = not arguments.get("projection_expressions") and _projects_all(
-                self, arguments.get("index_name"))
+                self, arguments.get("index_name")
+            )
             _state.hint = (self, candidates) if candidates is not None else None
+            _state.item_sizes = {}  # moto sizes every item twice per Query; nothing changes meanwhile
             try:
                 return original(self, *args, **kwargs)
             finally:
                 _state.hint = None
                 _state.shallow_results = False
+                _state.item_sizes = None
 
         return query
+
+    def make_item_size(original: Callable[[Any], int]) -> Callable[[Any], int]:
+        def size(self: Any) -> int:
+            sizes = getattr(_state, "item_sizes", None)
+            if sizes is None:
+                return original(self)
+            known = sizes.get(id(self))
+            if known is None or known[0] is not self:
+                known = sizes[id(self)] = (self, original(self))
+            return int(known[1])
+
+        return size
 
     def make_all_items(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def all_items(self: Any) -> Any:
@@ -310,6 +329,7 @@ def _patch_query() -> None:
     _replace(DynamoHandler, "serialized", make_serialized)
     _replace(DynamoResult, "__init__", make_result_init)
     _replace(Table, "query", make_query)
+    _replace(Item, "size", make_item_size)
     _replace(Table, "all_items", make_all_items)
     _replace(Table, "put_item", make_put_item)
     _replace(Table, "delete_item", make_delete_item)
