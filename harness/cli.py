@@ -187,7 +187,7 @@ def _run_foreground(
     stack = Stack(
         config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False)
     )
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)  # `down` sends SIGTERM: tear down as on Ctrl-C
     try:
         with console.status("bringing the stack up…"):
             stack.start()
@@ -227,6 +227,10 @@ def _run_foreground(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def status_table(state: dict[str, Any]) -> Table:
