@@ -156,7 +156,7 @@ def load_infra(
         policies = {
             tf.attr(p, "name") or f"{block.name}-policy": json.loads(tf.attr(p, "policy"))
             for p in tf.of_type("aws_iam_role_policy")
-            if p.body.get("role", "").startswith(f"${{{block.address}.")
+            if tf.referenced(p.body.get("role")) is block
         }
         assume = json.loads(tf.attr(block, "assume_role_policy"))
         infra.roles.append(RoleSpec(tf.attr(block, "name"), assume, policies))
@@ -250,13 +250,19 @@ def _table(tf: Terraform, block: Block) -> TableSpec:
     )
 
 
+def _reference(
+    tf: Terraform, block: Block, attr: str, expression: Any, what: str = "a resource"
+) -> Block:
+    """The resource ``expression`` (the value of ``block.attr``) refers to; a clear error if none."""
+    target = tf.referenced(expression)
+    if target is None:
+        raise InfraError(f"{block.file.name}: {block.address}.{attr} must reference {what}")
+    return target
+
+
 def _mapping(tf: Terraform, block: Block) -> MappingSpec:
     def target(attr: str) -> Block:
-        ref = block.body.get(attr, "")
-        address = ".".join(ref.strip("${}").split(".")[:2])
-        if address not in tf.blocks:
-            raise InfraError(f"{block.file.name}: {block.address}.{attr} must reference a resource")
-        return tf.blocks[address]
+        return _reference(tf, block, attr, block.body.get(attr))
 
     settings_keys = {
         "starting_position": "StartingPosition",
@@ -273,8 +279,8 @@ def _mapping(tf: Terraform, block: Block) -> MappingSpec:
     queue = None
     for dest in tf.sub_blocks(block, "destination_config"):
         for on_failure in dest.get("on_failure", []):
-            ref = on_failure.get("destination_arn", "")
-            queue = tf.attr(tf.blocks[".".join(ref.strip("${}").split(".")[:2])], "name")
+            destination = on_failure.get("destination_arn")
+            queue = tf.attr(_reference(tf, block, "destination_config", destination), "name")
     return MappingSpec(
         tf.attr(target("function_name"), "function_name"),
         tf.attr(target("event_source_arn"), "name"),
@@ -284,11 +290,8 @@ def _mapping(tf: Terraform, block: Block) -> MappingSpec:
 
 
 def _role_name(tf: Terraform, block: Block) -> str:
-    ref = block.body.get("role", "")
-    address = ".".join(ref.strip("${}").split(".")[:2])
-    if address not in tf.blocks:
-        raise InfraError(f"{block.file.name}: {block.address}.role must reference an aws_iam_role")
-    return str(tf.attr(tf.blocks[address], "name"))
+    role = _reference(tf, block, "role", block.body.get("role"), "an aws_iam_role")
+    return str(tf.attr(role, "name"))
 
 
 def _target_group_for_service(tf: Terraform) -> Block | None:
@@ -296,9 +299,9 @@ def _target_group_for_service(tf: Terraform) -> Block | None:
     if service is None:
         return None
     for lb in tf.sub_blocks(service, "load_balancer"):
-        address = ".".join(str(lb.get("target_group_arn", "")).strip("${}").split(".")[:2])
-        if address in tf.blocks:
-            return tf.blocks[address]
+        target_group = tf.referenced(lb.get("target_group_arn"))
+        if target_group is not None:
+            return target_group
     return None
 
 

@@ -108,6 +108,13 @@ class Terraform:
         except InfraError as exc:
             raise InfraError(f"{block.file.name}: {block.address}.{name}: {exc}") from exc
 
+    def referenced(self, expression: Any) -> Block | None:
+        """The resource an expression such as ``${aws_x.y.arn}`` refers to, or None."""
+        if not isinstance(expression, str) or not expression.startswith("${"):
+            return None
+        address = ".".join(expression[2:].rstrip("}").split(".")[:2])
+        return self.blocks.get(address)
+
     def sub_blocks(self, block: Block, name: str) -> list[dict[str, Any]]:
         """Nested blocks (``attribute {}``, ``environment {}``) of a block, unevaluated."""
         value = block.body.get(name, [])

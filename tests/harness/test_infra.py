@@ -127,3 +127,18 @@ def test_load_infra_cached_reuses_until_a_file_changes(infra_copy: Path, tmp_pat
     )
     assert changed.service_definition["desiredCount"] == 3
     assert len(list(cache.glob("infra-*.pickle"))) == 1
+
+
+def test_load_infra_function_role_that_is_no_reference_names_the_field(infra_copy: Path) -> None:
+    main = infra_copy / "infra" / "terraform" / "main.tf"
+    text = main.read_text()
+    main.write_text(
+        text.replace(
+            "role             = aws_iam_role.query_lambda.arn", 'role             = "x"', 1
+        )
+    )
+    assert main.read_text() != text
+    with pytest.raises(
+        InfraError, match=r"aws_lambda_function.query.role must reference an aws_iam_role"
+    ):
+        load_infra(infra_copy)
