@@ -232,7 +232,9 @@ class EmbeddedBackend:
             endpoint.start()
             self._endpoint, self._url = endpoint, str(endpoint.url)
             return self._url
-        port = self.port or _free_port(self.host)
+        from harness.replicas import free_port
+
+        port = self.port or free_port(self.host)
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self._process = subprocess.Popen(
@@ -293,12 +295,6 @@ class EmbeddedBackend:
                 self._process.stdout.close()
             self._process = None
         self._url = None
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _last_error_line(path: Path | None) -> str:

@@ -41,7 +41,7 @@ def remove(state_dir: Path) -> None:
 def alive(state: dict[str, Any]) -> bool:
     """Whether the process that wrote the state still runs."""
     try:
-        return bool(psutil.Process(int(state["pid"])).status() != psutil.STATUS_ZOMBIE)
+        return not gone(int(state["pid"]))
     except (psutil.Error, KeyError, ValueError):
         return False
 
