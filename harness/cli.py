@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -202,19 +203,23 @@ def _run_foreground(
             f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
         ) from None
     try:
-        state_file.write(state_dir, {"status": "healthy", **stack.state()})
-        print_summary(stack.state())
+        state = {"status": "healthy", **stack.state()}
+        state_file.write(state_dir, state)
+        print_summary(state)
         console.print("\n[dim]Ctrl-C stops the stack.[/]")
-        if sys.stdout.isatty():
-            with Live(status_table(stack.state()), console=console, refresh_per_second=1) as live:
-                while True:
-                    time.sleep(1)
-                    live.update(status_table(stack.state()))
-                    state_file.write(state_dir, {"status": "healthy", **stack.state()})
-        else:
+        # On a terminal the replica table stays live; either way state.json follows replacements.
+        live = (
+            Live(status_table(state), console=console, refresh_per_second=1)
+            if sys.stdout.isatty()
+            else None
+        )
+        with live if live is not None else contextlib.nullcontext():
             while True:
                 time.sleep(1)
-                state_file.write(state_dir, {"status": "healthy", **stack.state()})
+                state = {"status": "healthy", **stack.state()}
+                state_file.write(state_dir, state)
+                if live is not None:
+                    live.update(status_table(state))
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
