@@ -197,8 +197,10 @@ class EmbeddedBackend:
         in_process: bool = False,
         log_path: Path | None = None,
         start_timeout_s: float = 30.0,
+        cache_dir: Path | None = None,
     ) -> None:
         self.port, self.host, self.region = port, host, region
+        self.cache_dir = cache_dir
         self.in_process = in_process
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
@@ -228,7 +230,13 @@ class EmbeddedBackend:
         if self.in_process:
             from harness.endpoint import Endpoint
 
-            endpoint = Endpoint(host=self.host, port=self.port, region=self.region, prewarm=True)
+            endpoint = Endpoint(
+                host=self.host,
+                port=self.port,
+                region=self.region,
+                prewarm=True,
+                cache_dir=self.cache_dir,
+            )
             endpoint.start()
             self._endpoint, self._url = endpoint, str(endpoint.url)
             return self._url
@@ -249,6 +257,7 @@ class EmbeddedBackend:
                     "--region",
                     self.region,
                     "--prewarm",
+                    *(["--cache-dir", str(self.cache_dir)] if self.cache_dir else []),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -312,13 +321,17 @@ def make_backend(
     endpoint_url: str | None = None,
     region: str = "ap-southeast-1",
     log_dir: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> Backend:
     """Build the backend named ``name``; an explicit ``endpoint_url`` means an external one."""
     if endpoint_url:
         return ExternalBackend(endpoint_url)
     if name == "embedded":
         return EmbeddedBackend(
-            port=edge_port, region=region, log_path=log_dir / "endpoint.log" if log_dir else None
+            port=edge_port,
+            region=region,
+            log_path=log_dir / "endpoint.log" if log_dir else None,
+            cache_dir=cache_dir,
         )
     if name == "localstack":
         return LocalStackBackend(LocalStackSettings(region=region))

@@ -232,8 +232,11 @@ class Endpoint:
         max_concurrency: int = 10,
         python: str | None = None,
         prewarm: bool = False,
+        cache_dir: Path | None = None,
     ) -> None:
         self.host = host
+        #: Where botocore-derived lists are kept between runs (default: moto_warmup's).
+        self.cache_dir = cache_dir
         #: Load every backend the stack provisions (ECS, API Gateway, IAM...) in the background at
         #: start: faster provisioning, at the cost of ~90 MB and a slower first call.
         self.prewarm = prewarm
@@ -276,7 +279,7 @@ class Endpoint:
         self.moto_version = moto_patches.apply()
         from harness import moto_warmup  # noqa: PLC0415
 
-        moto_warmup.memoize_region_listing()
+        moto_warmup.memoize_region_listing(self.cache_dir)
         if self.prewarm:
             moto_warmup.prewarm()  # moto's backends load in the background while we serve
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -407,12 +410,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="load moto's ECS, API Gateway, IAM... backends at start (what the stack provisions)",
     )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where region lists derived from botocore are kept between runs "
+        "(default $HARNESS_CACHE_DIR, else ~/.cache/query-harness)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    endpoint = Endpoint(args.host, args.port, args.region, prewarm=args.prewarm)
+    endpoint = Endpoint(
+        args.host, args.port, args.region, prewarm=args.prewarm, cache_dir=args.cache_dir
+    )
     try:
         endpoint.start()
     except EndpointError as exc:

@@ -16,6 +16,7 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      moto's BaseModel also keeps every DynamoDB object ever made (each iterator, each Item copy
      a Query returns) in a class-level list for its dashboard: not for DynamoDB / Streams here.
   6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
+  7. Start-up cost (in harness.moto_warmup): account lookups build no unused IAM partitions.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
 
@@ -86,6 +87,7 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": "self iterator_arn limit",
     "moto.dynamodbstreams.models:ShardIterator.get": "self limit",
     "moto.core.common_models:BaseModel.__new__": "cls args kwargs",
+    "moto.iam.models:get_account_id_from": "access_key",  # harness.moto_warmup
 }
 # fmt: on
 
@@ -148,6 +150,9 @@ def apply() -> str:
             _patch_streams()
             _patch_shard_iterators()
             _patch_instance_tracking()
+            from harness.moto_warmup import look_up_keys_in_built_partitions  # noqa: PLC0415
+
+            look_up_keys_in_built_partitions()
             _applied = True
     return MOTO_VERSION
 

@@ -1,21 +1,29 @@
 """Start-up cost of moto, paid once and early instead of on the first requests.
 
-moto loads its backends lazily. Three first uses dominate the time to a provisioned stack:
-the EC2 models (imported by ECS and ELBv2) list the regions through three fresh boto3 sessions,
-each re-reading botocore's endpoint data; the IAM backend parses ~1,500 managed policies; and
-the API Gateway and ECS modules import. :func:`memoize_region_listing` makes the region listing
-a per-process lookup, and :func:`prewarm` does the rest in a background thread while the caller
-does other work (reading infra/, starting replicas).
+moto loads its backends lazily. Four first uses dominate the time to a provisioned stack:
+- every backend lists its regions through a fresh boto3 session, which loads botocore's endpoint
+  data and the service's whole model (EC2's alone is ~0.3 s) just to read its endpoint prefix.
+  :func:`memoize_region_listing` answers from one session per process and from a small file
+  cache per botocore version (the lists are botocore data, fixed for a given version);
+- every signed request looks its access key up in the IAM backend of *each* of the six
+  partitions, building each one (and parsing ~1,500 managed policies six times, ~0.5 s):
+  :func:`look_up_keys_in_built_partitions` looks only in the partitions built so far, which are
+  the only ones that can hold a key;
+- the IAM backend parses the managed policies once; the API Gateway and ECS (EC2) modules import.
+  :func:`prewarm` does these in a background thread while the caller does other work.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import boto3.session
+import botocore
 
 logger = logging.getLogger("harness.moto_warmup")
 
@@ -26,20 +34,76 @@ _lock = threading.Lock()
 _memoized = False
 
 
-def memoize_region_listing() -> None:
-    """Make ``boto3.session.Session.get_available_regions`` a cached, process-wide lookup."""
+def default_cache_dir() -> Path:
+    """``$HARNESS_CACHE_DIR``, else ``$XDG_CACHE_HOME/query-harness`` (``~/.cache/...``)."""
+    if os.environ.get("HARNESS_CACHE_DIR"):
+        return Path(os.environ["HARNESS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "query-harness"
+
+
+class RegionListing:
+    """botocore's region lists, computed once per botocore version and kept in a JSON file."""
+
+    def __init__(self, original: Any, cache_file: Path | None) -> None:
+        self._original = original
+        self._session: boto3.session.Session | None = None
+        self._lock = threading.Lock()
+        self.cache_file = cache_file
+        self.regions: dict[str, list[str]] = self._read()
+
+    def _read(self) -> dict[str, list[str]]:
+        if self.cache_file is None:
+            return {}
+        try:
+            data = json.loads(self.cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # absent or damaged: recomputed and rewritten
+        return data if isinstance(data, dict) else {}
+
+    def _write(self) -> None:
+        if self.cache_file is None:
+            return
+        try:
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.cache_file.with_name(f".{self.cache_file.name}.{os.getpid()}")
+            partial.write_text(json.dumps(self.regions, sort_keys=True), encoding="utf-8")
+            partial.replace(self.cache_file)  # atomic: readers see the old or the new file
+        except OSError as exc:  # a read-only home costs speed, never correctness
+            logger.warning("cannot write the region cache %s: %s", self.cache_file, exc)
+
+    def get(self, service_name: str, partition_name: str, allow_non_regional: bool) -> list[str]:
+        key = f"{service_name}|{partition_name}|{int(allow_non_regional)}"
+        regions = self.regions.get(key)
+        if regions is None:
+            with self._lock:
+                if self._session is None:  # one botocore loader: its data is read once
+                    self._session = boto3.session.Session()
+                regions = list(
+                    self._original(self._session, service_name, partition_name, allow_non_regional)
+                )
+                self.regions[key] = regions
+                self._write()
+        return list(regions)
+
+
+def memoize_region_listing(cache_dir: Path | None = None, persist: bool = True) -> None:
+    """Make ``boto3.session.Session.get_available_regions`` a cached, process-wide lookup.
+
+    With ``persist``, the lists are also kept in ``cache_dir`` (default: :func:`default_cache_dir`)
+    in a file named after the botocore version, so the next process reads them from there.
+    """
     global _memoized
     with _lock:
         if _memoized:
             return
         original = boto3.session.Session.get_available_regions
-        shared = boto3.session.Session()  # one botocore loader: endpoint data is read once
-
-        @functools.lru_cache(maxsize=256)
-        def cached(
-            service_name: str, partition_name: str, allow_non_regional: bool
-        ) -> tuple[str, ...]:
-            return tuple(original(shared, service_name, partition_name, allow_non_regional))
+        cache_file = (
+            (cache_dir or default_cache_dir()) / f"regions-botocore-{botocore.__version__}.json"
+            if persist
+            else None
+        )
+        listing = RegionListing(original, cache_file)
 
         def get_available_regions(
             self: Any,
@@ -47,11 +111,37 @@ def memoize_region_listing() -> None:
             partition_name: str = "aws",
             allow_non_regional: bool = False,
         ) -> list[str]:
-            return list(cached(service_name, partition_name, allow_non_regional))
+            return listing.get(service_name, partition_name, allow_non_regional)
 
         get_available_regions.__wrapped_by_harness__ = original  # type: ignore[attr-defined, unused-ignore]
+        get_available_regions.listing = listing  # type: ignore[attr-defined, unused-ignore]
         boto3.session.Session.get_available_regions = get_available_regions
         _memoized = True
+
+
+def look_up_keys_in_built_partitions() -> None:
+    """Find a request's account among the IAM backends built so far, without building the rest.
+
+    moto's ``get_account_id_from`` indexes every partition of every account, and indexing builds
+    the backend. A backend not built yet has no access keys, so skipping it changes no answer.
+    """
+    from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+    from moto.iam import models  # noqa: PLC0415
+
+    original = models.get_account_id_from
+    if hasattr(original, "__wrapped_by_harness__"):
+        return
+
+    def get_account_id_from(access_key: str) -> str:
+        # list() as moto does: other threads may add accounts or partitions meanwhile
+        for account_id, account in list(models.iam_backends.items()):
+            for backend in list(account.values()):
+                if access_key in backend.access_keys:
+                    return str(account_id)
+        return str(DEFAULT_ACCOUNT_ID)
+
+    get_account_id_from.__wrapped_by_harness__ = original  # type: ignore[attr-defined]
+    models.get_account_id_from = get_account_id_from
 
 
 def _warm(account_id: str) -> None:
@@ -75,4 +165,11 @@ def prewarm(account_id: str = "123456789012") -> threading.Thread:
     return thread
 
 
-__all__ = ["BACKENDS", "memoize_region_listing", "prewarm"]
+__all__ = [
+    "BACKENDS",
+    "RegionListing",
+    "default_cache_dir",
+    "look_up_keys_in_built_partitions",
+    "memoize_region_listing",
+    "prewarm",
+]

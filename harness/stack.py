@@ -110,6 +110,7 @@ class Stack:
             endpoint_url=cfg.endpoint_url,
             region=cfg.region,
             log_dir=self.log_dir,
+            cache_dir=cfg.state_dir / "cache",
         )
         launch = getattr(backend, "launch", None)
         # The embedded endpoint boots in its own process while infra/ is read and replicas start.

@@ -1,0 +1,108 @@
+"""moto's start-up costs paid once: region lists kept per botocore version, IAM partitions built on use."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import botocore
+import pytest
+
+from harness.moto_warmup import RegionListing, default_cache_dir
+
+
+class CountingOriginal:
+    """Stands in for botocore's ``get_available_regions``; counts how often it is asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, bool]] = []
+
+    def __call__(self, session: Any, service: str, partition: str, non_regional: bool) -> list[str]:
+        self.calls.append((service, partition, non_regional))
+        return [f"{partition}-{service}-1", f"{partition}-{service}-2"]
+
+
+def test_region_lists_are_computed_once_and_read_back_by_the_next_process(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "regions.json"
+    original = CountingOriginal()
+    first = RegionListing(original, cache)
+    assert first.get("ec2", "aws", False) == ["aws-ec2-1", "aws-ec2-2"]
+    assert first.get("ec2", "aws", False) == ["aws-ec2-1", "aws-ec2-2"]
+    assert first.get("ec2", "aws-cn", True) == ["aws-cn-ec2-1", "aws-cn-ec2-2"]
+    assert original.calls == [("ec2", "aws", False), ("ec2", "aws-cn", True)]
+    assert json.loads(cache.read_text())["ec2|aws|0"] == ["aws-ec2-1", "aws-ec2-2"]
+
+    again = CountingOriginal()
+    second = RegionListing(again, cache)  # a new process: the file answers
+    assert second.get("ec2", "aws-cn", True) == ["aws-cn-ec2-1", "aws-cn-ec2-2"]
+    assert again.calls == []
+    assert list(tmp_path.rglob(".regions.json.*")) == []  # no partial file left behind
+
+
+def test_a_damaged_region_cache_is_recomputed_and_rewritten(tmp_path: Path) -> None:
+    cache = tmp_path / "regions.json"
+    cache.write_text("{not json")
+    original = CountingOriginal()
+    assert RegionListing(original, cache).get("sqs", "aws", False) == ["aws-sqs-1", "aws-sqs-2"]
+    assert original.calls == [("sqs", "aws", False)]
+    assert json.loads(cache.read_text()) == {"sqs|aws|0": ["aws-sqs-1", "aws-sqs-2"]}
+
+
+def test_an_unwritable_region_cache_costs_speed_not_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    listing = RegionListing(CountingOriginal(), blocker / "sub" / "regions.json")
+    assert listing.get("sqs", "aws", False) == ["aws-sqs-1", "aws-sqs-2"]
+    assert "cannot write the region cache" in caplog.text
+
+
+def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "h"))
+    assert default_cache_dir() == tmp_path / "h"
+    monkeypatch.delenv("HARNESS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "query-harness"
+
+
+def test_the_endpoint_lists_regions_as_botocore_does(endpoint: Any) -> None:
+    import boto3.session
+
+    listing = boto3.session.Session.get_available_regions
+    original = listing.__wrapped_by_harness__  # type: ignore[attr-defined]
+    fresh = boto3.session.Session()
+    assert boto3.session.Session().get_available_regions("dynamodb") == original(fresh, "dynamodb")
+    assert listing.listing.cache_file.name == f"regions-botocore-{botocore.__version__}.json"  # type: ignore[attr-defined]
+
+
+def test_signed_requests_build_only_the_iam_partitions_in_use(
+    endpoint: Any, aws_client_factory: Any
+) -> None:
+    from moto.iam.models import iam_backends
+
+    aws_client_factory("sts").get_caller_identity()
+    aws_client_factory("iam").list_roles()
+    # moto's own lookup built all six partitions' backends (each parsing ~1,500 managed policies)
+    assert set(dict.keys(iam_backends["123456789012"])) <= {"aws"}
+
+
+def test_access_keys_still_map_requests_to_their_account(aws_client_factory: Any) -> None:
+    account = "111122223333"
+    iam = aws_client_factory("iam")
+
+    def in_other_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account  # moto's way to act in another account
+
+    iam.meta.events.register("before-sign.iam.*", in_other_account)
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    sts = aws_client_factory(
+        "sts", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    )
+    assert sts.get_caller_identity()["Account"] == account
+    plain = aws_client_factory("sts")
+    assert plain.get_caller_identity()["Account"] == "123456789012"
