@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, NamedTuple, Protocol
 
 import httpx
+
+from harness.zygote import Zygote, ZygoteError
 
 __all__ = ["ReplicaInfo", "ReplicaSet", "ReplicaStartError"]
 
@@ -40,13 +42,31 @@ class ReplicaInfo(NamedTuple):
     state: str
 
 
+class _Process(Protocol):
+    """What a replica's process offers: a :class:`subprocess.Popen` or a zygote's child."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
 @dataclass
 class _Replica:
     id: str
     port: int
-    process: subprocess.Popen[bytes]
+    process: _Process
     log_path: Path
-    log_file: IO[bytes]
+    log_file: IO[bytes] | None  # None when the process opened its log itself
     state: str = STARTING
 
 
@@ -89,6 +109,7 @@ class ReplicaSet:
         health_check_interval_s: float | None = None,
         health_check_retries: int = 3,
         health_check_timeout_s: float = 2.0,
+        preload: bool = True,
     ) -> None:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -119,6 +140,20 @@ class ReplicaSet:
         self._monitor: threading.Thread | None = None
         self._listeners: list[Callable[[list[ReplicaInfo]], None]] = []
         self.last_error: str | None = None
+        #: Fork replicas from one process that imported the app already (see harness.zygote);
+        #: False: each replica is a fresh ``python -m uvicorn`` (the module must be a factory).
+        self._zygote = (
+            Zygote(
+                app,
+                env=self._environment(),
+                python=python,
+                app_dir=app_dir,
+                log_path=self.log_dir / "zygote.log",
+                start_timeout_s=start_timeout_s,
+            )
+            if preload and factory
+            else None
+        )
 
     # -- public surface -------------------------------------------------------------------
     @property
@@ -143,6 +178,8 @@ class ReplicaSet:
     def start(self) -> ReplicaSet:
         """Start ``count`` replicas, wait until each is healthy, then watch them."""
         self._stopping.clear()
+        if self._zygote is not None:
+            self._zygote.start()
         try:
             self._scale_to(self._desired)
         except BaseException:
@@ -168,6 +205,8 @@ class ReplicaSet:
         with self._lock:
             victims, self._replicas = self._replicas, []
         self._terminate(victims)
+        if self._zygote is not None:
+            self._zygote.stop(self.stop_grace_s)
         if victims:
             self._notify()
         if self._own_log_dir:
@@ -218,11 +257,23 @@ class ReplicaSet:
         if errors:
             raise errors[0]
 
+    def _environment(self) -> dict[str, str]:
+        env = {**os.environ, **self.env} if self._inherit_env else dict(self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
     def _spawn(self) -> _Replica:
         replica_id = f"replica-{next(self._ids)}"
         port = free_port(self.host)
         log_path = self.log_path(replica_id)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self._zygote is not None:
+            try:
+                forked = self._zygote.spawn(port, self.host, log_path, self.access_log)
+            except ZygoteError as exc:
+                raise ReplicaStartError(f"replica {replica_id}: {exc}") from exc
+            logger.info("forked %s pid=%d port=%d", replica_id, forked.pid, port)
+            return _Replica(replica_id, port, forked, log_path, None)
         log_file = log_path.open("ab")
         command = [self.python, "-m", "uvicorn", self.app, "--host", self.host, "--port", str(port)]
         if self.factory:
@@ -231,10 +282,12 @@ class ReplicaSet:
             command.append("--no-access-log")
         if self.app_dir is not None:
             command += ["--app-dir", str(self.app_dir)]
-        env = {**os.environ, **self.env} if self._inherit_env else dict(self.env)
-        env.setdefault("PYTHONUNBUFFERED", "1")
         process = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self._environment(),
         )
         logger.info("started %s pid=%d port=%d", replica_id, process.pid, port)
         return _Replica(replica_id, port, process, log_path, log_file)
@@ -286,7 +339,8 @@ class ReplicaSet:
                 logger.warning("%s ignored SIGTERM; sending SIGKILL", replica.id)
                 replica.process.kill()
                 replica.process.wait()
-            replica.log_file.close()
+            if replica.log_file is not None:
+                replica.log_file.close()
 
     def _notify(self) -> None:
         snapshot = self.replicas
@@ -334,7 +388,8 @@ class ReplicaSet:
                     replica.process.pid,
                     replica.process.returncode,
                 )
-                replica.log_file.close()
+                if replica.log_file is not None:
+                    replica.log_file.close()
             if dead:
                 self._notify()
             try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +152,68 @@ def test_replica_set_scale_changes_count_and_keeps_logs(replicas: ReplicaSet) ->
     replicas.scale(1)
     assert [info.id for info in replicas.replicas] == [first.id]
     assert replicas.log_path(first.id).exists()
+
+
+def test_replicas_fork_from_one_zygote_that_imported_the_app(replicas: ReplicaSet) -> None:
+    pids = {info.pid for info in replicas.replicas}
+    parents = {psutil.Process(pid).ppid() for pid in pids}
+    assert len(parents) == 1 and os.getpid() not in parents
+    zygote = psutil.Process(parents.pop())
+    assert "harness.zygote" in " ".join(zygote.cmdline())
+
+
+def test_replicas_without_preload_are_fresh_interpreters(tmp_path: Path) -> None:
+    replica_set = ReplicaSet(
+        "fake_service:create_app",
+        count=1,
+        env={"FAKE_MARKER": "plain"},
+        app_dir=APPS_DIR,
+        log_dir=tmp_path / "logs",
+        preload=False,
+    )
+    with replica_set:
+        (info,) = replica_set.replicas
+        assert psutil.Process(info.pid).ppid() == os.getpid()
+        assert httpx.get(f"{info.url}/env/FAKE_MARKER").json()["value"] == "plain"
+
+
+def test_zygote_that_cannot_import_the_app_fails_the_start_with_its_log(tmp_path: Path) -> None:
+    replica_set = ReplicaSet(
+        "no_such_module:create_app", count=1, app_dir=APPS_DIR, log_dir=tmp_path / "logs"
+    )
+    with pytest.raises(ReplicaStartError, match="zygote .* failed: ModuleNotFoundError") as caught:
+        replica_set.start()
+    assert "zygote.log ---\nTraceback" in str(caught.value)
+
+
+def test_replicas_stop_when_the_owning_process_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to clean up: the zygote sees its stdin close and stops them."""
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_replicas import make_replicas
+from pathlib import Path
+replicas = make_replicas(Path({str(tmp_path)!r}), count=2).start()
+print(" ".join(str(info.pid) for info in replicas.replicas), flush=True)
+time.sleep(60)
+"""
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        pids = [int(pid) for pid in owner.stdout.readline().split()]
+        assert len(pids) == 2 and all(psutil.pid_exists(pid) for pid in pids)
+        owner.kill()
+        owner.wait()
+        assert wait_for(lambda: not any(alive(pid) for pid in pids), timeout_s=10.0)
+    finally:
+        owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
