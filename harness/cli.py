@@ -7,11 +7,12 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -140,26 +141,14 @@ def up(
             "run 'query-harness down' first"
         )
     if detach:
-        args = [
-            sys.executable,
-            "-m",
-            "harness",
-            "up",
-            "--backend",
-            backend,
-            "--edge-port",
-            str(edge_port),
-            "--gateway-port",
-            str(gateway_port),
-            "--state-dir",
-            str(state_dir),
-            "--seed" if seed else "--no-seed",
-        ]
-        if replicas is not None:
-            args += ["--replicas", str(replicas)]
-        if endpoint_url:
-            args += ["--endpoint-url", endpoint_url]
-        raise typer.Exit(_detach(args, state_dir))
+        raise typer.Exit(
+            _detach(
+                lambda: _run_foreground(
+                    backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir
+                ),
+                state_dir,
+            )
+        )
     _run_foreground(backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir)
 
 
@@ -249,40 +238,68 @@ def status_table(state: dict[str, Any]) -> Table:
     return table
 
 
-def _detach(args: list[str], state_dir: Path, timeout_s: float = 120.0) -> int:
+def _detach(run: Callable[[], None], state_dir: Path, timeout_s: float = 120.0) -> int:
+    """Run the stack in a forked, session-leading child; return once it reports healthy.
+
+    A fork (not a new interpreter) because this process has already imported the CLI: the child
+    starts the stack at once. Nothing has started a thread yet, so the fork is safe.
+    """
     log_dir = state_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     state_file.remove(state_dir)
-    with (log_dir / "up.log").open("ab") as log:
-        child = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "TERM": "dumb"},
-        )
+    log_path = log_dir / "up.log"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _become_background_stack(run, log_path)
     deadline = time.monotonic() + timeout_s
     with console.status("bringing the stack up in the background…"):
         while time.monotonic() < deadline:
             state = state_file.read(state_dir)
-            if (
-                state is not None
-                and state.get("pid") == child.pid
-                and state.get("status") == "healthy"
-            ):
+            if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
                 print_summary(state)
                 console.print("\nStop it with: query-harness down")
                 return 0
-            if child.poll() is not None:
-                tail = (log_dir / "up.log").read_text(errors="replace").splitlines()[-15:]
+            exited, status = os.waitpid(pid, os.WNOHANG)
+            if exited:
+                tail = log_path.read_text(errors="replace").splitlines()[-15:]
                 err.print("\n".join(tail))
                 raise fail(
-                    f"the stack exited with code {child.returncode} (full log: {log_dir / 'up.log'})"
+                    f"the stack exited with code {os.waitstatus_to_exitcode(status)} "
+                    f"(full log: {log_path})"
                 )
-            time.sleep(0.05)
-    child.terminate()
-    raise fail(f"the stack was not healthy after {timeout_s:g} s (log: {log_dir / 'up.log'})")
+            time.sleep(0.02)
+    os.kill(pid, signal.SIGTERM)
+    raise fail(f"the stack was not healthy after {timeout_s:g} s (log: {log_path})")
+
+
+def _become_background_stack(run: Callable[[], None], log_path: Path) -> NoReturn:
+    """In the forked child: leave the terminal's session, log to ``log_path``, run, exit."""
+    global console, err
+    code = 1
+    try:
+        os.setsid()  # Ctrl-C in the terminal that ran `up --detach` no longer reaches the stack
+        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.close(devnull)
+        os.environ["TERM"] = "dumb"
+        console = Console(file=sys.stdout, force_terminal=False, soft_wrap=True)
+        err = Console(file=sys.stderr, force_terminal=False, soft_wrap=True)
+        run()  # returns only through os._exit or an exception
+        code = 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except BaseException:  # noqa: BLE001 - the child must never return into the parent's code
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @app.command()
