@@ -291,6 +291,12 @@ class EventSourceMappings:
         cell.append(poller)
         mapping.poller = poller
         poller.start()
+        prewarm = getattr(self._runtime, "prewarm", None)
+        if prewarm is not None and mapping.enabled:
+            try:  # its first batch follows at once: let the function initialise meanwhile
+                prewarm(mapping.config.function_name)
+            except Exception:  # noqa: BLE001 - the invocation will start one (and say why not)
+                LOG.debug("prewarming %s failed", mapping.config.function_name, exc_info=True)
 
     def _poller_ready(self, mapping: _Mapping, poller: StreamPoller) -> None:
         with self._lock:

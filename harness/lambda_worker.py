@@ -331,7 +331,7 @@ def _serve(channel: _Channel, stream: _LogStream) -> int:
     except Exception as exc:  # noqa: BLE001 - reported on every invoke, as AWS does
         init_error = _error_from_exception(exc, "")
     stream.drain()
-    channel.send(KIND_INIT, b"")
+    channel.send(KIND_INIT, repr(time.time()).encode())  # when init ended, for Init Duration
     while True:
         frame = channel.receive()
         if frame is None:

@@ -528,3 +528,26 @@ def test_invoke_response_over_6mb_is_a_function_error(runtime: LambdaRuntime) ->
     assert result.function_error == "Unhandled"
     assert error["errorType"] == "Function.ResponseSizeTooLarge"
     assert "6291556 bytes" in error["errorMessage"]
+
+
+def test_prewarm_starts_one_environment_that_the_first_invocation_uses(
+    runtime: LambdaRuntime, logs: LogCollector
+) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    runtime.prewarm("echo")
+    (pid,) = worker_pids(runtime)
+    runtime.prewarm("echo")  # it has an environment already: no second one
+    assert worker_pids(runtime) == {pid}
+    waited_s = 1.5
+    time.sleep(waited_s)  # initialises meanwhile; the wait is not init time
+    result = runtime.invoke("echo", b'{"k": 1}')
+    assert json.loads(result.payload)["event"] == {"k": 1}
+    assert worker_pids(runtime) == {pid}
+    report = logs.wait_for(result.request_id)[-1].split("\t")
+    init_ms = float(report[5].removeprefix("Init Duration: ").removesuffix(" ms"))
+    assert 0 < init_ms < waited_s * 1000
+
+
+def test_prewarm_unknown_function_is_resource_not_found(runtime: LambdaRuntime) -> None:
+    with pytest.raises(ResourceNotFound):
+        runtime.prewarm("nope")
