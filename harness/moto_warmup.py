@@ -74,21 +74,31 @@ class RegionListing:
 
     def get(self, service_name: str, partition_name: str, allow_non_regional: bool) -> list[str]:
         key = f"{service_name}|{partition_name}|{int(allow_non_regional)}"
+        return self._lookup(
+            key,
+            lambda session: self._original(
+                session, service_name, partition_name, allow_non_regional
+            ),
+        )
+
+    def partitions(self, original: Any) -> list[str]:
+        """``get_available_partitions``, from the same cache (key ``"partitions"``)."""
+        return self._lookup("partitions", original)
+
+    def _lookup(self, key: str, compute: Any) -> list[str]:
         regions = self.regions.get(key)
         if regions is None:
             with self._lock:
                 if self._session is None:  # one botocore loader: its data is read once
                     self._session = boto3.session.Session()
-                regions = list(
-                    self._original(self._session, service_name, partition_name, allow_non_regional)
-                )
+                regions = list(compute(self._session))
                 self.regions[key] = regions
                 self._write()
         return list(regions)
 
 
 def memoize_region_listing(cache_dir: Path | None = None, persist: bool = True) -> None:
-    """Make ``boto3.session.Session.get_available_regions`` a cached, process-wide lookup.
+    """Make boto3's ``get_available_regions`` / ``get_available_partitions`` cached lookups.
 
     With ``persist``, the lists are also kept in ``cache_dir`` (default: :func:`default_cache_dir`)
     in a file named after the botocore version, so the next process reads them from there.
@@ -113,9 +123,16 @@ def memoize_region_listing(cache_dir: Path | None = None, persist: bool = True) 
         ) -> list[str]:
             return listing.get(service_name, partition_name, allow_non_regional)
 
+        original_partitions = boto3.session.Session.get_available_partitions
+
+        def get_available_partitions(self: Any) -> list[str]:
+            return listing.partitions(original_partitions)
+
         get_available_regions.__wrapped_by_harness__ = original  # type: ignore[attr-defined, unused-ignore]
         get_available_regions.listing = listing  # type: ignore[attr-defined, unused-ignore]
+        get_available_partitions.__wrapped_by_harness__ = original_partitions  # type: ignore[attr-defined, unused-ignore]
         boto3.session.Session.get_available_regions = get_available_regions
+        boto3.session.Session.get_available_partitions = get_available_partitions
         _memoized = True
 
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
 
 class InfraError(ValueError):
     """An infra file is missing, invalid, or uses something the harness cannot evaluate."""
@@ -69,6 +67,8 @@ class Terraform:
         self._variables.update(variables or {})
 
     def _load(self, path: Path) -> None:
+        import hcl2  # noqa: PLC0415 - lark is slow to import, and parsed infra is cached
+
         try:
             with path.open(encoding="utf-8") as handle:
                 doc = hcl2.load(handle)

@@ -106,3 +106,16 @@ def test_access_keys_still_map_requests_to_their_account(aws_client_factory: Any
     assert sts.get_caller_identity()["Account"] == account
     plain = aws_client_factory("sts")
     assert plain.get_caller_identity()["Account"] == "123456789012"
+
+
+def test_partition_list_is_cached_beside_the_regions(tmp_path: Path) -> None:
+    cache = tmp_path / "regions.json"
+    asked: list[Any] = []
+
+    def partitions(session: Any) -> list[str]:
+        asked.append(session)
+        return ["aws", "aws-cn"]
+
+    assert RegionListing(CountingOriginal(), cache).partitions(partitions) == ["aws", "aws-cn"]
+    assert RegionListing(CountingOriginal(), cache).partitions(partitions) == ["aws", "aws-cn"]
+    assert len(asked) == 1
