@@ -89,6 +89,10 @@ def error_for(request: HttpRequest, status: int, code: str, message: str) -> Htt
     return json_error(status, code, message, json_protocol=json_protocol)
 
 
+#: moto backend names whose botocore service is named otherwise.
+BOTO3_NAMES = {"awslambda": "lambda"}
+
+
 class MotoApp:
     """moto's DomainDispatcherApplication, called as a WSGI app from worker threads."""
 
@@ -99,6 +103,15 @@ class MotoApp:
         )
 
         self._app = DomainDispatcherApplication(create_backend_app)
+
+    def warm(self, backend: str) -> None:
+        """Build moto's app for ``backend`` and load its botocore model ahead of its first request."""
+        from moto.core.utils import get_service_model  # noqa: PLC0415
+
+        with self._app.lock:  # what the dispatcher does on a backend's first request
+            if backend not in self._app.app_instances:
+                self._app.app_instances[backend] = self._app.create_app(backend)  # type: ignore[arg-type]
+        get_service_model(BOTO3_NAMES.get(backend, backend))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Serve one request with moto; an unexpected moto crash becomes a JSON 500."""

@@ -102,6 +102,10 @@ class EndpointApp:
         self._moto_pool = ThreadPoolExecutor(8, thread_name_prefix="moto")
         self._invoke_pool = ThreadPoolExecutor(64, thread_name_prefix="invoke")
 
+    def warm_moto(self, backend: str) -> None:
+        """Prepare moto's app for ``backend`` before its first request (see moto_warmup)."""
+        self._moto.warm(backend)
+
     def close(self) -> None:
         """Stop the worker pools."""
         self._moto_pool.shutdown(wait=True, cancel_futures=True)
@@ -280,8 +284,6 @@ class Endpoint:
         from harness import moto_warmup  # noqa: PLC0415
 
         moto_warmup.memoize_region_listing(self.cache_dir)
-        if self.prewarm:
-            moto_warmup.prewarm()  # moto's backends load in the background while we serve
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -299,6 +301,8 @@ class Endpoint:
         self._code_root = Path(tempfile.mkdtemp(prefix="harness-lambda-"))
         self._start_lambda()
         self._app = EndpointApp(self)
+        if self.prewarm:  # moto's backends and apps load in the background while we serve
+            moto_warmup.prewarm(warm_app=self._app.warm_moto)
         config = uvicorn.Config(
             self._app,
             log_level="warning",

@@ -16,7 +16,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      moto's BaseModel also keeps every DynamoDB object ever made (each iterator, each Item copy
      a Query returns) in a class-level list for its dashboard: not for DynamoDB / Streams here.
   6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
-  7. Start-up cost (in harness.moto_warmup): account lookups build no unused IAM partitions.
+  7. Start-up cost (in harness.moto_warmup): account lookups build no unused IAM partitions;
+     ECS imports EC2 on first use only.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
 
@@ -150,9 +151,10 @@ def apply() -> str:
             _patch_streams()
             _patch_shard_iterators()
             _patch_instance_tracking()
-            from harness.moto_warmup import look_up_keys_in_built_partitions  # noqa: PLC0415
+            from harness import moto_warmup  # noqa: PLC0415
 
-            look_up_keys_in_built_partitions()
+            moto_warmup.look_up_keys_in_built_partitions()
+            moto_warmup.defer_ec2_for_ecs()
             _applied = True
     return MOTO_VERSION
 

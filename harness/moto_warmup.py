@@ -9,16 +9,24 @@ moto loads its backends lazily. Four first uses dominate the time to a provision
   partitions, building each one (and parsing ~1,500 managed policies six times, ~0.5 s):
   :func:`look_up_keys_in_built_partitions` looks only in the partitions built so far, which are
   the only ones that can hold a key;
-- the IAM backend parses the managed policies once; the API Gateway and ECS (EC2) modules import.
+- ECS imports all of EC2 (~100 modules and a 4 MB instance-type table, ~0.4 CPU-s) for the
+  few calls that look up subnets, security groups or instances. :func:`defer_ec2_for_ecs`
+  imports ECS with a stand-in that imports EC2 on its first use instead;
+- the IAM backend parses the managed policies once; the API Gateway and ECS modules import.
   :func:`prewarm` does these in a background thread while the caller does other work.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,17 @@ import botocore
 logger = logging.getLogger("harness.moto_warmup")
 
 #: Backends the stack provisions, in the order provisioning first needs them.
-BACKENDS = ("logs", "sqs", "iam", "dynamodb", "dynamodbstreams", "awslambda", "ecs", "apigateway")
+BACKENDS = (
+    "logs",
+    "sqs",
+    "iam",
+    "dynamodb",
+    "dynamodbstreams",
+    "awslambda",
+    "sts",
+    "ecs",
+    "apigateway",
+)
 
 _lock = threading.Lock()
 _memoized = False
@@ -161,7 +179,54 @@ def look_up_keys_in_built_partitions() -> None:
     models.get_account_id_from = get_account_id_from
 
 
-def _warm(account_id: str) -> None:
+class DeferredEc2Backends:
+    """moto.ecs's ``ec2_backends``: the real one, imported on first use."""
+
+    @staticmethod
+    def backends() -> Any:
+        from moto.ec2.models import ec2_backends  # noqa: PLC0415
+
+        return ec2_backends
+
+    def __getitem__(self, account_id: str) -> Any:
+        return self.backends()[account_id]
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self.backends()
+
+    def __iter__(self) -> Any:
+        return iter(self.backends())
+
+    def __len__(self) -> int:
+        return len(self.backends())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backends(), name)
+
+
+def defer_ec2_for_ecs() -> bool:
+    """Import moto's ECS models without EC2; True if done (False: ECS or EC2 was imported)."""
+    if "moto.ecs.models" in sys.modules or "moto.ec2" in sys.modules:
+        return False
+    import moto  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("moto.ec2")
+    assert spec is not None and spec.submodule_search_locations is not None
+    stand_in = types.ModuleType("moto.ec2", "imports EC2 on first use (harness.moto_warmup)")
+    stand_in.__path__ = list(spec.submodule_search_locations)  # its submodules import as usual
+    stand_in.ec2_backends = DeferredEc2Backends()  # type: ignore[attr-defined]
+    sys.modules["moto.ec2"] = stand_in
+    try:
+        importlib.import_module("moto.ecs.models")
+    finally:
+        if sys.modules.get("moto.ec2") is stand_in:
+            del sys.modules["moto.ec2"]  # the next `import moto.ec2` runs the real package
+        if getattr(moto, "ec2", None) is stand_in:
+            delattr(moto, "ec2")
+    return True
+
+
+def _warm(account_id: str, warm_app: Callable[[str], None] | None) -> None:
     from moto.backends import get_backend
 
     for name in BACKENDS:
@@ -169,15 +234,24 @@ def _warm(account_id: str) -> None:
             backends = get_backend(name)  # type: ignore[call-overload]
             if name == "iam":
                 backends[account_id]["global"]  # builds the backend: loads the managed policies
+            if warm_app is not None:
+                warm_app(name)
         except Exception:  # a warm-up failure must not stop the endpoint; the request will say
             logger.exception("warming moto's %s backend failed", name)
     logger.debug("moto backends warmed: %s", ", ".join(BACKENDS))
 
 
-def prewarm(account_id: str = "123456789012") -> threading.Thread:
-    """Import and build moto's backends in a daemon thread; returns the thread."""
+def prewarm(
+    account_id: str = "123456789012", warm_app: Callable[[str], None] | None = None
+) -> threading.Thread:
+    """Import and build moto's backends in a daemon thread; returns the thread.
+
+    ``warm_app(backend)`` is called after each, e.g. to build the server's app for it.
+    """
     memoize_region_listing()
-    thread = threading.Thread(target=_warm, args=(account_id,), name="moto-warmup", daemon=True)
+    thread = threading.Thread(
+        target=_warm, args=(account_id, warm_app), name="moto-warmup", daemon=True
+    )
     thread.start()
     return thread
 
@@ -186,6 +260,7 @@ __all__ = [
     "BACKENDS",
     "RegionListing",
     "default_cache_dir",
+    "defer_ec2_for_ecs",
     "look_up_keys_in_built_partitions",
     "memoize_region_listing",
     "prewarm",

@@ -24,6 +24,8 @@ from botocore.exceptions import ClientError
 from harness.infra import ROOT, FunctionSpec, Infra, MappingSpec, TableSpec
 
 Progress = Callable[[str], None]
+#: The services provisioning talks to (and the seed: dynamodb).
+CLIENT_SERVICES = ("logs", "sqs", "iam", "dynamodb", "lambda", "ecs", "apigateway")
 
 
 @dataclass
@@ -100,6 +102,20 @@ class Provisioner:
         self.result = ProvisionResult()
         self._clients: dict[str, Any] = {}
         self._session = boto3.session.Session()
+        self._code: bytes | None = None
+
+    def prepare(self) -> Provisioner:
+        """Make the clients and the Lambda zip now, without a request: the endpoint may still
+        be starting, and this costs ~0.3 CPU-s that need not wait for it."""
+        for service in CLIENT_SERVICES:
+            self.client(service)
+        self._lambda_code()
+        return self
+
+    def _lambda_code(self) -> bytes:
+        if self._code is None:
+            self._code = build_lambda_zip(self.infra.root, self.vendor_dir)
+        return self._code
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -125,7 +141,7 @@ class Provisioner:
         self.roles()
         for table in self.infra.tables:
             self.table(table)
-        code = build_lambda_zip(self.infra.root, self.vendor_dir)
+        code = self._lambda_code()
         for function in self.infra.functions:
             self.function(function, code)
         for mapping in self.infra.mappings:

@@ -152,13 +152,15 @@ class Stack:
         )
         replica_thread.start()
 
+        # Clients and the Lambda zip are made while the endpoint boots.
+        provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
+        provisioner.prepare()
         if launch is not None:
             backend.wait_ready()  # type: ignore[attr-defined]
         self._timed("backend", t0)
         self.progress(f"AWS endpoint ready on {edge}")
 
         t = time.perf_counter()
-        provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
         provisioner.apply_data_plane()
         self._timed("provision", t)
         # The ECS objects and the REST API are only described on the endpoint (the harness serves

@@ -119,3 +119,54 @@ def test_partition_list_is_cached_beside_the_regions(tmp_path: Path) -> None:
     assert RegionListing(CountingOriginal(), cache).partitions(partitions) == ["aws", "aws-cn"]
     assert RegionListing(CountingOriginal(), cache).partitions(partitions) == ["aws", "aws-cn"]
     assert len(asked) == 1
+
+
+ECS_WITHOUT_EC2 = """
+import sys, boto3
+from harness.endpoint import Endpoint
+
+endpoint = Endpoint(port=0).start()
+def client(service):
+    return boto3.client(service, endpoint_url=endpoint.url, region_name="ap-southeast-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+ecs = client("ecs")
+ecs.create_cluster(clusterName="c")
+ecs.register_task_definition(family="f", containerDefinitions=[{"name": "app", "image": "i"}],
+                             requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                             cpu="256", memory="512")
+ecs.create_service(cluster="c", serviceName="plain", taskDefinition="f", desiredCount=2,
+                   launchType="FARGATE")
+print("ec2 imported by ECS:", "moto.ec2.models" in sys.modules)
+ec2 = client("ec2")
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+group = ec2.create_security_group(GroupName="g", Description="d", VpcId=vpc)["GroupId"]
+network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
+ecs.create_service(cluster="c", serviceName="in-vpc", taskDefinition="f", desiredCount=1,
+                   launchType="FARGATE", networkConfiguration=network)
+try:
+    ecs.create_service(cluster="c", serviceName="bad", taskDefinition="f", desiredCount=1,
+                       launchType="FARGATE",
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-nope"],
+                                                                     "securityGroups": [group]}})
+except Exception as exc:
+    print("unknown subnet:", type(exc).__name__, exc)
+print("services:", sorted(s["serviceName"] for s in ecs.describe_services(
+    cluster="c", services=["plain", "in-vpc", "bad"])["services"]))
+endpoint.stop()
+"""
+
+
+def test_ecs_works_without_importing_ec2_until_ec2_is_needed() -> None:
+    """ECS alone never imports EC2; a subnet lookup imports the real EC2 and finds the subnet."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", ECS_WITHOUT_EC2], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "ec2 imported by ECS: False" in lines
+    assert any(line.startswith("unknown subnet: ") and "subnet" in line for line in lines), lines
+    assert "services: ['in-vpc', 'plain']" in lines
