@@ -301,8 +301,6 @@ class Endpoint:
         self._code_root = Path(tempfile.mkdtemp(prefix="harness-lambda-"))
         self._start_lambda()
         self._app = EndpointApp(self)
-        if self.prewarm:  # moto's backends and apps load in the background while we serve
-            moto_warmup.prewarm(warm_app=self._app.warm_moto)
         config = uvicorn.Config(
             self._app,
             log_level="warning",
@@ -328,6 +326,8 @@ class Endpoint:
             time.sleep(0.005)
         if self.mappings is not None:
             self.mappings.start()
+        if self.prewarm:  # moto's backends and apps load in the background while we serve
+            moto_warmup.prewarm(warm_app=self._app.warm_moto)
         logger.info("AWS endpoint ready on %s (moto %s)", self.url, self.moto_version)
         return self
 

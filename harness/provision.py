@@ -7,12 +7,14 @@ differs. The same code provisions the embedded endpoint and LocalStack.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
 import time
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,12 +137,16 @@ class Provisioner:
         return self.result
 
     def apply_data_plane(self) -> ProvisionResult:
-        """What a request and a command record travel through: logs, queues, roles, tables, functions, mappings."""
-        self.log_groups()
-        self.queues()
-        self.roles()
-        for table in self.infra.tables:
-            self.table(table)
+        """What a request and a command record travel through: logs, queues, roles, tables, functions, mappings.
+
+        Log groups, queues, roles and tables do not depend on each other: they are made
+        concurrently (boto3 clients are thread-safe), then the functions, then the mappings.
+        """
+        steps = [self.log_groups, self.queues, self.roles]
+        steps += [functools.partial(self.table, table) for table in self.infra.tables]
+        with ThreadPoolExecutor(len(steps), thread_name_prefix="provision") as pool:
+            for future in [pool.submit(step) for step in steps]:
+                future.result()  # the first failure is raised, after every step has ended
         code = self._lambda_code()
         for function in self.infra.functions:
             self.function(function, code)
