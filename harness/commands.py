@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,23 @@ def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
 def put_command(dynamodb: Any, record: Mapping[str, Any], table: str = COMMAND_TABLE) -> None:
     """Write one command record to the write side."""
     dynamodb.put_item(TableName=table, Item=to_item(record))
+
+
+def put_commands(
+    dynamodb: Any, records: Sequence[Mapping[str, Any]], table: str = COMMAND_TABLE
+) -> None:
+    """Write command records in BatchWriteItem requests (25 each), retrying what is unprocessed."""
+    for start in range(0, len(records), 25):
+        pending: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": to_item(r)}} for r in records[start : start + 25]]
+        }
+        for attempt in range(10):
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        if pending:
+            raise RuntimeError(f"{table}: items still unprocessed after 10 attempts: {pending}")
 
 
 def wait_for_sync(
@@ -106,8 +123,7 @@ def seed(
 ) -> int:
     """Write the seed through the write side and wait until every record is on the read side."""
     records = load_seed() if records is None else records
-    for record in records:
-        put_command(dynamodb, record)
+    put_commands(dynamodb, records)
     for record in records:
         wait_for_sync(
             dynamodb,
