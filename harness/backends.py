@@ -257,11 +257,12 @@ class EmbeddedBackend:
                     "--region",
                     self.region,
                     "--prewarm",
+                    "--stop-on-stdin-eof",  # we hold its stdin: if we die, it stops
                     *(["--cache-dir", str(self.cache_dir)] if self.cache_dir else []),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
             )
         finally:
             if self.log_path:
@@ -300,8 +301,9 @@ class EmbeddedBackend:
                 except subprocess.TimeoutExpired:
                     self._process.kill()
                     self._process.wait()
-            if self._process.stdout is not None:
-                self._process.stdout.close()
+            for pipe in (self._process.stdin, self._process.stdout):
+                if pipe is not None:
+                    pipe.close()
             self._process = None
         self._url = None
 

@@ -421,11 +421,21 @@ def main(argv: list[str] | None = None) -> int:
         help="where region lists derived from botocore are kept between runs "
         "(default $HARNESS_CACHE_DIR, else ~/.cache/query-harness)",
     )
+    parser.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes: a parent that holds it open and dies (even by "
+        "SIGKILL) takes the endpoint with it",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    if args.stop_on_stdin_eof:
+        threading.Thread(
+            target=_stop_on_eof, args=(stopping,), name="stdin-watch", daemon=True
+        ).start()
     endpoint = Endpoint(
         args.host, args.port, args.region, prewarm=args.prewarm, cache_dir=args.cache_dir
     )
@@ -443,6 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.shutdown()
     sys.stdout.flush()
     os._exit(0)
+
+
+def _stop_on_eof(stopping: threading.Event) -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    logger.info("standard input closed (the parent is gone): stopping")
+    stopping.set()
 
 
 if __name__ == "__main__":

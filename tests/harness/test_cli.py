@@ -75,6 +75,23 @@ def test_cli_up_detach_status_down_leaves_nothing_behind(tmp_path: Path) -> None
     assert run("status", state_dir=tmp_path).returncode == 1
 
 
+def test_cli_stack_killed_by_sigkill_leaves_nothing_behind(tmp_path: Path) -> None:
+    """No chance to tear down: the endpoint and the replica zygote see their stdin close."""
+    up = run("up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=tmp_path)
+    assert up.returncode == 0, up.stdout + up.stderr
+    state = json.loads((tmp_path / "state.json").read_text())
+    stack = psutil.Process(state["pid"])
+    everything = [stack, *stack.children(recursive=True)]
+    assert len(everything) >= 5  # stack, endpoint, Lambda worker, zygote, replicas
+    stack.kill()
+    gone, alive = psutil.wait_procs(everything, timeout=15)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [
+        " ".join(p.cmdline()) for p in alive
+    ]
+    for url in (state["edge_url"], *(r["url"] for r in state["replicas"])):
+        assert port_free(url), f"{url} still answers after the stack was killed"
+
+
 def test_cli_up_with_gateway_port_in_use_says_so(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
