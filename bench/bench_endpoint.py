@@ -1,6 +1,7 @@
 """Benchmark of the embedded AWS endpoint (one run; prints figures against the issue's targets).
 
     .venv/bin/python bench/bench_endpoint.py [--items 10000] [--minutes 2] [--samples 200]
+    .venv/bin/python bench/bench_endpoint.py --only soak --minutes 10   # the RSS soak alone
 
 Runs the endpoint as its own process (`python -m harness.endpoint`) so cold start and RSS are
 the endpoint's own, and plain moto (`python -m moto.server`, unpatched) beside it for Query.
@@ -197,13 +198,28 @@ def _soak(url: str, process: psutil.Process, minutes: float) -> tuple[int, float
     return polls, before, middle, _rss_mb(process)
 
 
+def _print_soak(minutes: float, polls: int, before: float, middle: float, after: float) -> None:
+    print(
+        f"idle GetRecords soak ({minutes:g} min, {polls} polls): RSS {before:.1f} -> "
+        f"{middle:.1f} (half-way) -> {after:.1f} MB; drift {after - before:+.1f} MB, "
+        f"second half {after - middle:+.1f} MB   (target +-10 MB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200, help="samples per figure (ours)")
     parser.add_argument("--moto-samples", type=int, default=20, help="samples on plain moto")
     parser.add_argument("--minutes", type=float, default=2.0, help="idle GetRecords soak length")
+    parser.add_argument(
+        "--only",
+        choices=("soak",),
+        default=None,
+        help="run one figure alone (soak: table, items and the idle GetRecords soak only)",
+    )
     args = parser.parse_args()
+    soak_only = args.only == "soak"
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -226,6 +242,9 @@ def main() -> None:
         print(
             f"RSS with {args.items} items:            {_rss_mb(proc):7.1f} MB    (target <= 250 MB)"
         )
+        if soak_only:
+            _print_soak(args.minutes, *_soak(url, proc, args.minutes))
+            return
 
         get = _timings(
             lambda: dynamodb.get_item(
@@ -282,11 +301,7 @@ def main() -> None:
         )
 
         polls, before, middle, after = _soak(url, proc, args.minutes)
-        print(
-            f"idle GetRecords soak ({args.minutes:g} min, {polls} polls): RSS {before:.1f} -> "
-            f"{middle:.1f} (half-way) -> {after:.1f} MB; drift {after - before:+.1f} MB, "
-            f"second half {after - middle:+.1f} MB   (target +-10 MB)"
-        )
+        _print_soak(args.minutes, polls, before, middle, after)
         print(
             json.dumps(
                 {
