@@ -89,6 +89,7 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodbstreams.models:ShardIterator.get": "self limit",
     "moto.core.common_models:BaseModel.__new__": "cls args kwargs",
     "moto.iam.models:get_account_id_from": "access_key",  # harness.moto_warmup
+    "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
 }
 # fmt: on
 
@@ -151,6 +152,7 @@ def apply() -> str:
             _patch_streams()
             _patch_shard_iterators()
             _patch_instance_tracking()
+            _patch_per_request_classes()
             from harness import moto_warmup  # noqa: PLC0415
 
             moto_warmup.look_up_keys_in_built_partitions()
@@ -505,3 +507,25 @@ def _patch_instance_tracking() -> None:
     for service in UNTRACKED_SERVICES:
         for model in model_data.get(service, {}).values():
             model.instances_tracked = []  # type: ignore[attr-defined]
+
+
+# ---- 8: no class made per request ----------------------------------------------------------
+
+
+def _patch_per_request_classes() -> None:
+    import flask.debughelpers  # noqa: PLC0415
+    import flask.wrappers  # noqa: PLC0415
+
+    # Flask's Request._load_form_data imports the helper from flask.debughelpers when it runs.
+    if "from .debughelpers import attach_enctype_error_multidict" not in inspect.getsource(
+        flask.wrappers.Request._load_form_data
+    ):
+        raise MotoPatchError("Flask no longer looks its enctype helper up as the patch expects")
+
+    def make_attach(original: Callable[[Any], None]) -> Callable[[Any], None]:
+        def attach_enctype_error_multidict(request: Any) -> None:
+            """Leave request.files a plain MultiDict (a missing file is still a KeyError)."""
+
+        return attach_enctype_error_multidict
+
+    _replace(flask.debughelpers, "attach_enctype_error_multidict", make_attach)
