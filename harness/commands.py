@@ -133,5 +133,6 @@ def seed(
             if record.get("ap_id")
             else {"status": record["status"]},
             timeout_s=timeout_s,
+            interval_s=0.05,  # the read side fills within ~0.5 s; fewer polls leave the CPU to it
         )
     return len(records)

@@ -241,7 +241,7 @@ class Endpoint:
         self.host = host
         #: Where botocore-derived lists are kept between runs (default: moto_warmup's).
         self.cache_dir = cache_dir
-        #: Load every backend the stack provisions (ECS, API Gateway, IAM...) in the background at
+        #: Load the backends the data plane uses (DynamoDB, IAM, Lambda, SQS, Logs...) in the background at
         #: start: faster provisioning, at the cost of ~90 MB and a slower first call.
         self.prewarm = prewarm
         self.port = port
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prewarm",
         action="store_true",
-        help="load moto's ECS, API Gateway, IAM... backends at start (what the stack provisions)",
+        help="load moto's DynamoDB, IAM, Lambda, SQS, Logs backends in the background at start",
     )
     parser.add_argument(
         "--cache-dir",

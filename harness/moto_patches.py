@@ -17,7 +17,7 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      a Query returns) in a class-level list for its dashboard: not for DynamoDB / Streams here.
   6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
   7. Start-up cost (in harness.moto_warmup): account lookups build no unused IAM partitions;
-     ECS imports EC2 on first use only.
+     ECS imports EC2 on first use only; werkzeug compiles URL builders on first use only.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
 
@@ -89,6 +89,7 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodbstreams.models:ShardIterator.get": "self limit",
     "moto.core.common_models:BaseModel.__new__": "cls args kwargs",
     "moto.iam.models:get_account_id_from": "access_key",  # harness.moto_warmup
+    "werkzeug.routing.rules:Rule._compile_builder": "self append_unknown",  # harness.moto_warmup
     "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
 }
 # fmt: on
@@ -157,6 +158,7 @@ def apply() -> str:
 
             moto_warmup.look_up_keys_in_built_partitions()
             moto_warmup.defer_ec2_for_ecs()
+            moto_warmup.defer_url_builders()
             _applied = True
     return MOTO_VERSION
 

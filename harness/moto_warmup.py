@@ -12,6 +12,10 @@ moto loads its backends lazily. Four first uses dominate the time to a provision
 - ECS imports all of EC2 (~100 modules and a 4 MB instance-type table, ~0.4 CPU-s) for the
   few calls that look up subnets, security groups or instances. :func:`defer_ec2_for_ecs`
   imports ECS with a stand-in that imports EC2 on its first use instead;
+- werkzeug compiles two URL *builder* functions (for ``url_for``) per route as a route is added;
+  moto's apps and routers add ~200 routes for API Gateway alone and never build a URL.
+  :func:`defer_url_builders` compiles a builder on its first use instead (~40 % of a first
+  API Gateway request);
 - the IAM backend parses the managed policies once; the API Gateway and ECS modules import.
   :func:`prewarm` does these in a background thread while the caller does other work.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -36,17 +41,9 @@ import botocore
 logger = logging.getLogger("harness.moto_warmup")
 
 #: Backends the stack provisions, in the order provisioning first needs them.
-BACKENDS = (
-    "logs",
-    "sqs",
-    "iam",
-    "dynamodb",
-    "dynamodbstreams",
-    "awslambda",
-    "sts",
-    "ecs",
-    "apigateway",
-)
+#: ECS and API Gateway are left to their first request: the stack makes those while the seed
+#: travels the stream, and warming them earlier would slow the data plane the seed waits for.
+BACKENDS = ("logs", "sqs", "iam", "dynamodb", "dynamodbstreams", "awslambda", "sts")
 
 _lock = threading.Lock()
 _memoized = False
@@ -179,6 +176,31 @@ def look_up_keys_in_built_partitions() -> None:
     models.get_account_id_from = get_account_id_from
 
 
+def defer_url_builders() -> None:
+    """Make werkzeug compile a route's URL builder when it first builds a URL, not at add time."""
+    from werkzeug.routing.rules import Rule  # noqa: PLC0415
+
+    original = Rule._compile_builder
+    if hasattr(original, "__wrapped_by_harness__"):
+        return
+    if "self._compile_builder(False).__get__(self, None)" not in inspect.getsource(Rule.compile):
+        raise RuntimeError("werkzeug's Rule.compile changed: re-check defer_url_builders")
+
+    def _compile_builder(self: Any, append_unknown: bool = True) -> Callable[..., Any]:
+        compiled: Callable[..., Any] | None = None
+
+        def build(rule: Any, **values: Any) -> Any:
+            nonlocal compiled
+            if compiled is None:
+                compiled = original(rule, append_unknown)
+            return compiled(rule, **values)
+
+        return build
+
+    _compile_builder.__wrapped_by_harness__ = original  # type: ignore[attr-defined]
+    Rule._compile_builder = _compile_builder  # type: ignore[method-assign]
+
+
 class DeferredEc2Backends:
     """moto.ecs's ``ec2_backends``: the real one, imported on first use."""
 
@@ -261,6 +283,7 @@ __all__ = [
     "RegionListing",
     "default_cache_dir",
     "defer_ec2_for_ecs",
+    "defer_url_builders",
     "look_up_keys_in_built_partitions",
     "memoize_region_listing",
     "prewarm",

@@ -165,8 +165,12 @@ class Stack:
         self._timed("backend", t0)
         self.progress(f"AWS endpoint ready on {edge}")
 
+        t = time.perf_counter()
+        provisioner.apply_data_plane()
+        self._timed("provision", t)
         # The ECS objects and the REST API are only described on the endpoint (the harness serves
-        # them itself) and nothing in the data plane needs them: they are made meanwhile.
+        # them itself): they are made while the seed travels the stream (mostly a Lambda's work,
+        # in its own process), not beside the data plane, which the seed waits for.
         control_error: list[BaseException] = []
         control = threading.Thread(
             target=self._run,
@@ -178,9 +182,6 @@ class Stack:
             daemon=True,
         )
         control.start()
-        t = time.perf_counter()
-        provisioner.apply_data_plane()
-        self._timed("provision", t)
         if cfg.seed:
             t = time.perf_counter()
             from harness.commands import seed  # noqa: PLC0415

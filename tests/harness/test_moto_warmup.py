@@ -170,3 +170,29 @@ def test_ecs_works_without_importing_ec2_until_ec2_is_needed() -> None:
     assert "ec2 imported by ECS: False" in lines
     assert any(line.startswith("unknown subnet: ") and "subnet" in line for line in lines), lines
     assert "services: ['in-vpc', 'plain']" in lines
+
+
+def test_url_builders_compile_on_first_use_and_still_build(
+    endpoint: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from werkzeug.routing import Map, Rule
+
+    from harness.moto_warmup import defer_url_builders
+
+    original = Rule._compile_builder.__wrapped_by_harness__  # type: ignore[attr-defined]
+    compiled: list[str] = []
+
+    def counting(self: Any, append_unknown: bool = True) -> Any:
+        compiled.append(self.rule)
+        return original(self, append_unknown)
+
+    monkeypatch.setattr(Rule, "_compile_builder", counting)
+    defer_url_builders()  # wraps the counting builder as it wrapped werkzeug's
+    urls = Map([Rule("/tables/<name>", endpoint="table"), Rule("/", endpoint="root")])
+    adapter = urls.bind("localhost")
+    assert adapter.match("/tables/t1") == ("table", {"name": "t1"})
+    assert compiled == []  # adding and matching routes compiled no builder
+    assert adapter.build("table", {"name": "t 1", "extra": "x"}) == "/tables/t%201?extra=x"
+    assert adapter.build("root", {}) == "/"
+    assert adapter.build("table", {"name": "t2"}) == "/tables/t2"
+    assert compiled == ["/tables/<name>", "/"]  # once each, on first use
