@@ -4,7 +4,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
   1. Query / GSI Query cost: a per-table map from index hash-key values to items, so a Query
      looks at its own partition instead of sorting the whole table; and item-bearing answers
      (Query, Scan, GetItem, BatchGetItem) written with one JSON dump instead of moto's
-     model-walking serializer (which costs ~1 ms per returned item).
+     model-walking serializer (which costs ~1 ms per returned item); an item's byte size (for
+     the 1 MB page limit) computed directly, once per Query, instead of twice through DynamoType.
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
   3. HTML 500s: crashes in DynamoDB / Streams actions become AWS-shaped JSON errors
      (the generic fallback for every other service is in harness.asgi_moto).
@@ -18,6 +19,10 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
   6. MOTO_IAM_LOAD_MANAGED_POLICIES=true, so AWS managed policies exist.
   7. Start-up cost (in harness.moto_warmup): account lookups build no unused IAM partitions;
      ECS imports EC2 on first use only; werkzeug compiles URL builders on first use only.
+  8. Memory: Flask (in the debug mode moto runs it in) made a class per request, which
+     fragmented the heap; its enctype helper is left out.
+  9. Per-request work on constants: moto listed its package directories from disk and
+     inspected the response class's members on every request; both are looked up once.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
 
@@ -37,6 +42,7 @@ from harness.dynamodb_partition_index import PartitionIndex, index_of, item_key,
 from harness.moto_responses import (
     ShardIteratorStore,
     error_response,
+    item_size,
     plain_items_result,
     streams_error,
     validation_message,
@@ -91,6 +97,8 @@ INTERNALS: dict[str, str] = {
     "moto.iam.models:get_account_id_from": "access_key",  # harness.moto_warmup
     "werkzeug.routing.rules:Rule._compile_builder": "self append_unknown",  # harness.moto_warmup
     "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
+    "moto.backends:list_of_moto_modules": "",
+    "moto.core.responses:method_names_from_class": "clazz",
 }
 # fmt: on
 
@@ -154,6 +162,7 @@ def apply() -> str:
             _patch_shard_iterators()
             _patch_instance_tracking()
             _patch_per_request_classes()
+            _patch_per_request_lookups()
             from harness import moto_warmup  # noqa: PLC0415
 
             moto_warmup.look_up_keys_in_built_partitions()
@@ -255,10 +264,10 @@ def _patch_query() -> None:
         def size(self: Any) -> int:
             sizes = getattr(_state, "item_sizes", None)
             if sizes is None:
-                return original(self)
+                return item_size(self.attrs)
             known = sizes.get(id(self))
             if known is None or known[0] is not self:
-                known = sizes[id(self)] = (self, original(self))
+                known = sizes[id(self)] = (self, item_size(self.attrs))
             return int(known[1])
 
         return size
@@ -531,3 +540,33 @@ def _patch_per_request_classes() -> None:
         return attach_enctype_error_multidict
 
     _replace(flask.debughelpers, "attach_enctype_error_multidict", make_attach)
+
+
+# ---- 9: per-request lookups of things that never change, made once --------------------------
+
+
+def _patch_per_request_lookups() -> None:
+    import moto.backends  # noqa: PLC0415
+    import moto.core.responses  # noqa: PLC0415
+
+    def make_modules(original: Callable[[], Any]) -> Callable[[], Any]:
+        modules = tuple(original())  # moto's package directories: listed from disk per request
+
+        def list_of_moto_modules() -> Any:
+            return modules
+
+        return list_of_moto_modules
+
+    def make_method_names(original: Callable[[object], list[str]]) -> Callable[[object], Any]:
+        known: dict[object, list[str]] = {}  # inspect.getmembers of the class, per request
+
+        def method_names_from_class(clazz: object) -> list[str]:
+            names = known.get(clazz)
+            if names is None:
+                names = known[clazz] = original(clazz)
+            return names
+
+        return method_names_from_class
+
+    _replace(moto.backends, "list_of_moto_modules", make_modules)
+    _replace(moto.core.responses, "method_names_from_class", make_method_names)

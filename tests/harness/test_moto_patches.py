@@ -154,7 +154,8 @@ def test_query_gsi_looks_only_at_its_partition(
 
 def test_query_gsi_follows_updates_moves_deletes_and_pages(dynamodb: Any, table: str) -> None:
     _load(dynamodb, table, 200)
-    _query(dynamodb, table, "marketing_id-index", "marketing_id", "m1")
+    for value in ("m1", "m2", "m3"):  # each partition's order is kept until it changes
+        _query(dynamodb, table, "marketing_id-index", "marketing_id", value)
     dynamodb.update_item(
         TableName=table,
         Key=_item(1, 1, None),
@@ -628,3 +629,54 @@ def test_query_results_without_copy_leave_stored_items_intact(aws_client_factory
     for _ in range(2):
         assert client.query(IndexName="all", **query)["Items"] == [item]
         assert client.get_item(TableName="shallow-results", Key={"pk": item["pk"], "sk": item["sk"]})["Item"] == item
+
+
+def test_item_size_is_what_moto_computes_for_every_attribute_type(
+    aws_client_factory: Any,
+) -> None:
+    """The direct size must equal moto's (it decides where a 1 MB page ends), through the API."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_size = Item.size.__wrapped_by_harness__  # type: ignore[attr-defined]
+    client = aws_client_factory("dynamodb")
+    name = f"sizes-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    items = [
+        {"pk": {"S": "flat"}, "n": {"N": "-12.500"}, "t": {"BOOL": False}, "z": {"NULL": True}},
+        {"pk": {"S": "ünïcødé ✓"}, "ß": {"S": "€uro"}, "e": {"S": "x" * 1000}},
+        {"pk": {"S": "sets"}, "ss": {"SS": ["a", "bé"]}, "ns": {"NS": ["1", "2.25", "-3"]},
+         "bs": {"BS": [b"\x00\x01", b"\xff"]}},
+        {"pk": {"S": "binary"}, "b": {"B": b"\x00" * 37}},
+        {"pk": {"S": "nested"}, "m": {"M": {"k": {"S": "v"}, "l": {"L": [{"N": "3"}, {"M": {
+            "deep": {"SS": ["x"]}, "flag": {"BOOL": True}}}]}, "nul": {"NULL": True}}},
+         "l": {"L": []}, "em": {"M": {}}},
+    ]
+    for item in items:
+        client.put_item(TableName=name, Item=item)
+    table = dynamodb_backends["123456789012"]["ap-southeast-1"].tables[name]
+    stored = list(table.all_items())
+    assert len(stored) == len(items)
+    for item in stored:
+        assert item.size() == moto_size(item) > 0, item.attrs["pk"]
+
+
+def test_per_request_lookups_are_made_once(dynamodb: Any, table: str) -> None:
+    """moto listed its package directories from disk (twice) and ran inspect.getmembers on the
+    response class for every request; each is now computed once and answers the same."""
+    import moto.backends
+    import moto.core.responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    modules = moto.backends.list_of_moto_modules
+    names = moto.core.responses.method_names_from_class
+    assert list(modules()) == list(modules.__wrapped_by_harness__())  # type: ignore[attr-defined]
+    assert "dynamodb" in modules() and modules() is modules()
+    assert names(DynamoHandler) == names.__wrapped_by_harness__(DynamoHandler)  # type: ignore[attr-defined]
+    assert names(DynamoHandler) is names(DynamoHandler) and "query" in names(DynamoHandler)
+    dynamodb.describe_table(TableName=table)  # requests still dispatch through them
