@@ -45,6 +45,8 @@ class PartitionIndex:
         self._placed: dict[str, dict[PrimaryKey, IndexKey]] = {
             name: {} for name in self._hash_attrs
         }
+        # (index, hash values) -> (order, sorted items): dropped whenever that bucket changes
+        self._sorted: dict[tuple[str, IndexKey], tuple[tuple[str, ...], list[Any]]] = {}
         for item in _all_items(table):
             self.add(item)
 
@@ -62,6 +64,7 @@ class PartitionIndex:
                 continue
             self._buckets[name].setdefault(values, {})[key] = item
             self._placed[name][key] = values
+            self._sorted.pop((name, values), None)
 
     def remove(self, key: PrimaryKey) -> None:
         """Take the item with primary key `key` out of every GSI."""
@@ -69,6 +72,7 @@ class PartitionIndex:
             values = self._placed[name].pop(key, None)
             if values is None:
                 continue
+            self._sorted.pop((name, values), None)
             bucket = self._buckets[name].get(values)
             if bucket is not None:
                 bucket.pop(key, None)
@@ -91,16 +95,23 @@ class PartitionIndex:
     ) -> list[Any] | None:
         """The items of one GSI partition, or None when the conditions do not name it fully.
 
-        They come pre-sorted by `order_by` (the GSI range key, then the table keys) with keys
-        computed once per item, so moto's own sort of the partition is a single linear pass.
+        They come pre-sorted by `order_by` (the GSI range key, then the table keys), so moto's own
+        sort of the partition is a single linear pass; the order is kept until the partition
+        changes, so repeated Queries of an unchanged partition sort nothing.
         """
         attrs = self._hash_attrs.get(index_name)
         if attrs is None or any(attr not in conditions for attr in attrs):
             return None
-        bucket = self._buckets[index_name].get(tuple(conditions[attr] for attr in attrs))
+        values = tuple(conditions[attr] for attr in attrs)
+        bucket = self._buckets[index_name].get(values)
         if not bucket:
             return []
-        return sorted(bucket.values(), key=lambda item: _sort_key(item, order_by))
+        order = tuple(order_by)
+        cached = self._sorted.get((index_name, values))
+        if cached is None or cached[0] != order:
+            items = sorted(bucket.values(), key=lambda item: _sort_key(item, order_by))
+            cached = self._sorted[(index_name, values)] = (order, items)
+        return list(cached[1])  # a copy: moto sorts the list it is given
 
 
 def _sort_key(item: Any, attrs: list[str]) -> tuple[tuple[int, Any], ...]:
