@@ -158,3 +158,15 @@ def query_candidates(table: Any, args: dict[str, Any]) -> list[Any] | None:
         ranges + [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
     )
     return index.candidates(index_name, conditions, order_by)
+
+
+def gsi_sort_attributes(table: Any, index_name: str | None) -> tuple[str, ...] | None:
+    """The attributes moto sorts a GSI Query's items by, for which :func:`query_candidates`
+    returned them already sorted (its GSI hash keys are equal across them); None if not a GSI."""
+    gsi = next((i for i in table.global_indexes or [] if i.name == index_name), None)
+    if gsi is None:
+        return None
+    hashes = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"]
+    table_keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return tuple(hashes + ranges + table_keys)

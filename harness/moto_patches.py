@@ -38,7 +38,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from harness.dynamodb_partition_index import PartitionIndex, index_of, item_key, query_candidates
+from harness.dynamodb_partition_index import (
+    PartitionIndex,
+    gsi_sort_attributes,
+    index_of,
+    item_key,
+    query_candidates,
+)
 from harness.moto_responses import (
     ShardIteratorStore,
     error_response,
@@ -70,6 +76,9 @@ INTERNALS: dict[str, str] = {
         "scan_index_forward projection_expressions index_name consistent_read "
         "filter_expression hash_key_conditions range_key_conditions filter_kwargs",
     "moto.dynamodb.models.table:Table.all_items": "self",
+    "moto.dynamodb.models.table:Table.sorted_items": "self hash_key_attrs range_key_attrs items",
+    "moto.dynamodb.models.table:Table._generate_attr_to_sort_by":
+        "self hash_key_attrs range_key_attrs",
     "moto.dynamodb.models.dynamo_type:Item.size": "self",
     "moto.dynamodb.models.table:Table.put_item":
         "self item_attrs expected condition_expression expression_attribute_names "
@@ -250,15 +259,35 @@ def _patch_query() -> None:
                 self, arguments.get("index_name")
             )
             _state.hint = (self, candidates) if candidates is not None else None
+            sort_attributes = gsi_sort_attributes(self, arguments.get("index_name"))
+            _state.presorted = (
+                (self, sort_attributes)
+                if candidates is not None and sort_attributes is not None
+                else None
+            )
             _state.item_sizes = {}  # moto sizes every item twice per Query; nothing changes meanwhile
             try:
                 return original(self, *args, **kwargs)
             finally:
                 _state.hint = None
+                _state.presorted = None
                 _state.shallow_results = False
                 _state.item_sizes = None
 
         return query
+
+    def make_sorted_items(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+        def sorted_items(
+            self: Any, hash_key_attrs: list[str], range_key_attrs: list[Any], items: list[Any]
+        ) -> list[Any]:
+            presorted = getattr(_state, "presorted", None)
+            if presorted is not None and presorted[0] is self:
+                by = tuple(self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs))
+                if by == presorted[1]:
+                    return items  # already in this order (a stable sort would keep it)
+            return original(self, hash_key_attrs, range_key_attrs, items)
+
+        return sorted_items
 
     def make_item_size(original: Callable[[Any], int]) -> Callable[[Any], int]:
         def size(self: Any) -> int:
@@ -349,6 +378,7 @@ def _patch_query() -> None:
     _replace(DynamoHandler, "serialized", make_serialized)
     _replace(DynamoResult, "__init__", make_result_init)
     _replace(Table, "query", make_query)
+    _replace(Table, "sorted_items", make_sorted_items)
     _replace(Item, "size", make_item_size)
     _replace(Table, "all_items", make_all_items)
     _replace(Table, "put_item", make_put_item)
