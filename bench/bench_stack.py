@@ -1,6 +1,6 @@
 """Whole-stack figures: `query-harness up --detach` to all-healthy, memory of every process, teardown.
 
-Run: .venv/bin/python bench/bench_stack.py [--runs 3]
+Run: .venv/bin/python bench/bench_stack.py [--runs 5]  (run 1 starts with empty caches)
 Targets (embedded, 2 cores): up <= 3 s median, teardown <= 1 s median, RSS of the stack <= 600 MB,
 no process or port left after `down`.
 """
@@ -59,7 +59,7 @@ def port_open(url: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     ups, downs, rss, leftovers = [], [], [], 0
     cache = tempfile.mkdtemp(prefix="bench-stack-cache-")  # like .harness/cache across `make up`s
@@ -103,7 +103,7 @@ def main() -> int:
             ]
             leftovers += len(alive) + sum(port_open(u) for u in urls)
             print(
-                f"run {run + 1}{' (cold infra cache)' if run == 0 else ''}: "
+                f"run {run + 1}{' (cold caches: infra, region lists)' if run == 0 else ''}: "
                 f"up {ups[-1]:.2f} s, down {downs[-1]:.2f} s, "
                 f"RSS {mb:.0f} MB in {count} processes, inside the stack: {state['timings_s']}"
             )
