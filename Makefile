@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test lint bench fuzz contract lambda-package clean
+.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,9 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Our own modules' bytecode, as pip writes it for installed packages: every stack process imports
+# them, and where PYTHONDONTWRITEBYTECODE is set (CI images, containers) Python would otherwise
+# compile them again in each process. Only changed files are recompiled.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q harness service lambdas
+
 install: $(STAMP) ## create .venv and install the project with its dev extra
 
-up: $(STAMP) ## bring the whole stack up (embedded backend), Ctrl-C to stop
+up: $(STAMP) bytecode ## bring the whole stack up (embedded backend), Ctrl-C to stop
 	$(BIN)/query-harness up $(UP_ARGS)
 
 down: $(STAMP) ## stop a stack started with `query-harness up --detach`
@@ -33,7 +39,7 @@ contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, liv
 fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
 	BIN=$(BIN) scripts/fuzz.sh
 
-bench: $(STAMP) ## print the benchmark figures (takes a few minutes)
+bench: $(STAMP) bytecode ## print the benchmark figures (takes a few minutes)
 	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)

@@ -62,6 +62,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     ups, downs, rss, leftovers = [], [], [], 0
+    packages = ("harness", "service", "lambdas")
+    compiled = all(any((ROOT / name / "__pycache__").glob("*.pyc")) for name in packages)
+    print(
+        "bytecode of harness/service/lambdas: "
+        + (
+            "compiled (make bytecode)"
+            if compiled
+            else "not compiled: every process compiles them (run `make bytecode`)"
+        )
+        + f"; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}"
+    )
     cache = tempfile.mkdtemp(prefix="bench-stack-cache-")  # like .harness/cache across `make up`s
     inner: dict[str, list[float]] = {}
     for run in range(args.runs):
