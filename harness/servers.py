@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -61,8 +61,10 @@ class ASGIServer:
         ready_timeout_s: float = 10.0,
         graceful_shutdown_s: float = 2.0,
         log_level: str = "warning",
+        uvicorn_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.app = app
+        self.app = app  # may be set after bind(), e.g. when the app needs the port
+        self._uvicorn_options = dict(uvicorn_options or {})
         self.host = host
         self.name = name
         self._requested_port = port
@@ -93,22 +95,29 @@ class ASGIServer:
         """True while the serving thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    def bind(self) -> int:
+        """Bind the listening socket now (``start()`` does it otherwise); returns the port."""
+        if self._socket is None:
+            self._socket = self._bind()
+            self._port = int(self._socket.getsockname()[1])
+        return self.port
+
     def start(self) -> ASGIServer:
         """Bind the socket, start serving in a thread and wait until the app is ready."""
         if self.running:
             return self
-        self._socket = self._bind()
-        self._port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(
-            self.app,
-            lifespan="on",
-            log_config=None,
-            log_level=self._log_level,
-            access_log=False,
-            proxy_headers=False,  # the client address is the TCP peer, never a header
-            server_header=False,
-            timeout_graceful_shutdown=int(max(1, self._graceful_shutdown_s)),
-        )
+        self.bind()
+        options: dict[str, Any] = {
+            "lifespan": "on",
+            "log_config": None,
+            "log_level": self._log_level,
+            "access_log": False,
+            "proxy_headers": False,  # the client address is the TCP peer, never a header
+            "server_header": False,
+            "timeout_graceful_shutdown": int(max(1, self._graceful_shutdown_s)),
+            **self._uvicorn_options,
+        }
+        config = uvicorn.Config(self.app, **options)
         self._server = uvicorn.Server(config)
         self._error = None
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-server", daemon=True)
