@@ -69,7 +69,7 @@ def api_document(*, deny_outside_vpc: bool = True) -> dict[str, Any]:
             "/health": {"get": integration("GET", "/health")},
             "/query/user": {"post": integration("POST", "/query/user")},
             "/query/fail": {"post": integration("POST", "/query/fail")},
-            "/slow/{ms}": {"get": integration("GET", "/slow/{ms}", timeout_ms=100)},
+            "/slow/{ms}": {"get": integration("GET", "/slow/{ms}", timeout_ms=500)},
             "/status/{code}": {"get": integration("GET", "/status/{code}")},
             "/files/{proxy+}": {
                 "x-amazon-apigateway-any-method": integration(
