@@ -21,9 +21,7 @@ import logging
 import math
 import os
 import queue
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -37,17 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from harness.lambda_worker import (
-    FRAME_HEAD,
-    INVOKE_HEAD,
-    KIND_INIT,
-    KIND_INVOKE,
-    KIND_LOG,
-    KIND_RESULT,
-    RESULT_HEAD,
-)
+from harness.lambda_environment import Outcome, Worker
 
 __all__ = [
     "RESERVED_ENVIRONMENT_KEYS",
@@ -63,12 +51,9 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 EVENT_PAYLOAD_LIMIT = 256 * 1024
-RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100  # AWS's figure: 6291556 bytes
 CLIENT_CONTEXT_LIMIT = 3583
-INIT_TIMEOUT_S = 10.0
 EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
 RESERVED_ENVIRONMENT_KEYS = frozenset(
@@ -130,196 +115,6 @@ class InvokeResult:
     request_id: str = ""
 
 
-class _WorkerGone(OSError):
-    """The worker closed its end of the pipe (it exited)."""
-
-
-@dataclass
-class _Outcome:
-    ok: bool
-    payload: bytes
-    lines: list[str]
-    duration_ms: float
-    max_memory_mb: int
-    init_lines: list[str] = field(default_factory=list)
-    init_duration_ms: float | None = None
-    trailer: list[str] = field(default_factory=list)
-    status: str | None = None  # REPORT "Status:" for timeouts and crashes
-    reusable: bool = True
-
-
-class _Worker:
-    """One warm execution environment: a child process speaking the framed pipe protocol."""
-
-    def __init__(self, config: FunctionConfig, python: str, env: dict[str, str]) -> None:
-        self.config = config
-        self.started = time.monotonic()
-        self.started_wall = time.time()
-        self.process = subprocess.Popen(
-            [python, "-B", str(WORKER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=config.code_dir,
-            env=env,
-            bufsize=0,
-            start_new_session=True,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._write_fd = self.process.stdin.fileno()
-        self._read_fd = self.process.stdout.fileno()
-        self._poll = select.poll()
-        self._poll.register(self._read_fd, select.POLLIN)
-        self._buffer = bytearray()
-        self._initialised = False
-        self.max_memory_mb = 0
-
-    def invoke(self, request_id: str, header: bytes, event: bytes) -> _Outcome:
-        """Run one invocation; never raises for the function's own failures."""
-        init_lines: list[str] = []
-        init_ms: float | None = None
-        lines: list[str] = []
-        sent = self.started
-        try:
-            if not self._initialised:
-                frame = self._read_until(KIND_INIT, init_lines, self.started + INIT_TIMEOUT_S)
-                if frame is None:
-                    return self._timed_out(request_id, INIT_TIMEOUT_S, lines, init_lines)
-                self._initialised = True
-                # the worker stamps when its init ended: a worker started ahead of its first
-                # invocation (prewarm) reports its init, not the time it then waited
-                init_ms = (
-                    (float(frame) - self.started_wall) * 1000.0
-                    if frame
-                    else (time.monotonic() - self.started) * 1000.0
-                )
-            body = INVOKE_HEAD.pack(len(header)) + header + event
-            sent = time.monotonic()
-            self._write(FRAME_HEAD.pack(KIND_INVOKE, len(body)) + body)
-            result = self._read_until(KIND_RESULT, lines, sent + self.config.timeout_s)
-        except OSError:
-            return self._exited(request_id, sent, lines, init_lines)
-        if result is None:
-            return self._timed_out(request_id, self.config.timeout_s, lines, init_lines)
-        ok, init_failed, duration_ms, max_rss_kb = RESULT_HEAD.unpack_from(result)
-        self.max_memory_mb = math.ceil(max_rss_kb / 1024)
-        payload = result[RESULT_HEAD.size :]
-        outcome = _Outcome(
-            bool(ok),
-            payload,
-            lines,
-            duration_ms,
-            self.max_memory_mb,
-            init_lines,
-            init_ms,
-            reusable=not init_failed,
-        )
-        if len(payload) > RESPONSE_PAYLOAD_LIMIT:
-            outcome.ok, outcome.payload = (
-                False,
-                _error_payload(
-                    "Function.ResponseSizeTooLarge",
-                    f"Response payload size exceeded maximum allowed payload size "
-                    f"({RESPONSE_PAYLOAD_LIMIT} bytes).",
-                ),
-            )
-        return outcome
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._write_fd, view) :]
-
-    def _read_until(self, kind: bytes, lines: list[str], deadline: float) -> bytes | None:
-        """Gather log lines until a ``kind`` frame; None past the deadline; OSError on EOF."""
-        buffer = self._buffer
-        while True:
-            if len(buffer) >= FRAME_HEAD.size:
-                frame_kind, length = FRAME_HEAD.unpack_from(buffer)
-                end = FRAME_HEAD.size + length
-                if len(buffer) >= end:
-                    body = bytes(buffer[FRAME_HEAD.size : end])
-                    del buffer[:end]
-                    if frame_kind == kind:
-                        return body
-                    if frame_kind == KIND_LOG:
-                        lines.extend(body.decode("utf-8", "replace").split("\n"))
-                    continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            if not self._poll.poll(math.ceil(remaining * 1000)):
-                continue
-            chunk = os.read(self._read_fd, 1 << 16)
-            if not chunk:
-                raise _WorkerGone()
-            buffer += chunk
-
-    def _timed_out(
-        self, request_id: str, timeout_s: float, lines: list[str], init_lines: list[str]
-    ) -> _Outcome:
-        self._sample_memory()
-        self.terminate()
-        message = f"{_timestamp()} {request_id} Task timed out after {timeout_s:.2f} seconds"
-        return _Outcome(
-            False,
-            _error_payload("Sandbox.Timedout", message),
-            lines,
-            timeout_s * 1000.0,
-            self.max_memory_mb,
-            init_lines,
-            trailer=[message],
-            status="timeout",
-            reusable=False,
-        )
-
-    def _exited(
-        self, request_id: str, sent: float, lines: list[str], init_lines: list[str]
-    ) -> _Outcome:
-        self.terminate()
-        code = self.process.returncode
-        if code == 0:
-            reason = "Runtime exited without providing a reason"
-        elif code is not None and code < 0:
-            reason = f"Runtime exited with error: signal: {_signal_text(-code)}"
-        else:
-            reason = f"Runtime exited with error: exit status {code}"
-        message = f"RequestId: {request_id} Error: {reason}"
-        return _Outcome(
-            False,
-            _error_payload("Runtime.ExitError", message),
-            lines,
-            (time.monotonic() - sent) * 1000.0,
-            self.max_memory_mb,
-            init_lines,
-            trailer=[message, "Runtime.ExitError"],
-            status="error\tError Type: Runtime.ExitError",
-            reusable=False,
-        )
-
-    def _sample_memory(self) -> None:
-        try:
-            rss = psutil.Process(self.process.pid).memory_info().rss
-        except psutil.Error:
-            return
-        self.max_memory_mb = max(self.max_memory_mb, math.ceil(rss / (1024 * 1024)))
-
-    def terminate(self) -> None:
-        """Kill the worker and everything it started; wait for it. Safe to call twice."""
-        if self.process.returncode is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-        self.process.wait()
-
-    def dispose(self) -> None:
-        """Terminate and release the pipes; only by the thread that owns the worker."""
-        self.terminate()
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.close()
-        self.process.stdout.close()
-
-
 class _Pool:
     """Warm workers of one function version; grows on demand up to its concurrency limit."""
 
@@ -327,7 +122,7 @@ class _Pool:
         self.config = config
         self.limit = limit
         self.lock = threading.Lock()
-        self.idle: list[_Worker] = []
+        self.idle: list[Worker] = []
         self.count = 0
         self.retired = False
 
@@ -370,7 +165,7 @@ class LambdaRuntime:
         self._throttle_delay = event_throttle_delay_s
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
-        self._live: set[_Worker] = set()
+        self._live: set[Worker] = set()
         self._closed = False
         self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
         self._log_thread = threading.Thread(
@@ -463,7 +258,7 @@ class LambdaRuntime:
             raise ResourceNotFound(f"Function not found: {name}")
         return pool
 
-    def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> _Outcome:
+    def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> Outcome:
         worker = self._acquire(pool)
         config = pool.config
         deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
@@ -488,7 +283,7 @@ class LambdaRuntime:
             pool.count += 1
         self._release(pool, self._new_worker(pool), reusable=True)
 
-    def _acquire(self, pool: _Pool) -> _Worker:
+    def _acquire(self, pool: _Pool) -> Worker:
         with pool.lock:
             if pool.idle:
                 return pool.idle.pop()
@@ -500,10 +295,10 @@ class LambdaRuntime:
             pool.count += 1
         return self._new_worker(pool)
 
-    def _new_worker(self, pool: _Pool) -> _Worker:
+    def _new_worker(self, pool: _Pool) -> Worker:
         """A new worker for ``pool``, whose ``count`` the caller has already raised."""
         try:
-            worker = _Worker(pool.config, self.python, self._environment(pool.config))
+            worker = Worker(pool.config, self.python, self._environment(pool.config))
         except BaseException:
             with pool.lock:
                 pool.count -= 1
@@ -517,7 +312,7 @@ class LambdaRuntime:
             raise RuntimeError("LambdaRuntime is closed")
         return worker
 
-    def _release(self, pool: _Pool, worker: _Worker, reusable: bool) -> None:
+    def _release(self, pool: _Pool, worker: Worker, reusable: bool) -> None:
         with pool.lock:
             if reusable and not pool.retired and not self._closed:
                 pool.idle.append(worker)
@@ -525,7 +320,7 @@ class LambdaRuntime:
             pool.count -= 1
         self._dispose(worker)
 
-    def _dispose(self, worker: _Worker) -> None:
+    def _dispose(self, worker: Worker) -> None:
         worker.dispose()
         with self._lock:
             self._live.discard(worker)
@@ -574,7 +369,7 @@ class LambdaRuntime:
 
     # -- logs --------------------------------------------------------------------------------
 
-    def _log_lines(self, config: FunctionConfig, request_id: str, outcome: _Outcome) -> list[str]:
+    def _log_lines(self, config: FunctionConfig, request_id: str, outcome: Outcome) -> list[str]:
         lines = [*outcome.init_lines, f"START RequestId: {request_id} Version: $LATEST"]
         lines += outcome.lines
         lines += outcome.trailer
@@ -759,27 +554,6 @@ def _decoded_client_context(client_context: str | None) -> Any:
     if not isinstance(context, dict):
         raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object")
     return context
-
-
-def _error_payload(error_type: str, message: str) -> bytes:
-    return json.dumps({"errorMessage": message, "errorType": error_type}).encode("utf-8")
-
-
-def _timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _signal_text(number: int) -> str:
-    names = {
-        signal.SIGKILL: "killed",
-        signal.SIGSEGV: "segmentation fault",
-        signal.SIGABRT: "aborted",
-        signal.SIGTERM: "terminated",
-    }
-    try:
-        return names.get(signal.Signals(number), signal.Signals(number).name.lower())
-    except ValueError:
-        return str(number)
 
 
 _VERSIONS: dict[str, str] = {}
