@@ -152,7 +152,7 @@ class Stack:
         replica_thread = threading.Thread(
             target=self._run,
             args=(functools.partial(self._start_serving, infra, account), replica_error),
-            name="replicas-start",
+            name="serving-start",  # replicas, then the load balancer and gateway
             daemon=True,
         )
         replica_thread.start()
