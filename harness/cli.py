@@ -21,6 +21,7 @@ from rich.table import Table
 
 from harness import state as state_file
 from harness.backends import BACKENDS, BackendUnavailable
+from harness.zygote import redirect_output
 
 app = typer.Typer(
     help="Query Service V3 local harness: the whole stack with one command.",
@@ -280,13 +281,7 @@ def _become_background_stack(run: Callable[[], None], log_path: Path) -> NoRetur
     code = 1
     try:
         os.setsid()  # Ctrl-C in the terminal that ran `up --detach` no longer reaches the stack
-        log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        os.close(devnull)
+        redirect_output(log_path)
         os.environ["TERM"] = "dumb"
         console = Console(file=sys.stdout, force_terminal=False, soft_wrap=True)
         err = Console(file=sys.stderr, force_terminal=False, soft_wrap=True)

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["ForkedProcess", "Zygote", "ZygoteError"]
+__all__ = ["ForkedProcess", "Zygote", "ZygoteError", "redirect_output"]
 
 
 class ZygoteError(RuntimeError):
@@ -235,6 +235,17 @@ class Zygote:
 # ----------------------------------------------------------------------------- zygote side
 
 
+def redirect_output(log_path: Path) -> None:
+    """Point this process's stdout and stderr at ``log_path`` (appending) and stdin at /dev/null."""
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(devnull)
+
+
 def _emit(fd: int, message: dict[str, Any]) -> None:
     try:
         os.write(fd, json.dumps(message).encode() + b"\n")
@@ -251,13 +262,7 @@ def _serve_child(app: str, request: dict[str, Any], keep_closed: list[int]) -> N
             signal.signal(signum, signal.SIG_DFL)
         for fd in keep_closed:
             os.close(fd)
-        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        os.close(devnull)
+        redirect_output(Path(request["log"]))
         import uvicorn  # noqa: PLC0415 - already imported by the zygote
 
         uvicorn.run(
