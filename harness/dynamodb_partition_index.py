@@ -152,21 +152,23 @@ def query_candidates(table: Any, args: dict[str, Any]) -> list[Any] | None:
     index = index_of(table)
     if index is None:
         return None
-    gsi = next((i for i in table.global_indexes if i.name == index_name), None)
-    ranges = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"] if gsi else []
-    order_by = (
-        ranges + [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-    )
+    _, order_by = _gsi_order(table, index_name)
     return index.candidates(index_name, conditions, order_by)
+
+
+def _gsi_order(table: Any, index_name: str | None) -> tuple[list[str], list[str]]:
+    """A GSI's hash attributes, and the order its Query items come in: its range attributes,
+    then the table's keys (no hash or range attributes when there is no such GSI)."""
+    gsi = next((i for i in table.global_indexes or [] if i.name == index_name), None)
+    schema = gsi.schema if gsi is not None else []
+    hashes = [k["AttributeName"] for k in schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"]
+    table_keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return hashes, ranges + table_keys
 
 
 def gsi_sort_attributes(table: Any, index_name: str | None) -> tuple[str, ...] | None:
     """The attributes moto sorts a GSI Query's items by, for which :func:`query_candidates`
     returned them already sorted (its GSI hash keys are equal across them); None if not a GSI."""
-    gsi = next((i for i in table.global_indexes or [] if i.name == index_name), None)
-    if gsi is None:
-        return None
-    hashes = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "HASH"]
-    ranges = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "RANGE"]
-    table_keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-    return tuple(hashes + ranges + table_keys)
+    hashes, order_by = _gsi_order(table, index_name)
+    return tuple(hashes + order_by) if hashes else None

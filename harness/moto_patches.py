@@ -259,12 +259,12 @@ def _patch_query() -> None:
                 self, arguments.get("index_name")
             )
             _state.hint = (self, candidates) if candidates is not None else None
-            sort_attributes = gsi_sort_attributes(self, arguments.get("index_name"))
-            _state.presorted = (
-                (self, sort_attributes)
-                if candidates is not None and sort_attributes is not None
+            sort_attributes = (
+                gsi_sort_attributes(self, arguments.get("index_name"))
+                if candidates is not None
                 else None
             )
+            _state.presorted = (self, sort_attributes) if sort_attributes is not None else None
             _state.item_sizes = {}  # moto sizes every item twice per Query; nothing changes meanwhile
             try:
                 return original(self, *args, **kwargs)
