@@ -46,7 +46,7 @@ lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.
 	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \
 	    --python-version 3.12 --platform manylinux2014_x86_64 --only-binary=:all: \
 	    "aws-lambda-powertools>=3,<4" "pydantic>=2.7,<3" "jsonschema>=4.21,<5"
-	$(BIN)/python -c "from harness.provision import build_lambda_zip, VENDOR_DIR; \
+	$(BIN)/python -c "from harness.stack.provision import build_lambda_zip, VENDOR_DIR; \
 	    open('build/lambdas.zip', 'wb').write(build_lambda_zip(vendor_dir=VENDOR_DIR))"
 	@echo "wrote build/lambdas.zip"
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_endpoint.py [--items 10000] [--minutes 2] [--samples 200]
     .venv/bin/python bench/bench_endpoint.py --only soak --minutes 10   # the RSS soak alone
 
-Runs the endpoint as its own process (`python -m harness.endpoint`) so cold start and RSS are
+Runs the endpoint as its own process (`python -m harness.aws.endpoint`) so cold start and RSS are
 the endpoint's own, and plain moto (`python -m moto.server`, unpatched) beside it for Query.
 """
 
@@ -223,7 +223,7 @@ def main() -> None:
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    endpoint, started = _start([sys.executable, "-m", "harness.endpoint", "--port", str(port)])
+    endpoint, started = _start([sys.executable, "-m", "harness.aws.endpoint", "--port", str(port)])
     moto_port = _free_port()
     moto_url = f"http://127.0.0.1:{moto_port}"
     moto = None

@@ -1,7 +1,7 @@
 """Benchmark the request path gateway -> load balancer -> replicas, and replica start/replace/stop.
 
 Prints medians and p99s; no assertions. By default the replicas run the tiny fake service of
-tests/harness/apps (so the figures are the harness's own overhead); ``--app
+tests/harness/ingress/apps (so the figures are the harness's own overhead); ``--app
 service.app:create_app`` starts the real service instead (its GET /health is used).
 
     .venv/bin/python bench/bench_gateway.py [--requests 500] [--app ...]
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from harness.gateway import Gateway
-from harness.load_balancer import LoadBalancer
-from harness.replicas import ReplicaSet
+from harness.ingress.gateway import Gateway
+from harness.ingress.load_balancer import LoadBalancer
+from harness.ingress.replicas import ReplicaSet
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKE_APPS = ROOT / "tests" / "harness" / "apps"
+FAKE_APPS = ROOT / "tests" / "harness" / "ingress" / "apps"
 API = ROOT / "infra" / "api-gateway" / "internal-api.json"
 
 

@@ -1,4 +1,4 @@
-"""Warm invoke round trip of a no-op handler through harness.lambda_runtime (no HTTP).
+"""Warm invoke round trip of a no-op handler through harness.lambda_runtime.runtime (no HTTP).
 
 Usage: .venv/bin/python bench/bench_lambda_runtime.py [--calls 2000] [--threads 1]
 Prints cold start, then median / p99 of warm RequestResponse invokes (target: well under 5 ms).
@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.lambda_runtime import FunctionConfig, LambdaRuntime
+from harness.lambda_runtime.runtime import FunctionConfig, LambdaRuntime
 
 HANDLER_SOURCE = "def handler(event, context):\n    return None\n"
 

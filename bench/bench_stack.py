@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.state import wait_gone
+from harness.stack.state import wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 

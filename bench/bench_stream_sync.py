@@ -8,7 +8,7 @@ One run prints figures (no assertions):
   twice (the function writes one target item per delivery), elapsed and records/s;
 - idle CPU of this process (endpoint + pollers) over ``--idle`` seconds (target < 2% of a core).
 
-By default it runs on the embedded endpoint (harness.endpoint + the harness Lambda runtime, a
+By default it runs on the embedded endpoint (harness.aws.endpoint + the harness Lambda runtime, a
 real function in a worker process); ``--fake`` uses a ThreadedMotoServer and an in-process
 invoke instead.
 
@@ -80,7 +80,7 @@ def client(url: str, service: str) -> Any:
 
 def endpoint_stack() -> Stack:
     """The embedded endpoint with the harness runtime: functions deployed through boto3."""
-    from harness.endpoint import Endpoint
+    from harness.aws.endpoint import Endpoint
 
     endpoint = Endpoint(port=0, region=REGION).start()
     iam, lam = client(endpoint.url, "iam"), client(endpoint.url, "lambda")
@@ -97,7 +97,7 @@ def endpoint_stack() -> Stack:
                             Environment={"Variables": {"TARGET_TABLE": target}})
         return name
 
-    return Stack(endpoint.url, "embedded endpoint (harness.endpoint + LambdaRuntime worker "
+    return Stack(endpoint.url, "embedded endpoint (harness.aws.endpoint + LambdaRuntime worker "
                  "processes)", make_function, endpoint.stop, endpoint.mappings)
 
 
@@ -107,7 +107,7 @@ def fake_stack() -> Stack:
 
     from moto.server import ThreadedMotoServer
 
-    from harness.event_source_mappings import EventSourceMappings
+    from harness.streams.mappings import EventSourceMappings
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

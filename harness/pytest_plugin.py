@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import commands
-from harness.backends import BACKENDS, BackendUnavailable
+from harness.stack import commands
+from harness.stack.backends import BACKENDS, BackendUnavailable
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +50,7 @@ class StackHandle:
     edge_url: str | None
     region: str = "ap-southeast-1"
     backend: str = "embedded"
-    stack: Any = None  # harness.stack.Stack when this session started it
+    stack: Any = None  # harness.stack.stack.Stack when this session started it
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -58,7 +58,7 @@ class StackHandle:
         if self.edge_url is None:
             pytest.skip("this stack's AWS endpoint is not reachable (no --harness-endpoint-url)")
         if service not in self._clients:
-            from harness.provision import aws_client
+            from harness.stack.provision import aws_client
 
             self._clients[service] = aws_client(service, self.edge_url, self.region)
         return self._clients[service]
@@ -76,7 +76,7 @@ def stack(
             gateway_url.rstrip("/"), config.getoption("--harness-endpoint-url"), backend="external"
         )
         return
-    from harness.stack import Stack, StackConfig
+    from harness.stack.stack import Stack, StackConfig
 
     backend = config.getoption("--harness-backend")
     state_dir = tmp_path_factory.mktemp("harness")

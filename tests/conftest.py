@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness.endpoint import Endpoint
+    from harness.aws.endpoint import Endpoint
 
 TEST_REGION = "ap-southeast-1"
 
@@ -16,7 +16,7 @@ TEST_REGION = "ap-southeast-1"
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[Endpoint]:
     """The embedded AWS endpoint (moto + harness Lambda) on a free loopback port."""
-    from harness.endpoint import Endpoint
+    from harness.aws.endpoint import Endpoint
 
     server = Endpoint(port=0, region=TEST_REGION).start()
     try:

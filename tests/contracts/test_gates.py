@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.contract_gates import (
+from harness.contracts.gates import (
     ap_id_in_contract,
     ap_id_in_record_schemas,
     definition_files,
@@ -23,7 +23,7 @@ from harness.contract_gates import (
     lambda_query_types_match_contract,
     old_paths_absent,
 )
-from harness.infra import ROOT
+from harness.stack.infra import ROOT
 
 CONTRACT = ROOT / "contracts" / "openapi.yaml"
 API_DEFINITION = ROOT / "infra" / "api-gateway" / "internal-api.json"

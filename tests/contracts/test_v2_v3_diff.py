@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.contract_diff import diff, load_declarations, load_document
+from harness.contracts.diff import diff, load_declarations, load_document
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from harness.commands import load_seed
+from harness.stack.commands import load_seed
 
 
 def test_query_user_seed_returns_records_with_ap_id_newest_first(api: httpx.Client) -> None:

@@ -59,7 +59,7 @@ def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(
 
 
 def test_provisioning_twice_changes_nothing(own_stack) -> None:
-    from harness.provision import Provisioner
+    from harness.stack.provision import Provisioner
 
     result = Provisioner(own_stack.infra, own_stack.backend.endpoint_url).apply()
     assert result.created == []

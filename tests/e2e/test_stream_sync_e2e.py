@@ -42,7 +42,7 @@ def test_status_change_is_synced_as_modify(
 def test_deleted_command_disappears_from_read_side(
     aws, put_command, wait_for_sync, command_record_factory
 ) -> None:
-    from harness.commands import to_item
+    from harness.stack.commands import to_item
 
     record = put_command(command_record_factory())
     wait_for_sync(record)

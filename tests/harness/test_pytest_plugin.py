@@ -84,7 +84,7 @@ def test_plugin_aws_fixture_without_endpoint_skips_with_reason(
 
 
 def test_plugin_localstack_without_docker_skips_with_reason(pytester: pytest.Pytester) -> None:
-    from harness.backends import docker_available
+    from harness.stack.backends import docker_available
 
     if docker_available():
         pytest.skip("a Docker engine is reachable here: the LocalStack backend would really start")

@@ -1,0 +1,453 @@
+"""The embedded AWS endpoint: one loopback port, moto in-process, Lambda and mappings ours."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
+
+if TYPE_CHECKING:
+    from harness.lambda_runtime.api import LambdaApi
+
+logger = logging.getLogger("harness.aws.endpoint")
+
+DEFAULT_PORT = 4566
+DEFAULT_REGION = "ap-southeast-1"
+ESM_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/event-source-mappings(?:/[^/]*)?/?$")
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9.-]+)/aws4_request")
+DYNAMODB_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
+PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
+HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
+SERVICES = (
+    "dynamodb",
+    "dynamodbstreams",
+    "iam",
+    "sqs",
+    "logs",
+    "apigateway",
+    "ecs",
+    "elbv2",
+    "lambda",
+    "sts",
+)
+
+
+class EndpointError(RuntimeError):
+    """The endpoint could not start (port taken, server failed)."""
+
+
+def signing_scope(request: HttpRequest) -> tuple[str, str, str] | None:
+    """(access key id, region, service) from a SigV4 Authorization header, if signed."""
+    match = CREDENTIAL.search(request.header("authorization", "") or "")
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def written_tables(action: str, body: bytes) -> list[str]:
+    """The DynamoDB tables a successful write request changed."""
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    if action in ("PutItem", "UpdateItem", "DeleteItem"):
+        return [str(document.get("TableName", ""))]
+    if action == "BatchWriteItem":
+        return [str(name) for name in document.get("RequestItems", {})]
+    if action == "TransactWriteItems":
+        return [
+            str(op.get("TableName", ""))
+            for entry in document.get("TransactItems", [])
+            for op in entry.values()
+            if isinstance(op, dict)
+        ]
+    statements = [document.get("Statement", "")]
+    statements += [s.get("Statement", "") for s in document.get("Statements", [])]
+    statements += [s.get("Statement", "") for s in document.get("TransactStatements", [])]
+    return [m for s in statements for m in PARTIQL_TABLE.findall(str(s))]
+
+
+class EndpointApp:
+    """The raw ASGI app: routes Lambda Invoke and mappings to the harness, the rest to moto."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._moto = MotoApp()
+        self._moto_pool = ThreadPoolExecutor(8, thread_name_prefix="moto")
+        self._invoke_pool = ThreadPoolExecutor(64, thread_name_prefix="invoke")
+
+    def warm_moto(self, backend: str) -> None:
+        """Prepare moto's app for ``backend`` before its first request (see moto_warmup)."""
+        self._moto.warm(backend)
+
+    def close(self) -> None:
+        """Stop the worker pools."""
+        self._moto_pool.shutdown(wait=True, cancel_futures=True)
+        self._invoke_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        request = HttpRequest(
+            method=scope["method"],
+            path=scope["path"],
+            raw_path=scope.get("raw_path") or scope["path"].encode(),
+            query_string=scope.get("query_string", b""),
+            headers=[
+                (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]
+            ],
+            body=b"".join(chunks),
+            server=tuple(scope.get("server") or ("127.0.0.1", 0)),
+            client=tuple(scope.get("client") or ("127.0.0.1", 0)),
+        )
+        loop = asyncio.get_running_loop()
+        pool = (
+            self._invoke_pool
+            if "/functions/" in request.path
+            and request.path.rstrip("/").endswith(("/invocations", "/invoke-async"))
+            else self._moto_pool
+        )
+        try:
+            response = await loop.run_in_executor(pool, self.handle, request)
+        except Exception as exc:  # a bug of ours: still an AWS-shaped answer
+            logger.exception("endpoint failed on %s %s", request.method, request.path)
+            response = json_error(500, "ServiceException", f"{type(exc).__name__}: {exc}")
+        headers = [
+            (k.lower().encode("latin-1"), str(v).encode("latin-1"))
+            for k, v in response.headers
+            if k.lower() != "content-length"
+        ]
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Serve one request (called on a worker thread)."""
+        from harness.lambda_runtime.api import FUNCTIONS_PATH, INVOKE_PATH  # noqa: PLC0415
+
+        endpoint = self._endpoint
+        scope = signing_scope(request)
+        region = scope[1] if scope else endpoint.region
+        if request.path in HEALTH_PATHS:
+            body = {
+                "services": dict.fromkeys(SERVICES, "running"),
+                "edition": "harness",
+                "version": endpoint.moto_version,
+            }
+            return HttpResponse(
+                200, [("Content-Type", "application/json")], json.dumps(body).encode()
+            )
+        if (match := INVOKE_PATH.match(request.path)) and request.method == "POST":
+            api = endpoint.lambda_api
+            if api is None:
+                return json_error(500, "ServiceException", endpoint.lambda_unavailable)
+            return api.invoke(
+                request,
+                match.group("name"),
+                match.group("kind"),
+                endpoint.account_for(scope),
+                region,
+            )
+        if ESM_PATH.match(request.path):
+            return self._event_source_mappings(request)
+        if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
+            rejected = endpoint.lambda_api.check_control_plane(request)
+            if rejected is not None:
+                return rejected
+            response = self._moto(request)
+            endpoint.lambda_api.after_control_plane(
+                request, response, endpoint.account_for(scope), region
+            )
+            return response
+        response = self._moto(request)
+        target = request.header("x-amz-target") or ""
+        if response.status == 200 and target.startswith("DynamoDB_"):
+            action = target.rsplit(".", 1)[-1]
+            if action in DYNAMODB_WRITES and endpoint.mappings is not None:
+                for table in dict.fromkeys(written_tables(action, request.body)):
+                    endpoint.mappings.notify_write(table)
+        return response
+
+    def _event_source_mappings(self, request: HttpRequest) -> HttpResponse:
+        from urllib.parse import parse_qsl  # noqa: PLC0415
+
+        mappings = self._endpoint.mappings
+        if mappings is None:
+            return json_error(501, "ServiceException", self._endpoint.mappings_unavailable)
+        query = dict(parse_qsl(request.query_string.decode("latin-1")))
+        status, document = mappings.handle(request.method, request.path, query, request.body)
+        headers = [("Content-Type", "application/json")]
+        if status >= 400 and isinstance(document, dict) and "Type" in document:
+            headers.append(
+                (
+                    "x-amzn-ErrorType",
+                    str(
+                        document.get("__type")
+                        or document.get("code")
+                        or document.get("Code")
+                        or "ServiceException"
+                    ),
+                )
+            )
+        return HttpResponse(status, headers, json.dumps(document).encode())
+
+
+class Endpoint:
+    """One AWS endpoint on loopback: `start()` returns when it answers, `stop()` frees the port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        region: str = DEFAULT_REGION,
+        *,
+        max_concurrency: int = 10,
+        python: str | None = None,
+        prewarm: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.host = host
+        #: Where botocore-derived lists are kept between runs (default: moto_warmup's).
+        self.cache_dir = cache_dir
+        #: Load the backends the data plane uses (DynamoDB, IAM, Lambda, SQS, Logs...) in the background at
+        #: start: faster provisioning, at the cost of ~90 MB and a slower first call.
+        self.prewarm = prewarm
+        self.port = port
+        self.region = region
+        self.moto_version = ""
+        self.lambda_api: LambdaApi | None = None
+        self.mappings: Any = None
+        self.lambda_unavailable = "the Lambda runtime (harness.lambda_runtime.runtime) is not available"
+        self.mappings_unavailable = (
+            "event source mappings are served by "
+            "harness.streams.mappings, which is not available"
+        )
+        self._max_concurrency = max_concurrency
+        self._python = python
+        self._runtime: Any = None
+        self._app: EndpointApp | None = None
+        self._http: Any = None  # harness.ingress.servers.ASGIServer, once started
+        self._code_root: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL, e.g. http://127.0.0.1:4566."""
+        return f"http://{self.host}:{self.port}"
+
+    def account_for(self, scope: tuple[str, str, str] | None) -> str:
+        """The account moto files a signed request under (by its access key)."""
+        from moto.iam.models import get_account_id_from  # noqa: PLC0415
+
+        return get_account_id_from(scope[0]) if scope else "123456789012"
+
+    def start(self) -> Endpoint:
+        """Bind, start serving in a background thread, and return once ready."""
+        from harness.ingress.servers import ASGIServer, ServerStartError  # noqa: PLC0415
+
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        from harness.aws import patches as moto_patches  # noqa: PLC0415
+
+        self.moto_version = moto_patches.apply()
+        from harness.aws import warmup as moto_warmup  # noqa: PLC0415
+
+        moto_warmup.memoize_region_listing(self.cache_dir)
+        self._http = ASGIServer(
+            None,
+            host=self.host,
+            port=self.port,
+            name="endpoint",
+            ready_timeout_s=15.0,
+            graceful_shutdown_s=5.0,
+            # no lifespan; h11 and asyncio as measured fastest here; clients keep connections
+            uvicorn_options={
+                "lifespan": "off",
+                "loop": "asyncio",
+                "http": "h11",
+                "timeout_keep_alive": 75,
+            },
+        )
+        try:
+            self.port = self._http.bind()  # the Lambda runtime needs the URL before we serve
+        except ServerStartError as exc:
+            reason = getattr(exc.__cause__, "strerror", None) or str(exc)
+            raise EndpointError(
+                f"cannot listen on {self.host}:{self.port} ({reason}); another endpoint "
+                "or LocalStack is probably running there: stop it or choose another --port "
+                "(0 picks a free one)"
+            ) from exc
+        self._code_root = Path(tempfile.mkdtemp(prefix="harness-lambda-"))
+        self._start_lambda()
+        self._app = self._http.app = EndpointApp(self)
+        try:
+            self._http.start()
+        except ServerStartError as exc:
+            self.stop()
+            raise EndpointError(f"the endpoint on {self.url} did not start: {exc}") from exc
+        if self.mappings is not None:
+            self.mappings.start()
+        if self.prewarm:  # moto's backends and apps load in the background while we serve
+            moto_warmup.prewarm(warm_app=self._app.warm_moto)
+        logger.info("AWS endpoint ready on %s (moto %s)", self.url, self.moto_version)
+        return self
+
+    def _start_lambda(self) -> None:
+        try:
+            from harness.lambda_runtime.api import LambdaApi  # noqa: PLC0415
+            from harness.lambda_runtime.runtime import LambdaRuntime  # noqa: PLC0415
+        except ImportError as exc:
+            self.lambda_unavailable += f" ({exc})"
+            logger.error("Lambda API disabled: %s", self.lambda_unavailable)
+            return
+        assert self._code_root is not None
+        self._runtime = LambdaRuntime(
+            endpoint_url=self.url,
+            region=self.region,
+            log_sink=self._log_sink,
+            max_concurrency=self._max_concurrency,
+            python=self._python,
+        )
+        self.lambda_api = LambdaApi(self._runtime, self._code_root)
+        try:
+            from harness.streams.mappings import EventSourceMappings  # noqa: PLC0415
+        except ImportError as exc:
+            self.mappings_unavailable += f" ({exc})"
+            logger.warning("event source mappings disabled: %s", self.mappings_unavailable)
+            return
+        self.mappings = EventSourceMappings(
+            endpoint_url=self.url,
+            region=self.region,
+            account_id="123456789012",
+            runtime=self._runtime,
+        )
+
+    def _log_sink(self, name: str, lines: list[str]) -> None:
+        if self.lambda_api is not None:
+            self.lambda_api.log_sink(name, lines)
+
+    def stop(self) -> None:
+        """Stop pollers, the server and the Lambda workers; free the port."""
+        if self.mappings is not None:
+            self.mappings.stop()
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+        if self._code_root is not None:
+            shutil.rmtree(self._code_root, ignore_errors=True)
+            self._code_root = None
+
+    def __enter__(self) -> Endpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the endpoint in the foreground until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.aws.endpoint",
+        description="Embedded AWS endpoint (moto + harness Lambda).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to bind (default {DEFAULT_PORT}; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--region",
+        default=DEFAULT_REGION,
+        help=f"region for unsigned requests (default {DEFAULT_REGION})",
+    )
+    parser.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="load moto's DynamoDB, IAM, Lambda, SQS, Logs backends in the background at start",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where region lists derived from botocore are kept between runs "
+        "(default $HARNESS_CACHE_DIR, else ~/.cache/query-harness)",
+    )
+    parser.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes: a parent that holds it open and dies (even by "
+        "SIGKILL) takes the endpoint with it",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    if args.stop_on_stdin_eof:
+        threading.Thread(
+            target=_stop_on_eof, args=(stopping,), name="stdin-watch", daemon=True
+        ).start()
+    endpoint = Endpoint(
+        args.host, args.port, args.region, prewarm=args.prewarm, cache_dir=args.cache_dir
+    )
+    try:
+        endpoint.start()
+    except EndpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(endpoint.url, flush=True)
+    try:
+        stopping.wait()
+    finally:
+        endpoint.stop()
+    # Everything is stopped: skip the interpreter's slow teardown of moto's state (~1.5 s of GC).
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _stop_on_eof(stopping: threading.Event) -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    logger.info("standard input closed (the parent is gone): stopping")
+    stopping.set()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

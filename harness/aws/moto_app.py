@@ -1,0 +1,197 @@
+"""moto's server app called in-process: an HTTP request in, an HTTP response out (no extra hop)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+logger = logging.getLogger("harness.aws.endpoint.moto")
+
+
+@dataclass
+class HttpRequest:
+    """One HTTP request as the endpoint received it."""
+
+    method: str
+    path: str  # decoded path, as ASGI gives it
+    raw_path: bytes
+    query_string: bytes
+    headers: list[tuple[str, str]]  # lower-case names, in arrival order
+    body: bytes
+    server: tuple[str, int] = ("127.0.0.1", 4566)
+    client: tuple[str, int] = ("127.0.0.1", 0)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a header (case-insensitive), or `default`."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key == lname:
+                return value
+        return default
+
+
+@dataclass
+class HttpResponse:
+    """One HTTP response to send back."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive)."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+def json_error(
+    status: int, code: str, message: str, *, json_protocol: bool = False
+) -> HttpResponse:
+    """An AWS-shaped JSON error (`__type` for the JSON protocol, `Type`/`Message` for REST)."""
+    if json_protocol:
+        payload: dict[str, str] = {"__type": code, "message": message}
+        content_type = "application/x-amz-json-1.0"
+    else:
+        payload = {
+            "Type": "User" if status < 500 else "Service",
+            "Message": message,
+            "message": message,
+        }
+        content_type = "application/json"
+    return HttpResponse(
+        status,
+        [("Content-Type", content_type), ("x-amzn-ErrorType", code)],
+        json.dumps(payload).encode(),
+    )
+
+
+def error_for(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    """An AWS error in the protocol the request used (XML for query-protocol services)."""
+    content_type = request.header("content-type", "") or ""
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        body = (
+            "<ErrorResponse><Error><Type>"
+            + ("Sender" if status < 500 else "Receiver")
+            + f"</Type><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+            + "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+        )
+        return HttpResponse(status, [("Content-Type", "text/xml")], body.encode())
+    json_protocol = request.header("x-amz-target") is not None
+    return json_error(status, code, message, json_protocol=json_protocol)
+
+
+#: moto backend names whose botocore service is named otherwise.
+BOTO3_NAMES = {"awslambda": "lambda"}
+
+
+class MotoApp:
+    """moto's DomainDispatcherApplication, called as a WSGI app from worker threads."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 (moto loads lazily)
+            DomainDispatcherApplication,
+            create_backend_app,
+        )
+
+        self._app = DomainDispatcherApplication(create_backend_app)
+
+    def warm(self, backend: str) -> None:
+        """Build moto's app for ``backend`` and load its botocore model ahead of its first request."""
+        from moto.core.utils import get_service_model  # noqa: PLC0415
+
+        with self._app.lock:  # what the dispatcher does on a backend's first request
+            if backend not in self._app.app_instances:
+                self._app.app_instances[backend] = self._app.create_app(backend)  # type: ignore[arg-type]
+        get_service_model(BOTO3_NAMES.get(backend, backend))
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        """Serve one request with moto; an unexpected moto crash becomes a JSON 500."""
+        environ = self._environ(request)
+        captured: dict[str, Any] = {}
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = headers
+            return lambda data: None
+
+        try:
+            result: Iterable[bytes] = self._app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # moto raised instead of answering: never an HTML page
+            logger.exception("moto failed on %s %s", request.method, request.path)
+            return error_for(
+                request,
+                500,
+                "InternalServerError",
+                f"Internal error in the local endpoint: {type(exc).__name__}: {exc}",
+            )
+        status = captured.get("status", 500)
+        headers = list(captured.get("headers", []))
+        response = HttpResponse(status, headers, body)
+        content_type = response.header("content-type") or ""
+        if status >= 500 and content_type.startswith("text/html"):
+            return error_for(
+                request, 500, "InternalServerError", "Internal error in the local endpoint"
+            )
+        return response
+
+    @staticmethod
+    def _environ(request: HttpRequest) -> dict[str, Any]:
+        from moto.core.request import (  # noqa: PLC0415
+            PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+            environ_key_for_header,
+            should_preserve_original_header_name,
+        )
+
+        path = request.path.encode("utf-8").decode("latin-1")
+        query = request.query_string.decode("latin-1")
+        raw_uri = request.raw_path.decode("latin-1") + (f"?{query}" if query else "")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "RAW_URI": raw_uri,
+            "REQUEST_URI": raw_uri,
+            "SERVER_NAME": request.server[0],
+            "SERVER_PORT": str(request.server[1]),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": request.client[0],
+            "REMOTE_PORT": str(request.client[1]),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(request.body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "CONTENT_LENGTH": str(len(request.body)),
+        }
+        preserved: dict[str, str] = {}
+        for name, value in request.headers:
+            key = environ_key_for_header(name)
+            if "_" in name:
+                if not should_preserve_original_header_name(name):
+                    continue  # as werkzeug's server does: X_Foo must not pose as X-Foo
+                preserved.setdefault(key, name)
+            if key == "CONTENT_LENGTH":
+                continue
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = preserved
+        return environ

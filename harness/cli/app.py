@@ -1,0 +1,377 @@
+"""``query-harness``: bring the V3 stack up, show where everything is, tear it down."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness.ingress.zygote import redirect_output
+from harness.stack import state as state_file
+from harness.stack.backends import BACKENDS, BackendUnavailable
+
+app = typer.Typer(
+    help="Query Service V3 local harness: the whole stack with one command.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+contract_app = typer.Typer(
+    help="Contract checks (OpenAPI V2 -> V3 and the declared changes).", no_args_is_help=True
+)
+app.add_typer(contract_app, name="contract")
+console = Console()
+err = Console(stderr=True)
+
+Backend = Annotated[
+    str, typer.Option("--backend", help=f"Where AWS comes from: {', '.join(BACKENDS)}.")
+]
+EdgePort = Annotated[
+    int, typer.Option("--edge-port", help="Port of the embedded AWS endpoint (0 = any free).")
+]
+GatewayPort = Annotated[
+    int, typer.Option("--gateway-port", help="Port of the API gateway (0 = any free).")
+]
+Replicas = Annotated[
+    int | None, typer.Option("--replicas", help="Service replicas (default: the ECS desiredCount).")
+]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="Use an AWS endpoint already running (e.g. LocalStack from compose/).",
+    ),
+]
+StateDir = Annotated[
+    Path,
+    typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json and logs live."),
+]
+
+EXAMPLES = [
+    ("/query/user", {"user_id": "test_user_001"}),
+    ("/query/marketing", {"marketing_id": "campaign_2024_new_year"}),
+    ("/query/fail", {"transaction_id": "tx_002"}),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear error line and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+def curl_lines(gateway_url: str) -> list[str]:
+    """Ready-to-paste curl commands for the seed's examples."""
+    lines = [f"curl -s {gateway_url}/health"]
+    for path, body in EXAMPLES:
+        lines.append(
+            f"curl -s -X POST {gateway_url}{path} -H 'content-type: application/json' "
+            f"-d '{json.dumps(body, separators=(',', ':'))}'"
+        )
+    return lines
+
+
+def print_summary(state: dict[str, Any]) -> None:
+    table = Table(title="Query Service V3 — local stack", show_header=True, header_style="bold")
+    table.add_column("component")
+    table.add_column("where")
+    table.add_column("state")
+    table.add_row("AWS endpoint", state["edge_url"], state["backend"])
+    table.add_row("gateway (stage)", state["gateway_url"], "up")
+    table.add_row("load balancer", state["load_balancer_url"], "up")
+    for replica in state["replicas"]:
+        table.add_row(
+            f"replica {replica['id']}", replica["url"], f"{replica['state']} (pid {replica['pid']})"
+        )
+    console.print(table)
+    console.print(f"logs: {state['log_dir']}   up in {state['timings_s'].get('total', '?')} s")
+    console.print("\n[bold]Try it:[/]")
+    for line in curl_lines(state["gateway_url"]):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"\nexport AWS_ENDPOINT_URL={state['edge_url']}", highlight=False)
+
+
+def _configure_logging(log_dir: Path) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_dir / "harness.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def up(
+    backend: Backend = "embedded",
+    edge_port: EdgePort = 4566,
+    gateway_port: GatewayPort = 8080,
+    replicas: Replicas = None,
+    endpoint_url: EndpointUrl = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", help="Return once everything is healthy; the stack keeps running."
+        ),
+    ] = False,
+    seed: Annotated[
+        bool, typer.Option("--seed/--no-seed", help="Load the seed command records.")
+    ] = True,
+    state_dir: StateDir = Path(".harness"),
+) -> None:
+    """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
+    if backend not in BACKENDS:
+        raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}", 2)
+    existing = state_file.read(state_dir)
+    if existing is not None and state_file.alive(existing):
+        raise fail(
+            f"a stack is already up (pid {existing['pid']}, gateway {existing['gateway_url']}); "
+            "run 'query-harness down' first"
+        )
+    if detach:
+        raise typer.Exit(
+            _detach(
+                lambda: _run_foreground(
+                    backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir
+                ),
+                state_dir,
+            )
+        )
+    _run_foreground(backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir)
+
+
+def _run_foreground(
+    backend: str,
+    edge_port: int,
+    gateway_port: int,
+    replicas: int | None,
+    endpoint_url: str | None,
+    seed: bool,
+    state_dir: Path,
+) -> None:
+    from harness.stack.stack import Stack, StackConfig, StackError
+    from harness.stack.terraform import InfraError
+
+    _configure_logging(state_dir / "logs")
+    config = StackConfig(
+        backend=backend,
+        edge_port=edge_port,
+        gateway_port=gateway_port,
+        replicas=replicas,
+        endpoint_url=endpoint_url,
+        seed=seed,
+        state_dir=state_dir,
+    )
+    stack = Stack(
+        config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False)
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # `down` sends SIGTERM: tear down as on Ctrl-C
+    try:
+        with console.status("bringing the stack up…"):
+            stack.start()
+    except (StackError, BackendUnavailable, InfraError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: tearing down")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        logging.getLogger("harness").exception("the stack failed to start")
+        raise fail(
+            f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
+        ) from None
+    try:
+        state = {"status": "healthy", **stack.state()}
+        state_file.write(state_dir, state)
+        print_summary(state)
+        console.print("\n[dim]Ctrl-C stops the stack.[/]")
+        # On a terminal the replica table stays live; either way state.json follows replacements.
+        live = (
+            Live(status_table(state), console=console, refresh_per_second=1)
+            if sys.stdout.isatty()
+            else None
+        )
+        with live if live is not None else contextlib.nullcontext():
+            while True:
+                time.sleep(1)
+                state = {"status": "healthy", **stack.state()}
+                state_file.write(state_dir, state)
+                if live is not None:
+                    live.update(status_table(state))
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        stack.stop()
+        state_file.remove(state_dir)
+        console.print("stack stopped")
+        # Everything is stopped and flushed: skip the interpreter's slow teardown of moto's
+        # in-memory state (~1.5 s of garbage collection on exit).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def status_table(state: dict[str, Any]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("replica")
+    table.add_column("url")
+    table.add_column("pid")
+    table.add_column("state")
+    for replica in state["replicas"]:
+        table.add_row(str(replica["id"]), replica["url"], str(replica["pid"]), replica["state"])
+    return table
+
+
+def _detach(run: Callable[[], None], state_dir: Path, timeout_s: float = 120.0) -> int:
+    """Run the stack in a forked, session-leading child; return once it reports healthy.
+
+    A fork (not a new interpreter) because this process has already imported the CLI: the child
+    starts the stack at once. Nothing has started a thread yet, so the fork is safe.
+    """
+    log_dir = state_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    state_file.remove(state_dir)
+    log_path = log_dir / "up.log"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _become_background_stack(run, log_path)
+    deadline = time.monotonic() + timeout_s
+    with console.status("bringing the stack up in the background…"):
+        while time.monotonic() < deadline:
+            state = state_file.read(state_dir)
+            if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
+                print_summary(state)
+                console.print("\nStop it with: query-harness down")
+                return 0
+            exited, status = os.waitpid(pid, os.WNOHANG)
+            if exited:
+                tail = log_path.read_text(errors="replace").splitlines()[-15:]
+                err.print("\n".join(tail))
+                raise fail(
+                    f"the stack exited with code {os.waitstatus_to_exitcode(status)} "
+                    f"(full log: {log_path})"
+                )
+            time.sleep(0.02)
+    os.kill(pid, signal.SIGTERM)
+    raise fail(f"the stack was not healthy after {timeout_s:g} s (log: {log_path})")
+
+
+def _become_background_stack(run: Callable[[], None], log_path: Path) -> NoReturn:
+    """In the forked child: leave the terminal's session, log to ``log_path``, run, exit."""
+    global console, err
+    code = 1
+    try:
+        os.setsid()  # Ctrl-C in the terminal that ran `up --detach` no longer reaches the stack
+        redirect_output(log_path)
+        os.environ["TERM"] = "dumb"
+        console = Console(file=sys.stdout, force_terminal=False, soft_wrap=True)
+        err = Console(file=sys.stderr, force_terminal=False, soft_wrap=True)
+        run()  # returns only through os._exit or an exception
+        code = 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except BaseException:  # noqa: BLE001 - the child must never return into the parent's code
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+@app.command()
+def down(
+    state_dir: StateDir = Path(".harness"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before killing.")] = 15.0,
+) -> None:
+    """Stop a stack started with 'up --detach' (or in another terminal)."""
+    state = state_file.read(state_dir)
+    if state is None or not state_file.alive(state):
+        state_file.remove(state_dir)
+        console.print("no stack is up")
+        return
+    stopped = state_file.stop_process(int(state["pid"]), timeout)
+    state_file.remove(state_dir)
+    console.print("stack stopped" if stopped else "stack did not stop in time: killed")
+
+
+@app.command()
+def status(
+    state_dir: StateDir = Path(".harness"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Show where everything is and whether it answers."""
+    state = state_file.read(state_dir)
+    if state is None or not state_file.alive(state):
+        raise fail("no stack is up (start one with 'query-harness up')")
+    health = state_file.probe(state)
+    if as_json:
+        console.print_json(json.dumps({**state, "health": health}))
+    else:
+        print_summary(state)
+        for name, answer in health.items():
+            console.print(f"{name}: {answer}")
+    if any(not answer.startswith("200") for answer in health.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    component: Annotated[
+        str | None,
+        typer.Argument(help="harness, gateway-access, up, or a replica id; default: all."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", help="Lines from the end of each log.")
+    ] = 40,
+    state_dir: StateDir = Path(".harness"),
+) -> None:
+    """Print the logs of the stack's components."""
+    files = state_file.log_files(state_dir)
+    if component is not None:
+        if component not in files:
+            raise fail(f"no log {component!r}; available: {', '.join(sorted(files)) or 'none'}")
+        files = {component: files[component]}
+    if not files:
+        raise fail(f"no logs under {state_dir / 'logs'}")
+    for name, path in sorted(files.items()):
+        for line in path.read_text(errors="replace").splitlines()[-lines:]:
+            console.print(f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True)
+    if follow:
+        state_file.follow(
+            files,
+            lambda name, line: console.print(
+                f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True
+            ),
+        )
+
+
+from harness.cli import aws as cli_aws  # noqa: E402  (commands that talk to the endpoint)
+
+cli_aws.register(app, contract_app, fail, console)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

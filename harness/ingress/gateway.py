@@ -1,0 +1,262 @@
+"""The Internal API Gateway: serves one stage of an API definition, as API Gateway would."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.ingress.api_definition import ApiDefinition, GatewayDefinitionError, Route
+from harness.ingress.servers import (
+    HOP_BY_HOP,
+    ASGIServer,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_json,
+)
+
+__all__ = ["ApiDefinition", "Gateway", "GatewayDefinitionError"]
+
+access_logger = logging.getLogger("harness.ingress.gateway.access")
+MAX_BODY_BYTES = 10 * 1024 * 1024
+REMAPPED = frozenset({"date", "server", "authorization", "www-authenticate"})
+
+
+class Gateway:
+    """API Gateway for one stage of ``api_definition``, forwarding to ``upstream_url``."""
+
+    def __init__(
+        self,
+        api_definition: dict[str, Any] | Path | str | ApiDefinition,
+        upstream_url: str,
+        *,
+        stage: str = "v1",
+        allowed_source_cidrs: Iterable[str] = ("127.0.0.0/8", "::1/128"),
+        access_log: Path | Callable[[dict[str, Any]], None] | None = None,
+        region: str = "ap-southeast-1",
+        account_id: str = "000000000000",
+        api_id: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.api = (
+            api_definition
+            if isinstance(api_definition, ApiDefinition)
+            else ApiDefinition.load(api_definition)
+        )
+        self.upstream_url = upstream_url.rstrip("/")
+        self.stage = stage
+        self.vpc_cidrs = [ipaddress.ip_network(c, strict=False) for c in allowed_source_cidrs]
+        self.region, self.account_id = region, account_id
+        self.api_id = api_id or hashlib.sha1(self.api.title.encode()).hexdigest()[:10]
+        self._access_log = access_log
+        self._client: httpx.AsyncClient | None = None
+        self.server = ASGIServer(self, host=host, port=port, name="gateway")
+
+    @property
+    def url(self) -> str:
+        """Base URL (without the stage)."""
+        return self.server.url
+
+    @property
+    def stage_url(self) -> str:
+        """Invoke URL of the stage, e.g. ``http://127.0.0.1:8080/v1``."""
+        return f"{self.server.url}/{self.stage}"
+
+    def start(self) -> Gateway:
+        """Serve the API."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.stop()
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stage_path(self, full_path: str) -> str | None:
+        """The resource path of a request under this stage, or None outside it."""
+        prefix = f"/{self.stage}"
+        if full_path in (prefix, prefix + "/"):
+            return "/"
+        return full_path[len(prefix) :] if full_path.startswith(prefix + "/") else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                self._client = httpx.AsyncClient(timeout=None, follow_redirects=False)
+                await send({"type": "lifespan.startup.complete"})
+            if self._client is not None:
+                await self._client.aclose()
+            await send({"type": "lifespan.shutdown.complete"})
+        elif scope["type"] == "http":
+            started = time.perf_counter()
+            log = await self._handle(scope, receive, send)
+            log["latencyMs"] = round((time.perf_counter() - started) * 1000, 3)
+            self._write_log(log)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> dict[str, Any]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = str(uuid.uuid4())
+        ids = {
+            "x-request-id": headers.get("x-request-id") or request_id,
+            "x-amzn-trace-id": headers.get("x-amzn-trace-id") or _trace_id(),
+        }
+        ip = (scope.get("client") or ("",))[0]
+        method, path = scope["method"], self.stage_path(scope["path"])
+        log: dict[str, Any] = {
+            "requestId": request_id,
+            "ip": ip,
+            "requestTime": datetime.now(UTC).isoformat(),
+            "method": method,
+            "path": scope["path"],
+            "resourcePath": None,
+            "status": None,
+            "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
+            "responseLength": 0,
+            "latencyMs": None,
+            "integrationLatencyMs": None,
+            "xRequestId": ids["x-request-id"],
+            "traceId": ids["x-amzn-trace-id"],
+            "errorType": None,
+        }
+        extra = [
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"x-request-id", ids["x-request-id"].encode()),
+        ]
+        found = None if path is None else self.api.find(method, path)
+        if path is None or found is None:
+            log["errorType"] = "MissingAuthenticationTokenException"
+            body: dict[str, str] = {"message": "Missing Authentication Token"}
+        else:
+            route, params = found
+            log["resourcePath"] = route.resource
+            resource = f"{self.stage}/{method}/{path.lstrip('/')}"
+            if self.api.policy is None or self.api.policy.allows(resource, ip, self.vpc_cidrs):
+                await self._integrate(scope, receive, send, route, params, ids, extra, log)
+                return log
+            arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{resource}"
+            log["errorType"] = "AccessDeniedException"
+            body = {
+                "Message": "User: anonymous is not authorized to perform: "
+                f"execute-api:Invoke on resource: {arn}"
+            }
+        extra.append((b"x-amzn-errortype", str(log["errorType"]).encode()))
+        log["status"] = 403
+        log["responseLength"] = await send_json(send, 403, body, extra)
+        return log
+
+    async def _integrate(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        route: Route,
+        params: dict[str, str],
+        ids: dict[str, str],
+        extra: list[tuple[bytes, bytes]],
+        log: dict[str, Any],
+    ) -> None:
+        assert self._client is not None, "Gateway must be served (start()) to forward"
+        body = await read_body(receive)
+        if len(body) > MAX_BODY_BYTES:
+            log["status"] = 413
+            log["responseLength"] = await send_json(
+                send, 413, {"message": "Request Too Long"}, extra
+            )
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = self.upstream_url + route.upstream_path(params) + (f"?{query}" if query else "")
+        method = scope["method"] if route.integration_method == "ANY" else route.integration_method
+        headers = _upstream_headers(scope, ids)
+        began = time.perf_counter()
+        try:
+            status, out_headers, content = await asyncio.wait_for(
+                self._fetch(method, url, headers, body), route.timeout_ms / 1000
+            )
+        except TimeoutError:
+            status, out_headers = 504, []
+            content = json.dumps({"message": "Endpoint request timed out"}).encode()
+            log["errorType"] = "IntegrationTimeout"
+        except httpx.HTTPError as exc:
+            status, out_headers = 500, []
+            content = json.dumps({"message": "Internal server error"}).encode()
+            log["errorType"] = f"IntegrationFailure: {type(exc).__name__}: {exc}"
+        log["integrationLatencyMs"] = round((time.perf_counter() - began) * 1000, 3)
+        if not out_headers:
+            out_headers = [(b"content-type", b"application/json")]
+        response_headers = _response_headers(out_headers)
+        response_headers += [
+            *extra,
+            (b"x-amzn-trace-id", ids["x-amzn-trace-id"].encode()),
+            (b"content-length", str(len(content)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": content})
+        log["status"], log["responseLength"] = status, len(content)
+
+    async def _fetch(
+        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        assert self._client is not None
+        request = self._client.build_request(method, url, headers=headers, content=body)
+        response = await self._client.send(request, stream=True)
+        try:
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
+        finally:
+            await response.aclose()
+        return response.status_code, list(response.headers.raw), content
+
+    def _write_log(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"))
+        if callable(self._access_log):
+            self._access_log(record)
+        elif self._access_log is not None:
+            with Path(self._access_log).open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        else:
+            access_logger.info(line)
+
+
+def _upstream_headers(scope: Scope, ids: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    skip = HOP_BY_HOP | {"host", "content-length", "x-forwarded-for", *ids}
+    forwarded = [v for k, v in scope["headers"] if k.lower() == b"x-forwarded-for"]
+    client_ip = (scope.get("client") or ("",))[0].encode()
+    headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in skip]
+    headers += [(k.encode(), v.encode()) for k, v in ids.items()]
+    headers.append((b"x-forwarded-for", b", ".join([*forwarded, client_ip])))
+    return headers
+
+
+def _response_headers(upstream: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Integration response headers as API Gateway returns them (Date, Server remapped)."""
+    dropped = HOP_BY_HOP | {"content-length", "x-request-id", "x-amzn-requestid"}
+    headers = []
+    for name, value in upstream:
+        lowered = name.decode("latin-1").lower()
+        if lowered in REMAPPED:
+            headers.append((b"x-amzn-remapped-" + lowered.encode(), value))
+        elif lowered not in dropped:
+            headers.append((name, value))
+    return headers
+
+
+def _trace_id() -> str:
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"

@@ -1,0 +1,257 @@
+"""One Lambda execution environment: a worker process running a function's handler.
+
+:class:`Worker` starts ``worker.py`` in the function's interpreter and code directory and
+speaks its framed pipe protocol: it waits for the init frame, sends an invocation, gathers log
+lines until the result, and turns a timeout or a crash into AWS's error payloads and REPORT
+status. :mod:`harness.lambda_runtime.runtime` pools them per function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from harness.lambda_runtime.config import FunctionConfig
+from harness.lambda_runtime.worker import (
+    FRAME_HEAD,
+    INVOKE_HEAD,
+    KIND_INIT,
+    KIND_INVOKE,
+    KIND_LOG,
+    KIND_RESULT,
+    RESULT_HEAD,
+)
+
+__all__ = [
+    "INIT_TIMEOUT_S",
+    "RESPONSE_PAYLOAD_LIMIT",
+    "Outcome",
+    "Worker",
+    "error_payload",
+    "timestamp",
+]
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+INIT_TIMEOUT_S = 10.0
+RESPONSE_PAYLOAD_LIMIT = 6 * 1024 * 1024 + 100  # AWS's figure: 6291556 bytes
+
+
+class _WorkerGone(OSError):
+    """The worker closed its end of the pipe (it exited)."""
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    payload: bytes
+    lines: list[str]
+    duration_ms: float
+    max_memory_mb: int
+    init_lines: list[str] = field(default_factory=list)
+    init_duration_ms: float | None = None
+    trailer: list[str] = field(default_factory=list)
+    status: str | None = None  # REPORT "Status:" for timeouts and crashes
+    reusable: bool = True
+
+
+class Worker:
+    """One warm execution environment: a child process speaking the framed pipe protocol."""
+
+    def __init__(self, config: FunctionConfig, python: str, env: dict[str, str]) -> None:
+        self.config = config
+        self.started = time.monotonic()
+        self.started_wall = time.time()
+        self.process = subprocess.Popen(
+            [python, "-B", str(WORKER_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=config.code_dir,
+            env=env,
+            bufsize=0,
+            start_new_session=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._write_fd = self.process.stdin.fileno()
+        self._read_fd = self.process.stdout.fileno()
+        self._poll = select.poll()
+        self._poll.register(self._read_fd, select.POLLIN)
+        self._buffer = bytearray()
+        self._initialised = False
+        self.max_memory_mb = 0
+
+    def invoke(self, request_id: str, header: bytes, event: bytes) -> Outcome:
+        """Run one invocation; never raises for the function's own failures."""
+        init_lines: list[str] = []
+        init_ms: float | None = None
+        lines: list[str] = []
+        sent = self.started
+        try:
+            if not self._initialised:
+                frame = self._read_until(KIND_INIT, init_lines, self.started + INIT_TIMEOUT_S)
+                if frame is None:
+                    return self._timed_out(request_id, INIT_TIMEOUT_S, lines, init_lines)
+                self._initialised = True
+                # the worker stamps when its init ended: a worker started ahead of its first
+                # invocation (prewarm) reports its init, not the time it then waited
+                init_ms = (
+                    (float(frame) - self.started_wall) * 1000.0
+                    if frame
+                    else (time.monotonic() - self.started) * 1000.0
+                )
+            body = INVOKE_HEAD.pack(len(header)) + header + event
+            sent = time.monotonic()
+            self._write(FRAME_HEAD.pack(KIND_INVOKE, len(body)) + body)
+            result = self._read_until(KIND_RESULT, lines, sent + self.config.timeout_s)
+        except OSError:
+            return self._exited(request_id, sent, lines, init_lines)
+        if result is None:
+            return self._timed_out(request_id, self.config.timeout_s, lines, init_lines)
+        ok, init_failed, duration_ms, max_rss_kb = RESULT_HEAD.unpack_from(result)
+        self.max_memory_mb = math.ceil(max_rss_kb / 1024)
+        payload = result[RESULT_HEAD.size :]
+        outcome = Outcome(
+            bool(ok),
+            payload,
+            lines,
+            duration_ms,
+            self.max_memory_mb,
+            init_lines,
+            init_ms,
+            reusable=not init_failed,
+        )
+        if len(payload) > RESPONSE_PAYLOAD_LIMIT:
+            outcome.ok, outcome.payload = (
+                False,
+                error_payload(
+                    "Function.ResponseSizeTooLarge",
+                    f"Response payload size exceeded maximum allowed payload size "
+                    f"({RESPONSE_PAYLOAD_LIMIT} bytes).",
+                ),
+            )
+        return outcome
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._write_fd, view) :]
+
+    def _read_until(self, kind: bytes, lines: list[str], deadline: float) -> bytes | None:
+        """Gather log lines until a ``kind`` frame; None past the deadline; OSError on EOF."""
+        buffer = self._buffer
+        while True:
+            if len(buffer) >= FRAME_HEAD.size:
+                frame_kind, length = FRAME_HEAD.unpack_from(buffer)
+                end = FRAME_HEAD.size + length
+                if len(buffer) >= end:
+                    body = bytes(buffer[FRAME_HEAD.size : end])
+                    del buffer[:end]
+                    if frame_kind == kind:
+                        return body
+                    if frame_kind == KIND_LOG:
+                        lines.extend(body.decode("utf-8", "replace").split("\n"))
+                    continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not self._poll.poll(math.ceil(remaining * 1000)):
+                continue
+            chunk = os.read(self._read_fd, 1 << 16)
+            if not chunk:
+                raise _WorkerGone()
+            buffer += chunk
+
+    def _timed_out(
+        self, request_id: str, timeout_s: float, lines: list[str], init_lines: list[str]
+    ) -> Outcome:
+        self._sample_memory()
+        self.terminate()
+        message = f"{timestamp()} {request_id} Task timed out after {timeout_s:.2f} seconds"
+        return Outcome(
+            False,
+            error_payload("Sandbox.Timedout", message),
+            lines,
+            timeout_s * 1000.0,
+            self.max_memory_mb,
+            init_lines,
+            trailer=[message],
+            status="timeout",
+            reusable=False,
+        )
+
+    def _exited(
+        self, request_id: str, sent: float, lines: list[str], init_lines: list[str]
+    ) -> Outcome:
+        self.terminate()
+        code = self.process.returncode
+        if code == 0:
+            reason = "Runtime exited without providing a reason"
+        elif code is not None and code < 0:
+            reason = f"Runtime exited with error: signal: {_signal_text(-code)}"
+        else:
+            reason = f"Runtime exited with error: exit status {code}"
+        message = f"RequestId: {request_id} Error: {reason}"
+        return Outcome(
+            False,
+            error_payload("Runtime.ExitError", message),
+            lines,
+            (time.monotonic() - sent) * 1000.0,
+            self.max_memory_mb,
+            init_lines,
+            trailer=[message, "Runtime.ExitError"],
+            status="error\tError Type: Runtime.ExitError",
+            reusable=False,
+        )
+
+    def _sample_memory(self) -> None:
+        try:
+            rss = psutil.Process(self.process.pid).memory_info().rss
+        except psutil.Error:
+            return
+        self.max_memory_mb = max(self.max_memory_mb, math.ceil(rss / (1024 * 1024)))
+
+    def terminate(self) -> None:
+        """Kill the worker and everything it started; wait for it. Safe to call twice."""
+        if self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        self.process.wait()
+
+    def dispose(self) -> None:
+        """Terminate and release the pipes; only by the thread that owns the worker."""
+        self.terminate()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.stdout.close()
+
+
+def error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode("utf-8")
+
+
+def _signal_text(number: int) -> str:
+    names = {
+        signal.SIGKILL: "killed",
+        signal.SIGSEGV: "segmentation fault",
+        signal.SIGABRT: "aborted",
+        signal.SIGTERM: "terminated",
+    }
+    try:
+        return names.get(signal.Signals(number), signal.Signals(number).name.lower())
+    except ValueError:
+        return str(number)
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

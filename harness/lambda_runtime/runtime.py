@@ -1,0 +1,567 @@
+"""The harness's Lambda runtime: warm worker processes per function, AWS Invoke semantics.
+
+No HTTP here: the endpoint (Invoke API) and the stream poller call :class:`LambdaRuntime`.
+Workers run ``harness/lambda_runtime/worker.py`` under ``python`` (default: the current interpreter,
+so the project's virtualenv -- boto3, powertools -- is importable; pass ``python3.12`` to match
+the Lambda runtime when one with the needed packages is installed).
+
+Choices where AWS leaves room: an empty payload is the event ``{}``; ``context.identity`` is a
+CognitoIdentity with both fields None (as AWS's Python runtime gives); ``memory_mb`` is reported,
+not enforced; warm workers live until the function is updated/unregistered or ``close()``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import itertools
+import json
+import logging
+import math
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.lambda_runtime.config import FunctionConfig
+from harness.lambda_runtime.environment import Outcome, Worker
+
+__all__ = [
+    "RESERVED_ENVIRONMENT_KEYS",
+    "FunctionConfig",
+    "InvalidRequestContent",
+    "InvokeResult",
+    "LambdaRuntime",
+    "LambdaRuntimeError",
+    "LogSink",
+    "RequestTooLarge",
+    "ResourceNotFound",
+    "TooManyRequests",
+]
+
+LOGGER = logging.getLogger(__name__)
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+EVENT_PAYLOAD_LIMIT = 256 * 1024
+CLIENT_CONTEXT_LIMIT = 3583
+EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
+TAIL_BYTES = 4096
+RESERVED_ENVIRONMENT_KEYS = frozenset(
+    """
+    _HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
+    AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION
+    AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME
+    AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+    AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR
+    """.split()
+)  # variables a function may not set (CreateFunction rejects them)
+
+LogSink = Callable[[str, list[str]], None]
+
+
+class LambdaRuntimeError(Exception):
+    """Base of the errors the Invoke API answers with a 4xx."""
+
+
+class ResourceNotFound(LambdaRuntimeError):
+    """Unknown function (404 ResourceNotFoundException)."""
+
+
+class TooManyRequests(LambdaRuntimeError):
+    """Concurrency limit reached (429 TooManyRequestsException)."""
+
+
+class RequestTooLarge(LambdaRuntimeError):
+    """Payload over 6 MB sync / 256 KB Event (413 RequestTooLargeException)."""
+
+
+class InvalidRequestContent(LambdaRuntimeError):
+    """Payload or client context not valid JSON (400 InvalidRequestContentException)."""
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """The Invoke API's answer: status, payload and the X-Amz-* header values."""
+
+    status_code: int
+    payload: bytes
+    function_error: str | None
+    log_result: str | None
+    executed_version: str = "$LATEST"
+    request_id: str = ""
+
+
+class _Pool:
+    """Warm workers of one function version; grows on demand up to its concurrency limit."""
+
+    def __init__(self, config: FunctionConfig, limit: int) -> None:
+        self.config = config
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.idle: list[Worker] = []
+        self.count = 0
+        self.retired = False
+
+
+@dataclass(order=True)
+class _EventItem:
+    due: float
+    seq: int
+    name: str = field(compare=False)
+    event: bytes = field(compare=False)
+    client_context: Any = field(compare=False)
+    request_id: str = field(compare=False)
+    attempt: int = field(compare=False, default=0)
+    enqueued: float = field(compare=False, default_factory=time.monotonic)
+
+
+class LambdaRuntime:
+    """Runs registered functions in warm worker processes with AWS Invoke semantics."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        region: str,
+        log_sink: LogSink | None = None,
+        max_concurrency: int = 10,
+        python: str | None = None,
+        aws_access_key_id: str = "test",
+        aws_secret_access_key: str = "test",
+        event_retry_delays_s: Sequence[float] = (60.0, 120.0),
+        event_throttle_delay_s: float = 1.0,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.max_concurrency = max_concurrency
+        self.python = python or sys.executable
+        self._credentials = (aws_access_key_id, aws_secret_access_key)
+        self._log_sink = log_sink
+        self._retry_delays = tuple(event_retry_delays_s)
+        self._throttle_delay = event_throttle_delay_s
+        self._lock = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._live: set[Worker] = set()
+        self._closed = False
+        self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
+        self._log_thread = threading.Thread(
+            target=self._deliver_logs, name="lambda-logs", daemon=True
+        )
+        self._log_thread.start()
+        self._events: list[_EventItem] = []
+        self._event_seq = itertools.count()
+        self._event_cond = threading.Condition()
+        self._events_pending = 0
+        self._executor = ThreadPoolExecutor(max(max_concurrency, 1), "lambda-event")
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_events, name="lambda-events", daemon=True
+        )
+        self._dispatcher.start()
+
+    # -- functions ---------------------------------------------------------------------------
+
+    def register(self, config: FunctionConfig) -> None:
+        """Create or update a function; warm workers of the old version are replaced."""
+        limit = self.max_concurrency
+        if config.reserved_concurrency is not None:
+            limit = min(limit, config.reserved_concurrency)
+        with self._lock:
+            self._check_open()
+            old = self._pools.get(config.name)
+            self._pools[config.name] = _Pool(config, limit)
+        if old is not None:
+            self._retire(old)
+
+    def unregister(self, name: str) -> None:
+        """Forget a function and stop its workers."""
+        with self._lock:
+            pool = self._pools.pop(name, None)
+        if pool is None:
+            raise ResourceNotFound(f"Function not found: {name}")
+        self._retire(pool)
+
+    def functions(self) -> list[str]:
+        """Names of the registered functions."""
+        with self._lock:
+            return sorted(self._pools)
+
+    # -- invoke ------------------------------------------------------------------------------
+
+    def invoke(
+        self,
+        name: str,
+        payload: bytes,
+        *,
+        invocation_type: str = "RequestResponse",
+        client_context: str | None = None,
+        tail: bool = False,
+    ) -> InvokeResult:
+        """Invoke a function as the Invoke API does (RequestResponse, Event or DryRun)."""
+        pool = self._pool(name)
+        request_id = str(uuid.uuid4())
+        if invocation_type == "DryRun":
+            return InvokeResult(204, b"", None, None, request_id=request_id)
+        if invocation_type not in ("RequestResponse", "Event"):
+            raise InvalidRequestContent(
+                f"Invalid invocation type {invocation_type!r}: "
+                "expected RequestResponse, Event or DryRun"
+            )
+        limit = SYNC_PAYLOAD_LIMIT if invocation_type == "RequestResponse" else EVENT_PAYLOAD_LIMIT
+        event = _validated_event(payload, limit)
+        context = _decoded_client_context(client_context)
+        if invocation_type == "Event":
+            self._enqueue(_EventItem(0.0, 0, name, event, context, request_id), new=True)
+            return InvokeResult(202, b"", None, None, request_id=request_id)
+        outcome = self._run(pool, request_id, event, context)
+        lines = self._log_lines(pool.config, request_id, outcome)
+        log_result = None
+        if tail:
+            text = ("\n".join(lines) + "\n").encode("utf-8")
+            log_result = base64.b64encode(text[-TAIL_BYTES:]).decode("ascii")
+        return InvokeResult(
+            200,
+            outcome.payload,
+            None if outcome.ok else "Unhandled",
+            log_result,
+            request_id=request_id,
+        )
+
+    def _pool(self, name: str) -> _Pool:
+        with self._lock:
+            self._check_open()
+            pool = self._pools.get(name)
+        if pool is None:
+            raise ResourceNotFound(f"Function not found: {name}")
+        return pool
+
+    def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> Outcome:
+        worker = self._acquire(pool)
+        config = pool.config
+        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+        header = json.dumps(
+            {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
+        ).encode()
+        outcome = worker.invoke(request_id, header, event)
+        self._release(pool, worker, outcome.reusable)
+        return outcome
+
+    def prewarm(self, name: str) -> None:
+        """Start one execution environment of ``name`` before its first invocation.
+
+        AWS initialises environments ahead of demand too ("proactive initialization"); the
+        event source mappings ask for it when they start, since their first batch follows at
+        once. Its REPORT line still carries the Init Duration. No-op if ``name`` has workers.
+        """
+        pool = self._pool(name)
+        with pool.lock:
+            if pool.idle or pool.count:
+                return
+            pool.count += 1
+        self._release(pool, self._new_worker(pool), reusable=True)
+
+    def _acquire(self, pool: _Pool) -> Worker:
+        with pool.lock:
+            if pool.idle:
+                return pool.idle.pop()
+            if pool.count >= pool.limit:
+                raise TooManyRequests(
+                    f"Rate Exceeded. Concurrency limit of {pool.limit} reached "
+                    f"for function {pool.config.name}"
+                )
+            pool.count += 1
+        return self._new_worker(pool)
+
+    def _new_worker(self, pool: _Pool) -> Worker:
+        """A new worker for ``pool``, whose ``count`` the caller has already raised."""
+        try:
+            worker = Worker(pool.config, self.python, self._environment(pool.config))
+        except BaseException:
+            with pool.lock:
+                pool.count -= 1
+            raise
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._live.add(worker)
+        if closed:
+            worker.dispose()
+            raise RuntimeError("LambdaRuntime is closed")
+        return worker
+
+    def _release(self, pool: _Pool, worker: Worker, reusable: bool) -> None:
+        with pool.lock:
+            if reusable and not pool.retired and not self._closed:
+                pool.idle.append(worker)
+                return
+            pool.count -= 1
+        self._dispose(worker)
+
+    def _dispose(self, worker: Worker) -> None:
+        worker.dispose()
+        with self._lock:
+            self._live.discard(worker)
+
+    def _retire(self, pool: _Pool) -> None:
+        with pool.lock:
+            pool.retired = True
+            idle, pool.idle = pool.idle, []
+            pool.count -= len(idle)
+        for worker in idle:
+            self._dispose(worker)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("LambdaRuntime is closed")
+
+    def _environment(self, config: FunctionConfig) -> dict[str, str]:
+        """The worker's environment: defaults, then the function's variables, then Lambda's."""
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+        python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if not _is_current_interpreter(self.python):  # let it reach this environment's packages
+            python_path.append(sysconfig.get_paths()["purelib"])
+        if python_path:
+            env["PYTHONPATH"] = os.pathsep.join(python_path)
+        env.update(config.environment)
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": config.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_python{_python_version(self.python)}",
+                "_HANDLER": config.handler,
+                "LAMBDA_TASK_ROOT": str(config.code_dir),
+                "AWS_ACCESS_KEY_ID": self._credentials[0],
+                "AWS_SECRET_ACCESS_KEY": self._credentials[1],
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+            }
+        )
+        return env
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def _log_lines(self, config: FunctionConfig, request_id: str, outcome: Outcome) -> list[str]:
+        lines = [*outcome.init_lines, f"START RequestId: {request_id} Version: $LATEST"]
+        lines += outcome.lines
+        lines += outcome.trailer
+        lines.append(f"END RequestId: {request_id}")
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(math.ceil(outcome.duration_ms), 1)} ms\t"
+            f"Memory Size: {config.memory_mb} MB\t"
+            f"Max Memory Used: {outcome.max_memory_mb} MB"
+        )
+        if outcome.init_duration_ms is not None:
+            report += f"\tInit Duration: {outcome.init_duration_ms:.2f} ms"
+        if outcome.status:
+            report += f"\tStatus: {outcome.status}"
+        lines.append(report)
+        if self._log_sink is not None or LOGGER.isEnabledFor(logging.DEBUG):
+            self._logs.put((config.name, lines))
+        return lines
+
+    def _deliver_logs(self) -> None:
+        while (item := self._logs.get()) is not None:
+            name, lines = item
+            for line in lines:
+                LOGGER.debug("[%s] %s", name, line)
+            if self._log_sink is None:
+                continue
+            try:
+                self._log_sink(name, lines)
+            except Exception:
+                LOGGER.exception("log sink failed for %s; %d lines dropped", name, len(lines))
+
+    # -- Event invocations -------------------------------------------------------------------
+
+    def _enqueue(self, item: _EventItem, delay_s: float = 0.0, *, new: bool = False) -> None:
+        with self._event_cond:
+            if self._closed:
+                LOGGER.warning(
+                    "runtime closed: Event %s for %s dropped", item.request_id, item.name
+                )
+                return
+            item.due = time.monotonic() + delay_s
+            item.seq = next(self._event_seq)
+            if new:
+                self._events_pending += 1
+            heapq.heappush(self._events, item)
+            self._event_cond.notify_all()
+
+    def _dispatch_events(self) -> None:
+        with self._event_cond:
+            while not self._closed:
+                wait = None
+                if self._events:
+                    wait = self._events[0].due - time.monotonic()
+                    if wait <= 0:
+                        self._executor.submit(self._run_event, heapq.heappop(self._events))
+                        continue
+                self._event_cond.wait(wait)
+
+    def _run_event(self, item: _EventItem) -> None:
+        done = True
+        try:
+            with self._lock:
+                pool = self._pools.get(item.name)
+            if pool is None or self._closed:
+                LOGGER.warning("Event %s dropped: function %s is gone", item.request_id, item.name)
+                return
+            try:
+                outcome = self._run(pool, item.request_id, item.event, item.client_context)
+            except TooManyRequests:  # throttles are retried and do not count as attempts
+                if time.monotonic() - item.enqueued > EVENT_MAX_AGE_S:
+                    LOGGER.warning(
+                        "Event %s for %s throttled for %d s; discarded",
+                        item.request_id,
+                        item.name,
+                        EVENT_MAX_AGE_S,
+                    )
+                    return
+                done = False
+                self._enqueue(item, self._throttle_delay)
+                return
+            self._log_lines(pool.config, item.request_id, outcome)
+            if not outcome.ok and item.attempt < len(self._retry_delays):
+                delay = self._retry_delays[item.attempt]
+                item.attempt += 1
+                done = False
+                self._enqueue(item, delay)
+            elif not outcome.ok:
+                LOGGER.warning(
+                    "Event %s for %s failed %d times; discarded: %s",
+                    item.request_id,
+                    item.name,
+                    item.attempt + 1,
+                    outcome.payload[:500],
+                )
+        except Exception:
+            LOGGER.exception("Event %s for %s failed in the runtime", item.request_id, item.name)
+        finally:
+            if done:
+                with self._event_cond:
+                    self._events_pending = max(self._events_pending - 1, 0)
+                    self._event_cond.notify_all()
+
+    def wait_for_events(self, timeout_s: float) -> bool:
+        """Wait until every queued Event invocation (and its retries) is finished."""
+        deadline = time.monotonic() + timeout_s
+        with self._event_cond:
+            while self._events_pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._event_cond.wait(remaining)
+        return True
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Kill every worker, drop queued Event invocations and wait for it all to stop."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+        with self._event_cond:
+            dropped = len(self._events)
+            self._events.clear()
+            self._events_pending = 0
+            self._event_cond.notify_all()
+        if dropped:
+            LOGGER.warning("runtime closed with %d Event invocations queued; dropped", dropped)
+        self._dispatcher.join()
+        for pool in pools:
+            self._retire(pool)
+        with self._lock:
+            busy = list(self._live)
+        for worker in busy:  # their invoking threads get an exit error and dispose of them
+            worker.terminate()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._logs.put(None)
+        self._log_thread.join()
+
+    def __enter__(self) -> LambdaRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _validated_event(payload: bytes, limit: int) -> bytes:
+    if len(payload) > limit:
+        raise RequestTooLarge(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+        )
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(
+            f"Could not parse request body into json: Could not parse payload into json: {exc}"
+        ) from None
+    return payload
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"Unrecognized token '{name}'")
+
+
+def _decoded_client_context(client_context: str | None) -> Any:
+    if not client_context:
+        return None
+    if len(client_context) > CLIENT_CONTEXT_LIMIT:
+        raise InvalidRequestContent(
+            f"Client context must be at most {CLIENT_CONTEXT_LIMIT} bytes (base64)"
+        )
+    try:
+        context = json.loads(base64.b64decode(client_context, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRequestContent(
+            f"Client context must be a valid Base64-encoded JSON object: {exc}"
+        ) from None
+    if not isinstance(context, dict):
+        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object")
+    return context
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def _is_current_interpreter(python: str) -> bool:
+    """True for this process's interpreter (not resolving symlinks: a venv's python is one)."""
+    found = shutil.which(python) or python
+    return os.path.abspath(found) == os.path.abspath(sys.executable)
+
+
+def _python_version(python: str) -> str:
+    """``3.11`` for the interpreter at ``python`` (asked once, then remembered)."""
+    if _is_current_interpreter(python):
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    if python not in _VERSIONS:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        _VERSIONS[python] = out.stdout.strip()
+    return _VERSIONS[python]

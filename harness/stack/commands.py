@@ -1,0 +1,138 @@
+"""Writing command records and waiting for them to reach the read side through the stream."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from harness.stack.infra import ROOT
+
+COMMAND_TABLE = "command-records"
+READ_TABLE = "notification-records"
+SEED_FILE = ROOT / "contracts" / "seed" / "command-records.json"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class SyncTimeout(AssertionError):
+    """A command record did not show up on the read side in time; says what was seen."""
+
+
+def to_item(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain record as DynamoDB JSON; null attributes are left out, as the writers do."""
+    return {k: _serializer.serialize(v) for k, v in record.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB JSON as plain values (integral numbers as int)."""
+    out = {}
+    for key, value in item.items():
+        plain = _deserializer.deserialize(value)
+        if isinstance(plain, Decimal):
+            plain = int(plain) if plain == plain.to_integral_value() else float(plain)
+        out[key] = plain
+    return out
+
+
+def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
+    """The seed command records (with ``ap_id``, and one pre-V3 record without it)."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a list of command records")
+    return records
+
+
+def put_command(dynamodb: Any, record: Mapping[str, Any], table: str = COMMAND_TABLE) -> None:
+    """Write one command record to the write side."""
+    dynamodb.put_item(TableName=table, Item=to_item(record))
+
+
+def put_commands(
+    dynamodb: Any, records: Sequence[Mapping[str, Any]], table: str = COMMAND_TABLE
+) -> None:
+    """Write command records in BatchWriteItem requests (25 each), retrying what is unprocessed."""
+    for start in range(0, len(records), 25):
+        pending: dict[str, Any] = {
+            table: [{"PutRequest": {"Item": to_item(r)}} for r in records[start : start + 25]]
+        }
+        for attempt in range(10):
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        if pending:
+            raise RuntimeError(f"{table}: items still unprocessed after 10 attempts: {pending}")
+
+
+def wait_for_sync(
+    dynamodb: Any,
+    user_id: str,
+    created_at: int,
+    *,
+    expect: Mapping[str, Any] | Callable[[dict[str, Any]], bool] | None = None,
+    table: str = READ_TABLE,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.02,
+) -> dict[str, Any]:
+    """Poll the read side until the record keyed (user_id, created_at) is there and matches.
+
+    ``expect`` is either attribute values the record must have, or a predicate. On timeout the
+    error shows the last version seen (or that there was none).
+    """
+    if expect is None:
+        matches: Callable[[dict[str, Any]], bool] = lambda record: True  # noqa: E731
+    elif callable(expect):
+        matches = expect
+    else:
+        wanted = dict(expect)
+        matches = lambda record: all(record.get(k) == v for k, v in wanted.items())  # noqa: E731
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, Any] | None = None
+    while True:
+        item = dynamodb.get_item(
+            TableName=table,
+            Key=to_item({"user_id": user_id, "created_at": created_at}),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is not None:
+            last = from_item(item)
+            if matches(last):
+                return last
+        if time.monotonic() >= deadline:
+            seen = (
+                f"last seen: {json.dumps(last, sort_keys=True)}"
+                if last
+                else "no such record was seen"
+            )
+            raise SyncTimeout(
+                f"{table} has no matching record for user_id={user_id!r}, created_at={created_at} "
+                f"after {timeout_s:g} s ({seen}; expected {expect!r})"
+            )
+        time.sleep(interval_s)
+
+
+def seed(
+    dynamodb: Any, records: list[dict[str, Any]] | None = None, *, timeout_s: float = 20.0
+) -> int:
+    """Write the seed through the write side and wait until every record is on the read side."""
+    records = load_seed() if records is None else records
+    put_commands(dynamodb, records)
+    for record in records:
+        wait_for_sync(
+            dynamodb,
+            record["user_id"],
+            int(record["created_at"]),
+            expect={"status": record["status"], "ap_id": record.get("ap_id")}
+            if record.get("ap_id")
+            else {"status": record["status"]},
+            timeout_s=timeout_s,
+            interval_s=0.05,  # the read side fills within ~0.5 s; fewer polls leave the CPU to it
+        )
+    return len(records)

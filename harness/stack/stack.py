@@ -1,0 +1,335 @@
+"""The whole V3 stack on one machine: backend, provisioning, seed, replicas, load balancer, gateway."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.stack.backends import Backend, BackendUnavailable, docker_available, make_backend
+from harness.stack.infra import ROOT, Infra, load_infra_cached
+
+if TYPE_CHECKING:  # imported where used: the endpoint is launched before they load (~0.35 s)
+    from harness.ingress.gateway import Gateway
+    from harness.ingress.load_balancer import LoadBalancer
+    from harness.ingress.replicas import ReplicaSet
+
+logger = logging.getLogger("harness.stack.stack")
+Progress = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """The stack could not come up; the message says what failed and what to do."""
+
+
+@dataclass
+class StackConfig:
+    """How to bring the stack up (the CLI's options)."""
+
+    backend: str = "embedded"
+    edge_port: int = 4566
+    gateway_port: int = 8080
+    replicas: int | None = None  # None: the ECS service's desiredCount
+    endpoint_url: str | None = None  # an already running LocalStack
+    region: str = "ap-southeast-1"
+    seed: bool = True
+    root: Path = ROOT
+    state_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness"))
+    )
+    allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+
+def ensure_port_free(port: int, what: str, flag: str) -> None:
+    """Fail early, and clearly, when a fixed port is taken."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(
+                f"port {port} ({what}) is already in use: is a stack already up? Run "
+                f"'query-harness down', or pick another port with {flag} (0 = any free port)."
+            ) from None
+
+
+class Stack:
+    """Brings the system up in dependency order and tears it down in reverse."""
+
+    def __init__(self, config: StackConfig | None = None, progress: Progress | None = None) -> None:
+        self.config = config or StackConfig()
+        self.progress = progress or (lambda message: logger.info("%s", message))
+        self.backend: Backend | None = None
+        self.infra: Infra | None = None
+        self.replicas: ReplicaSet | None = None
+        self.load_balancer: LoadBalancer | None = None
+        self.gateway: Gateway | None = None
+        self.timings: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self.log_dir = self.config.state_dir / "logs"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Stack:
+        """Start everything; on any failure, stop what was started and raise StackError."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _timed(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.perf_counter() - started, 3)
+
+    def _start(self) -> None:
+        cfg = self.config
+        self._t0 = t0 = time.perf_counter()
+        if cfg.backend == "embedded" and not cfg.endpoint_url:
+            ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
+        ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")
+        if cfg.backend == "localstack" and not cfg.endpoint_url and not docker_available():
+            raise BackendUnavailable(
+                "no Docker engine is reachable; the localstack backend needs one. "
+                "Use --backend embedded, or give a running LocalStack with --endpoint-url."
+            )
+        vendor_dir = self._vendor_dir()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.progress(f"starting the {cfg.backend} backend")
+        self.backend = backend = make_backend(
+            cfg.backend,
+            edge_port=cfg.edge_port,
+            endpoint_url=cfg.endpoint_url,
+            region=cfg.region,
+            log_dir=self.log_dir,
+            cache_dir=cfg.state_dir / "cache",
+        )
+        launch = getattr(backend, "launch", None)
+        # The embedded endpoint boots in its own process while infra/ is read and replicas start.
+        edge = launch() if launch is not None else None
+        if edge is None:
+            backend.start()
+            edge = backend.endpoint_url
+        self._timed("backend_launch", t0)
+
+        t = time.perf_counter()
+        account = getattr(backend, "account_id", None)
+        from harness.ingress.replicas import ReplicaSet  # noqa: PLC0415
+        from harness.stack.provision import Provisioner, aws_client  # noqa: PLC0415 - see the top
+
+        if account is None:
+            account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
+        self.infra = infra = load_infra_cached(
+            cfg.root, region=cfg.region, account_id=account, cache_dir=cfg.state_dir / "cache"
+        )
+        self._timed("infra", t)
+
+        # Replicas boot (separate processes) while the AWS side comes up and is provisioned.
+        count = (
+            cfg.replicas
+            if cfg.replicas is not None
+            else int(infra.service_definition["desiredCount"])
+        )
+        self.replicas = ReplicaSet(
+            "service.app:create_app",
+            count=count,
+            env=self._replica_env(edge),
+            health_path=infra.health_check.path,
+            log_dir=self.log_dir,
+            app_dir=cfg.root,
+        )
+        replica_error: list[BaseException] = []
+        replica_thread = threading.Thread(
+            target=self._run,
+            args=(functools.partial(self._start_serving, infra, account), replica_error),
+            name="serving-start",  # replicas, then the load balancer and gateway
+            daemon=True,
+        )
+        replica_thread.start()
+
+        # Clients and the Lambda zip are made while the endpoint boots.
+        provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
+        provisioner.prepare()
+        if launch is not None:
+            backend.wait_ready()  # type: ignore[attr-defined]
+        self._timed("backend", t0)
+        self.progress(f"AWS endpoint ready on {edge}")
+
+        t = time.perf_counter()
+        provisioner.apply_data_plane()
+        self._timed("provision", t)
+        # The ECS objects and the REST API are only described on the endpoint (the harness serves
+        # them itself): they are made while the seed travels the stream (mostly a Lambda's work,
+        # in its own process), not beside the data plane, which the seed waits for.
+        control_error: list[BaseException] = []
+        control = threading.Thread(
+            target=self._run,
+            args=(
+                self._timing("provision_control_plane", provisioner.apply_control_plane),
+                control_error,
+            ),
+            name="provision-control-plane",
+            daemon=True,
+        )
+        control.start()
+        if cfg.seed:
+            t = time.perf_counter()
+            from harness.stack.commands import seed  # noqa: PLC0415
+
+            count_seeded = seed(provisioner.client("dynamodb"))
+            self._timed("seed", t)
+            self.progress(f"seeded {count_seeded} command records; all reached the read side")
+        control.join()
+        if control_error:
+            raise control_error[0]
+        replica_thread.join()
+        if replica_error:
+            raise StackError(str(replica_error[0])) from replica_error[0]
+        assert self.gateway is not None
+        self._timed("total", t0)
+        self.progress(f"gateway ready on {self.gateway.stage_url}")
+
+    def _start_serving(self, infra: Infra, account: str) -> None:
+        """Replicas, then the load balancer and the gateway in front of them (a thread of its own,
+        while the AWS side is provisioned and seeded)."""
+        from harness.ingress.gateway import Gateway  # noqa: PLC0415 - see the top
+        from harness.ingress.load_balancer import LoadBalancer  # noqa: PLC0415
+
+        assert self.replicas is not None
+        self.replicas.start()
+        self._timed("replicas_healthy", self._t0)
+        self.progress(f"{len(self.replicas.replicas)} service replicas healthy")
+        check = infra.health_check
+        self.load_balancer = LoadBalancer(
+            self.replicas,
+            health_path=check.path,
+            # Locally the checks run every second (AWS: every interval_s); thresholds as deployed.
+            interval_s=min(check.interval_s, 1.0),
+            timeout_s=min(check.timeout_s, 1.0),
+            healthy_threshold=check.healthy_threshold,
+            unhealthy_threshold=check.unhealthy_threshold,
+        ).start()
+        self.gateway = Gateway(
+            infra.api_document,
+            self.load_balancer.url,
+            stage=infra.api_stage,
+            allowed_source_cidrs=self.config.allowed_source_cidrs,
+            region=self.config.region,
+            account_id=account,
+            access_log=self.log_dir / "gateway-access.log",
+            port=self.config.gateway_port,
+        ).start()
+        self._timed("gateway_ready", self._t0)
+
+    def _vendor_dir(self) -> Path | None:
+        """Dependencies to ship in the Lambda zip: none on the embedded runtime, built ones elsewhere."""
+        if self.config.backend == "embedded" and not self.config.endpoint_url:
+            return None
+        vendor = self.config.root / "build" / "lambda-deps"
+        if not vendor.is_dir():
+            raise StackError(
+                "LocalStack runs the Lambdas in its own python3.12 containers, which need their "
+                f"dependencies: build them once with 'make lambda-package' (into {vendor})."
+            )
+        return vendor
+
+    def _timing(self, name: str, step: Callable[[], Any]) -> Callable[[], Any]:
+        """``step``, recording how long it took under ``name`` in :attr:`timings`."""
+
+        def timed() -> Any:
+            started = time.perf_counter()
+            try:
+                return step()
+            finally:
+                self._timed(name, started)
+
+        return timed
+
+    @staticmethod
+    def _run(step: Callable[[], Any], errors: list[BaseException]) -> None:
+        """Run a start-up step in a thread; its error is re-raised by the thread that joins it."""
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001 - handed to the joining thread
+            errors.append(exc)
+
+    def _replica_env(self, edge: str) -> dict[str, str]:
+        assert self.infra is not None
+        env = dict(self.infra.container_environment)
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": edge,
+                "AWS_REGION": self.config.region,
+                "AWS_DEFAULT_REGION": self.config.region,
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+                "PYTHONPATH": str(self.config.root),
+            }
+        )
+        return env
+
+    def stop(self) -> None:
+        """Tear down in reverse order; safe to call twice or after a failed start."""
+        parts = [
+            (name, getattr(self, name))
+            for name in ("gateway", "load_balancer", "replicas", "backend")
+        ]
+        # Nothing is served any more, so the parts stop in parallel (each waits on its own I/O).
+        threads = [
+            threading.Thread(target=self._stop_part, args=(name, part), name=f"stop-{name}")
+            for name, part in parts
+            if part is not None
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.gateway = self.load_balancer = self.replicas = self.backend = None
+
+    @staticmethod
+    def _stop_part(name: str, part: Any) -> None:
+        started = time.perf_counter()
+        try:
+            part.stop()
+        except Exception:  # keep tearing down the rest, but say what failed
+            logger.exception("stopping the %s failed", name)
+        logger.info("stopped the %s in %.3f s", name, time.perf_counter() - started)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what is where
+
+    def state(self) -> dict[str, Any]:
+        """Where everything is, as written to ``.harness/state.json``."""
+        assert self.backend is not None and self.gateway is not None and self.replicas is not None
+        assert self.load_balancer is not None
+        return {
+            "pid": os.getpid(),
+            "backend": self.config.backend,
+            "edge_url": self.backend.endpoint_url,
+            "gateway_url": self.gateway.stage_url,
+            "load_balancer_url": self.load_balancer.url,
+            "replicas": [
+                {"id": r.id, "url": r.url, "pid": r.pid, "state": r.state}
+                for r in self.replicas.replicas
+            ],
+            "region": self.config.region,
+            "log_dir": str(self.log_dir.resolve()),
+            "timings_s": self.timings,
+            "python": sys.executable,
+            "config": {k: str(v) for k, v in asdict(self.config).items()},
+        }

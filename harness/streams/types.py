@@ -1,0 +1,181 @@
+"""Wire shapes of DynamoDB Streams event source mappings, as AWS spells them (TypedDicts)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
+
+__all__ = [
+    "AttributeMap",
+    "BatchItemFailure",
+    "DDBStreamBatchInfo",
+    "DestinationConfig",
+    "DynamoDBStreamEvent",
+    "DynamoDBStreamEventRecord",
+    "FailureCondition",
+    "EventSourceMappingConfiguration",
+    "InvokeResultLike",
+    "Invoker",
+    "ListEventSourceMappingsResponse",
+    "OnFailureDestination",
+    "OnFailureRecord",
+    "OnFailureRequestContext",
+    "OnFailureResponseContext",
+    "PartialBatchResponse",
+    "StreamRecordData",
+]
+
+#: A DynamoDB item in attribute-value form, e.g. ``{"pk": {"S": "a"}}``.
+AttributeMap = dict[str, dict[str, Any]]
+
+FailureCondition = Literal["RetryAttemptsExhausted", "RecordAgeExceeded"]
+
+
+class StreamRecordData(TypedDict):
+    """The ``dynamodb`` member of a stream record in a Lambda event."""
+
+    ApproximateCreationDateTime: float
+    Keys: AttributeMap
+    NewImage: NotRequired[AttributeMap]
+    OldImage: NotRequired[AttributeMap]
+    SequenceNumber: str
+    SizeBytes: int
+    StreamViewType: str
+
+
+class DynamoDBStreamEventRecord(TypedDict):
+    """One record of the event Lambda sends for a DynamoDB stream."""
+
+    eventID: str
+    eventName: str
+    eventVersion: str
+    eventSource: str
+    awsRegion: str
+    dynamodb: StreamRecordData
+    eventSourceARN: str
+    userIdentity: NotRequired[dict[str, str]]
+
+
+class DynamoDBStreamEvent(TypedDict):
+    """The event payload: ``{"Records": [...]}``."""
+
+    Records: list[DynamoDBStreamEventRecord]
+
+
+class BatchItemFailure(TypedDict):
+    """One entry of a partial batch response."""
+
+    itemIdentifier: str
+
+
+class PartialBatchResponse(TypedDict):
+    """What a function returns with ``FunctionResponseTypes: ["ReportBatchItemFailures"]``."""
+
+    batchItemFailures: list[BatchItemFailure]
+
+
+class OnFailureRequestContext(TypedDict):
+    """``requestContext`` of an on-failure destination record."""
+
+    requestId: str
+    functionArn: str
+    condition: FailureCondition
+    approximateInvokeCount: int
+
+
+class OnFailureResponseContext(TypedDict):
+    """``responseContext`` of an on-failure destination record (last invocation's outcome)."""
+
+    statusCode: int
+    executedVersion: str
+    functionError: NotRequired[str]
+
+
+class DDBStreamBatchInfo(TypedDict):
+    """Where the discarded records are in the stream (the records themselves are not sent)."""
+
+    shardId: str
+    startSequenceNumber: str
+    endSequenceNumber: str
+    approximateArrivalOfFirstRecord: str
+    approximateArrivalOfLastRecord: str
+    batchSize: int
+    streamArn: str
+
+
+class OnFailureRecord(TypedDict):
+    """The message sent to the on-failure destination for a discarded batch."""
+
+    requestContext: OnFailureRequestContext
+    responseContext: NotRequired[OnFailureResponseContext]
+    version: str
+    timestamp: str
+    DDBStreamBatchInfo: DDBStreamBatchInfo
+
+
+class OnFailureDestination(TypedDict, total=False):
+    """``DestinationConfig.OnFailure``."""
+
+    Destination: str
+
+
+class DestinationConfig(TypedDict):
+    """``DestinationConfig`` of a mapping."""
+
+    OnFailure: OnFailureDestination
+
+
+class EventSourceMappingConfiguration(TypedDict):
+    """A mapping as Create/Get/Update/Delete/List return it."""
+
+    UUID: str
+    StartingPosition: str
+    BatchSize: int
+    MaximumBatchingWindowInSeconds: int
+    ParallelizationFactor: int
+    EventSourceArn: str
+    FunctionArn: str
+    LastModified: float
+    LastProcessingResult: str
+    State: str
+    StateTransitionReason: str
+    DestinationConfig: DestinationConfig
+    MaximumRecordAgeInSeconds: int
+    BisectBatchOnFunctionError: bool
+    MaximumRetryAttempts: int
+    TumblingWindowInSeconds: int
+    FunctionResponseTypes: list[str]
+    EventSourceMappingArn: str
+
+
+class ListEventSourceMappingsResponse(TypedDict):
+    """Answer of ListEventSourceMappings."""
+
+    EventSourceMappings: list[EventSourceMappingConfiguration]
+    NextMarker: NotRequired[str]
+
+
+class InvokeResultLike(Protocol):
+    """The part of ``harness.lambda_runtime.runtime.InvokeResult`` the poller reads."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+    @property
+    def function_error(self) -> str | None: ...
+
+
+class Invoker(Protocol):
+    """Anything with ``LambdaRuntime.invoke``'s signature."""
+
+    def invoke(
+        self,
+        name: str,
+        payload: bytes,
+        *,
+        invocation_type: str = "RequestResponse",
+        client_context: Any = None,
+        tail: bool = False,
+    ) -> InvokeResultLike: ...

@@ -1,0 +1,553 @@
+"""Tests of harness.lambda_runtime.runtime, calling the runtime object directly (no HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+import harness.lambda_runtime.runtime as lambda_runtime_module
+from harness.lambda_runtime.runtime import (
+    FunctionConfig,
+    InvalidRequestContent,
+    LambdaRuntime,
+    RequestTooLarge,
+    ResourceNotFound,
+    TooManyRequests,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures_lambda"
+REGION = "ap-southeast-1"
+ENDPOINT = "http://127.0.0.1:4566"
+
+
+class LogCollector:
+    """A log sink that remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, list[str]]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, name: str, lines: list[str]) -> None:
+        with self._cond:
+            self.batches.append((name, lines))
+            self._cond.notify_all()
+
+    def wait_for(self, request_id: str, timeout_s: float = 10.0) -> list[str]:
+        """The lines of the invocation with this request id, once delivered."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for _, lines in self.batches:
+                    if any(request_id in line and line.startswith("START") for line in lines):
+                        return lines
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"no log lines for {request_id}"
+                self._cond.wait(remaining)
+
+
+def config_factory(name: str, handler: str, **kwargs: Any) -> FunctionConfig:
+    """A FunctionConfig for a fixture handler."""
+    kwargs.setdefault("code_dir", FIXTURES)
+    kwargs.setdefault("environment", {"STAGE": "test"})
+    return FunctionConfig(
+        name=name,
+        arn=f"arn:aws:lambda:{REGION}:000000000000:function:{name}",
+        handler=handler,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def logs() -> LogCollector:
+    return LogCollector()
+
+
+@pytest.fixture
+def runtime(logs: LogCollector) -> Iterator[LambdaRuntime]:
+    rt = LambdaRuntime(
+        endpoint_url=ENDPOINT,
+        region=REGION,
+        log_sink=logs,
+        max_concurrency=4,
+        event_retry_delays_s=(0.05, 0.05),
+        event_throttle_delay_s=0.05,
+    )
+    yield rt
+    rt.close()
+
+
+def invoke_json(rt: LambdaRuntime, name: str, event: Any = None, **kwargs: Any) -> Any:
+    """Invoke synchronously and decode the payload."""
+    payload = b"" if event is None else json.dumps(event).encode()
+    result = rt.invoke(name, payload, **kwargs)
+    assert result.status_code == 200
+    return json.loads(result.payload)
+
+
+def worker_pids(rt: LambdaRuntime) -> set[int]:
+    """Pids of the runtime's live workers (white-box: for process-lifecycle tests)."""
+    return {worker.process.pid for worker in rt._live}
+
+
+def test_public_surface_exports_are_complete() -> None:
+    for name in lambda_runtime_module.__all__:
+        assert hasattr(lambda_runtime_module, name)
+
+
+def test_invoke_success_returns_handler_result_and_context(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo", memory_mb=256, timeout_s=7))
+    result = runtime.invoke("echo", b'{"a": [1, 2]}')
+    body = json.loads(result.payload)
+    assert (result.status_code, result.function_error, result.log_result) == (200, None, None)
+    assert result.executed_version == "$LATEST"
+    assert body["event"] == {"a": [1, 2]}
+    assert body["aws_request_id"] == result.request_id
+    assert body["function_name"] == "echo"
+    assert body["function_version"] == "$LATEST"
+    assert body["invoked_function_arn"] == f"arn:aws:lambda:{REGION}:000000000000:function:echo"
+    assert body["memory_limit_in_mb"] == "256"
+    assert body["log_group_name"] == "/aws/lambda/echo"
+    assert "[$LATEST]" in body["log_stream_name"]
+    assert 0 < body["remaining_ms"] <= 7000
+    assert body["identity_id"] is None
+    assert body["has_client_context"] is False
+
+
+def test_invoke_warm_reuses_the_worker(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    first = invoke_json(runtime, "echo")
+    second = invoke_json(runtime, "echo")
+    assert first["pid"] == second["pid"]
+    assert first["aws_request_id"] != second["aws_request_id"]
+
+
+def test_invoke_empty_payload_is_an_empty_object(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    assert invoke_json(runtime, "echo")["event"] == {}
+
+
+def test_worker_environment_has_lambda_variables_and_nothing_leaks(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_OF_THE_PARENT", "leak")
+    runtime.register(config_factory("env", "handlers.environment", memory_mb=512))
+    env = invoke_json(runtime, "env")
+    assert env["STAGE"] == "test"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "env"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/env"
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == REGION
+    assert env["_HANDLER"] == "handlers.environment"
+    assert env["LAMBDA_TASK_ROOT"] == str(FIXTURES) == env["__cwd__"]
+    assert env["AWS_EXECUTION_ENV"].startswith("AWS_Lambda_python3.")
+    assert env["AWS_ACCESS_KEY_ID"] == "test" and env["AWS_SECRET_ACCESS_KEY"] == "test"
+    assert env["AWS_ENDPOINT_URL"] == ENDPOINT
+    assert "SECRET_OF_THE_PARENT" not in env
+
+
+def test_worker_can_import_the_project_virtualenv_packages(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    (tmp_path / "uses_libs.py").write_text(
+        "import boto3\nimport aws_lambda_powertools\n"
+        "def handler(event, context):\n"
+        "    return boto3.session.Session().region_name\n"
+    )
+    runtime.register(config_factory("libs", "uses_libs.handler", code_dir=tmp_path))
+    assert invoke_json(runtime, "libs") == REGION
+
+
+def test_invoke_client_context_is_decoded_on_the_context(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("cc", "handlers.client_context"))
+    raw = {
+        "custom": {"request_id": "req-1"},
+        "env": {"locale": "en"},
+        "client": {"installation_id": "inst-9"},
+    }
+    encoded = base64.b64encode(json.dumps(raw).encode()).decode()
+    body = invoke_json(runtime, "cc", client_context=encoded)
+    assert body == {
+        "custom": {"request_id": "req-1"},
+        "env": {"locale": "en"},
+        "installation_id": "inst-9",
+    }
+
+
+@pytest.mark.parametrize("client_context", ["not base64!", base64.b64encode(b"[1]").decode()])
+def test_invoke_bad_client_context_is_invalid_request(
+    runtime: LambdaRuntime, client_context: str
+) -> None:
+    runtime.register(config_factory("cc", "handlers.client_context"))
+    with pytest.raises(InvalidRequestContent):
+        runtime.invoke("cc", b"{}", client_context=client_context)
+
+
+def test_invoke_handler_exception_has_aws_error_shape(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("fail", "handlers.fail"))
+    result = runtime.invoke("fail", b"{}")
+    error = json.loads(result.payload)
+    assert (result.status_code, result.function_error) == (200, "Unhandled")
+    assert error["errorType"] == "KeyError"
+    assert error["errorMessage"] == "'missing-key'"
+    assert error["requestId"] == result.request_id
+    assert any("in fail" in frame for frame in error["stackTrace"])
+    assert not any("lambda_runtime/worker.py" in frame for frame in error["stackTrace"])
+
+
+def test_invoke_handler_exception_keeps_the_worker_warm(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("fail", "handlers.fail"))
+    runtime.invoke("fail", b"{}")
+    pids = worker_pids(runtime)
+    runtime.invoke("fail", b"{}")
+    assert worker_pids(runtime) == pids
+
+
+def test_invoke_import_failure_is_import_module_error(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("broken", "broken_import.handler"))
+    result = runtime.invoke("broken", b"{}")
+    error = json.loads(result.payload)
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == "Runtime.ImportModuleError"
+    assert error["errorMessage"].startswith("Unable to import module 'broken_import': ")
+    assert "module_that_does_not_exist_anywhere" in error["errorMessage"]
+
+
+def test_invoke_missing_function_is_handler_not_found(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("missing", "handlers.no_such_function"))
+    error = json.loads(runtime.invoke("missing", b"{}").payload)
+    assert error["errorType"] == "Runtime.HandlerNotFound"
+    assert error["errorMessage"] == "Handler 'no_such_function' missing on module 'handlers'"
+
+
+def test_invoke_unserialisable_return_is_marshal_error(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("marshal", "handlers.marshal"))
+    result = runtime.invoke("marshal", b"{}")
+    assert result.function_error == "Unhandled"
+    assert json.loads(result.payload)["errorType"] == "Runtime.MarshalError"
+
+
+def test_invoke_timeout_kills_the_worker_and_the_next_invoke_works(
+    runtime: LambdaRuntime, logs: LogCollector
+) -> None:
+    runtime.register(config_factory("sleepy", "handlers.sleep", timeout_s=0.5))
+    invoke_json(runtime, "sleepy", {"seconds": 0})
+    (old_pid,) = worker_pids(runtime)
+    result = runtime.invoke("sleepy", b'{"seconds": 30}')
+    error = json.loads(result.payload)
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith(f"{result.request_id} Task timed out after 0.50 seconds")
+    assert not psutil.pid_exists(old_pid)
+    assert invoke_json(runtime, "sleepy", {"seconds": 0}) == {"slept": 0}
+    lines = logs.wait_for(result.request_id)
+    assert "going to sleep" in lines
+    assert any("Task timed out after 0.50 seconds" in line for line in lines)
+    assert lines[-1].endswith("Status: timeout")
+
+
+def test_invoke_worker_crash_is_exit_error_and_runtime_recovers(
+    runtime: LambdaRuntime, logs: LogCollector
+) -> None:
+    runtime.register(config_factory("crash", "handlers.crash"))
+    result = runtime.invoke("crash", b"{}")
+    error = json.loads(result.payload)
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"] == (
+        f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 3"
+    )
+    assert "about to crash" in logs.wait_for(result.request_id)
+    assert worker_pids(runtime) == set()
+    runtime.register(config_factory("echo", "handlers.echo"))
+    assert invoke_json(runtime, "echo")["function_name"] == "echo"
+
+
+def test_invoke_beyond_concurrency_limit_is_throttled(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    runtime.register(
+        config_factory("block", "handlers.block", reserved_concurrency=2, timeout_s=60)
+    )
+    event = json.dumps({"dir": str(tmp_path)}).encode()
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(runtime.invoke("block", event)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("started-*"))) < 2:
+        assert time.monotonic() < deadline, "the two invocations never started"
+        time.sleep(0.01)
+    with pytest.raises(TooManyRequests):
+        runtime.invoke("block", event)
+    (tmp_path / "release").touch()
+    for thread in threads:
+        thread.join(30)
+    assert [r.function_error for r in results] == [None, None]
+    assert runtime.invoke("block", event).function_error is None
+
+
+def test_invoke_reserved_concurrency_zero_always_throttles(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("off", "handlers.noop", reserved_concurrency=0))
+    with pytest.raises(TooManyRequests):
+        runtime.invoke("off", b"{}")
+
+
+def test_event_invoke_on_error_is_retried_twice(runtime: LambdaRuntime, tmp_path: Path) -> None:
+    runtime.register(config_factory("retry", "handlers.record_then_fail"))
+    record = tmp_path / "calls.txt"
+    result = runtime.invoke(
+        "retry", json.dumps({"path": str(record)}).encode(), invocation_type="Event"
+    )
+    assert (result.status_code, result.payload, result.function_error) == (202, b"", None)
+    assert runtime.wait_for_events(30)
+    calls = record.read_text().splitlines()
+    assert calls == [result.request_id] * 3
+
+
+def test_event_invoke_success_runs_once_and_logs(
+    runtime: LambdaRuntime, logs: LogCollector
+) -> None:
+    runtime.register(config_factory("chatty", "handlers.chatty"))
+    result = runtime.invoke("chatty", b"{}", invocation_type="Event")
+    assert result.status_code == 202
+    assert runtime.wait_for_events(30)
+    assert "hello from stdout" in logs.wait_for(result.request_id)
+    starts = [line for _, lines in logs.batches for line in lines if line.startswith("START")]
+    assert len(starts) == 1
+
+
+def test_dry_run_validates_the_function_and_runs_nothing(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    result = runtime.invoke("echo", b"{}", invocation_type="DryRun")
+    assert (result.status_code, result.payload, result.function_error) == (204, b"", None)
+    assert worker_pids(runtime) == set()
+    with pytest.raises(ResourceNotFound):
+        runtime.invoke("nope", b"{}", invocation_type="DryRun")
+
+
+def test_invoke_unknown_function_is_resource_not_found(runtime: LambdaRuntime) -> None:
+    with pytest.raises(ResourceNotFound):
+        runtime.invoke("nope", b"{}")
+
+
+def test_invoke_unknown_invocation_type_is_invalid_request(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    with pytest.raises(InvalidRequestContent):
+        runtime.invoke("echo", b"{}", invocation_type="Later")
+
+
+def test_invoke_payload_over_limits_is_too_large(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    sync_too_big = b'"' + b"x" * (6 * 1024 * 1024) + b'"'
+    event_too_big = b'"' + b"x" * (256 * 1024) + b'"'
+    with pytest.raises(RequestTooLarge):
+        runtime.invoke("echo", sync_too_big)
+    with pytest.raises(RequestTooLarge):
+        runtime.invoke("echo", event_too_big, invocation_type="Event")
+    assert runtime.invoke("echo", event_too_big).function_error is None
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b"NaN", b"\xff\xfe{}", b'{"a": 1} x'])
+def test_invoke_payload_not_json_is_invalid_request(runtime: LambdaRuntime, payload: bytes) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    with pytest.raises(InvalidRequestContent):
+        runtime.invoke("echo", payload)
+
+
+def test_invoke_logs_have_start_user_lines_end_report(
+    runtime: LambdaRuntime, logs: LogCollector
+) -> None:
+    runtime.register(config_factory("chatty", "handlers.chatty", memory_mb=192))
+    result = runtime.invoke("chatty", b"{}")
+    rid = result.request_id
+    lines = logs.wait_for(rid)
+    assert logs.batches[-1][0] == "chatty"
+    start = lines.index(f"START RequestId: {rid} Version: $LATEST")
+    assert lines[:start] == ["init: handlers module imported"]
+    assert lines[start + 1 : start + 5] == [
+        "hello from stdout",
+        "second line",
+        "third line",
+        "hello from stderr",
+    ]
+    warning = lines[start + 5].split("\t")
+    assert warning[0] == "[WARNING]" and warning[2] == rid and warning[3] == "a warning via logging"
+    assert lines[-2] == f"END RequestId: {rid}"
+    report = lines[-1].split("\t")
+    assert report[0] == f"REPORT RequestId: {rid}"
+    assert report[1].startswith("Duration: ") and report[1].endswith(" ms")
+    assert report[2].startswith("Billed Duration: ")
+    assert report[3] == "Memory Size: 192 MB"
+    used = int(report[4].removeprefix("Max Memory Used: ").removesuffix(" MB"))
+    assert used > 5
+    assert report[5].startswith("Init Duration: ")
+    assert not any("below the default level" in line for line in lines)
+
+
+def test_invoke_tail_returns_last_4kb_of_the_log(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("big", "handlers.big_log"))
+    result = runtime.invoke("big", b"{}", tail=True)
+    assert result.log_result is not None
+    tail = base64.b64decode(result.log_result)
+    assert len(tail) == 4096
+    text = tail.decode()
+    assert "line 0199" in text and "line 0000" not in text
+    assert text.rstrip("\n").splitlines()[-1].startswith(f"REPORT RequestId: {result.request_id}")
+    assert runtime.invoke("big", b"{}", invocation_type="Event").log_result is None
+
+
+def test_register_again_uses_new_code_and_environment(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "app.py").write_text(
+            "import os\n"
+            f"def handler(event, context):\n    return ['{version}', os.environ['COLOUR']]\n"
+        )
+    runtime.register(
+        config_factory(
+            "app", "app.handler", code_dir=tmp_path / "v1", environment={"COLOUR": "red"}
+        )
+    )
+    assert invoke_json(runtime, "app") == ["v1", "red"]
+    old = worker_pids(runtime)
+    runtime.register(
+        config_factory(
+            "app", "app.handler", code_dir=tmp_path / "v2", environment={"COLOUR": "blue"}
+        )
+    )
+    assert invoke_json(runtime, "app") == ["v2", "blue"]
+    assert not old & worker_pids(runtime)
+    assert not any(psutil.pid_exists(pid) for pid in old)
+
+
+def test_unregister_stops_workers_and_forgets_the_function(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    invoke_json(runtime, "echo")
+    pids = worker_pids(runtime)
+    runtime.unregister("echo")
+    assert not any(psutil.pid_exists(pid) for pid in pids)
+    with pytest.raises(ResourceNotFound):
+        runtime.invoke("echo", b"{}")
+    with pytest.raises(ResourceNotFound):
+        runtime.unregister("echo")
+
+
+def test_invoke_concurrently_from_many_threads_all_succeed(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("echo", "handlers.echo", reserved_concurrency=4))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def call(i: int) -> None:
+        for _ in range(20):
+            while True:
+                try:
+                    body = invoke_json(runtime, "echo", {"i": i})
+                    break
+                except TooManyRequests:
+                    time.sleep(0.001)
+            with lock:
+                outcomes.append(f"{body['event']['i']}:{body['aws_request_id']}")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(set(outcomes)) == 120
+    assert len(worker_pids(runtime)) <= 4
+
+
+def test_log_sink_failure_is_reported_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    def broken_sink(name: str, lines: list[str]) -> None:
+        raise RuntimeError("sink down")
+
+    with LambdaRuntime(endpoint_url=ENDPOINT, region=REGION, log_sink=broken_sink) as rt:
+        rt.register(config_factory("echo", "handlers.echo"))
+        assert invoke_json(rt, "echo")["function_name"] == "echo"
+        assert invoke_json(rt, "echo")["function_name"] == "echo"
+    assert "log sink failed for echo" in caplog.text
+
+
+def test_close_leaves_no_child_process(tmp_path: Path) -> None:
+    rt = LambdaRuntime(endpoint_url=ENDPOINT, region=REGION)
+    rt.register(config_factory("echo", "handlers.echo"))
+    rt.register(config_factory("block", "handlers.block", timeout_s=60))
+    invoke_json(rt, "echo")
+    busy = threading.Thread(
+        target=rt.invoke, args=("block", json.dumps({"dir": str(tmp_path)}).encode())
+    )
+    busy.start()
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("started-*")):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    pids = worker_pids(rt)
+    assert len(pids) == 2
+    children = {child.pid for child in psutil.Process().children(recursive=True)}
+    assert pids <= children
+    rt.close()
+    busy.join(30)
+    assert not busy.is_alive()
+    assert not any(psutil.pid_exists(pid) for pid in pids)
+    with pytest.raises(RuntimeError):
+        rt.invoke("echo", b"{}")
+
+
+def test_other_interpreter_still_reaches_the_project_packages(tmp_path: Path) -> None:
+    (tmp_path / "uses_libs.py").write_text(
+        "import sys\nimport boto3\n"
+        "def handler(event, context):\n    return [sys.executable, boto3.__name__]\n"
+    )
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    with LambdaRuntime(endpoint_url=ENDPOINT, region=REGION, python=base_python) as rt:
+        rt.register(config_factory("libs", "uses_libs.handler", code_dir=tmp_path))
+        executable, module = invoke_json(rt, "libs")
+    assert (executable, module) == (base_python, "boto3")
+
+
+def test_invoke_response_over_6mb_is_a_function_error(runtime: LambdaRuntime) -> None:
+    runtime.register(config_factory("huge", "handlers.huge"))
+    result = runtime.invoke("huge", b"{}")
+    error = json.loads(result.payload)
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == "Function.ResponseSizeTooLarge"
+    assert "6291556 bytes" in error["errorMessage"]
+
+
+def test_prewarm_starts_one_environment_that_the_first_invocation_uses(
+    runtime: LambdaRuntime, logs: LogCollector
+) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    runtime.prewarm("echo")
+    (pid,) = worker_pids(runtime)
+    runtime.prewarm("echo")  # it has an environment already: no second one
+    assert worker_pids(runtime) == {pid}
+    waited_s = 1.5
+    time.sleep(waited_s)  # initialises meanwhile; the wait is not init time
+    result = runtime.invoke("echo", b'{"k": 1}')
+    assert json.loads(result.payload)["event"] == {"k": 1}
+    assert worker_pids(runtime) == {pid}
+    report = logs.wait_for(result.request_id)[-1].split("\t")
+    init_ms = float(report[5].removeprefix("Init Duration: ").removesuffix(" ms"))
+    assert 0 < init_ms < waited_s * 1000
+
+
+def test_prewarm_unknown_function_is_resource_not_found(runtime: LambdaRuntime) -> None:
+    with pytest.raises(ResourceNotFound):
+        runtime.prewarm("nope")
