@@ -318,12 +318,36 @@ class Provisioner:
         apis = {a["name"]: a["id"] for a in apigw.get_rest_apis(limit=500)["items"]}
         created = title not in apis
         if created:
-            apis[title] = apigw.import_rest_api(body=json.dumps(document).encode())["id"]
+            # As AWS imports a private API: the endpoint type is an import parameter, the policy
+            # comes from x-amazon-apigateway-policy. moto ignores both on import (it reads back
+            # EDGE with no policy), so they are also set through UpdateRestApi, as AWS allows.
+            apis[title] = apigw.import_rest_api(
+                body=json.dumps(document).encode(),
+                parameters={"endpointConfigurationTypes": "PRIVATE"},
+            )["id"]
+            apigw.update_rest_api(restApiId=apis[title], patchOperations=_private_api_patch(document))
         self.result.rest_api_id = apis[title]
         stages = {s["stageName"] for s in apigw.get_stages(restApiId=apis[title])["item"]}
         if self.infra.api_stage not in stages:
             apigw.create_deployment(restApiId=apis[title], stageName=self.infra.api_stage)
         self._did(created, f"REST API {title} (stage {self.infra.api_stage})")
+
+
+#: The deploy-time placeholders of the API's resource policy, as the local stack fills them: the
+#: gateway treats sources in its VPC ranges as this VPC (see ``ingress.api_definition``).
+LOCAL_VPC = {"${vpc_id}": "vpc-local", "${vpc_endpoint_id}": "vpce-local"}
+
+
+def _private_api_patch(document: dict[str, Any]) -> list[dict[str, str]]:
+    """UpdateRestApi operations that make an imported API private with its resource policy."""
+    operations = [{"op": "replace", "path": "/endpointConfiguration/types/EDGE", "value": "PRIVATE"}]
+    policy = document.get("x-amazon-apigateway-policy")
+    if policy is not None:
+        text = json.dumps(policy)
+        for placeholder, value in LOCAL_VPC.items():
+            text = text.replace(placeholder, value)
+        operations.append({"op": "replace", "path": "/policy", "value": text})
+    return operations
 
 
 _TASK_DEFINITION_KEYS = (

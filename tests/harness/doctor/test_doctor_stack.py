@@ -1,0 +1,170 @@
+"""Doctor on a stack of its own: all well, then each thing broken on purpose, then put back.
+
+The tests run in file order on one stack: each breaks one thing, asserts the matching check
+FAILs with the right next step, and repairs it. The poison record comes last: its errors stay in
+the log window.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.doctor.context import Context
+from harness.doctor.model import Finding, Status
+from harness.doctor.runner import run
+from harness.stack import commands
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from harness.stack.stack import Stack, StackConfig
+
+    state_dir: Path = tmp_path_factory.mktemp("doctor-stack")
+    stack = Stack(StackConfig(edge_port=0, gateway_port=0, state_dir=state_dir))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def context(running: Any) -> Context:
+    state = running.state()
+    return Context(running.infra, state["region"], state["edge_url"], state=state, window_s=600)
+
+
+def clients(running: Any, service: str) -> Any:
+    from harness.stack.provision import aws_client
+
+    return aws_client(service, running.state()["edge_url"], running.state()["region"])
+
+
+def by_check(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings}
+
+
+def failing(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings if f.status == Status.FAIL}
+
+
+def test_doctor_healthy_stack_has_no_failure(context: Context) -> None:
+    findings = run(context)
+    assert failing(findings) == {}, "\n".join(f"{f.check}: {f.evidence}" for f in findings)
+    checks = by_check(findings)
+    assert checks["routing.vpc_link"].status == Status.NA  # no VPC link exists locally
+    assert checks["sync.read_side"].status == Status.PASS
+    assert "every one is on the read side" in checks["sync.read_side"].evidence[0]
+
+
+def test_doctor_makes_no_mutating_call(context: Context) -> None:
+    seen: list[str] = []
+    for service in ("dynamodb", "lambda", "sqs", "ecs", "iam", "logs", "apigateway", "elbv2"):
+        context.client(service).meta.events.register(
+            "before-call",
+            lambda model, **_: seen.append(f"{model.service_model.service_name}:{model.name}"),
+        )
+    run(context)
+    assert seen, "no call was recorded"
+    reads = ("Describe", "List", "Get", "Filter", "Query", "Scan", "BatchGet")
+    assert [s for s in seen if not s.split(":")[1].startswith(reads)] == []
+
+
+def test_doctor_disabled_mapping_fails_sync_mapping(running: Any, context: Context) -> None:
+    lam = clients(running, "lambda")
+    uuid = lam.list_event_source_mappings(FunctionName="stream-processor")["EventSourceMappings"][
+        0
+    ]["UUID"]
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    try:
+        found = failing(run(context))
+        assert "sync.mapping" in found
+        assert f"--uuid {uuid} --enabled" in found["sync.mapping"].next_step
+    finally:
+        lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    assert "sync.mapping" not in failing(run(context))
+
+
+def test_doctor_service_scaled_to_zero_fails_service_steady(running: Any, context: Context) -> None:
+    ecs = clients(running, "ecs")
+    cluster, service = context.infra.cluster_name, context.infra.service_definition["serviceName"]
+    desired = ecs.describe_services(cluster=cluster, services=[service])["services"][0][
+        "desiredCount"
+    ]
+    ecs.update_service(cluster=cluster, service=service, desiredCount=0)
+    try:
+        found = failing(run(context))
+        assert "service.steady" in found
+        assert any("desired count is 0" in line for line in found["service.steady"].evidence)
+        assert "--desired-count" in found["service.steady"].next_step
+    finally:
+        ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
+
+
+def test_doctor_removed_permission_fails_that_role(running: Any, context: Context) -> None:
+    iam = clients(running, "iam")
+    role = "stream-processor-role"
+    name = iam.list_role_policies(RoleName=role)["PolicyNames"][0]
+    original = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    document = json.loads(json.dumps(original))
+    for statement in document["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        statement["Action"] = [a for a in actions if a != "dynamodb:GetRecords"] or [
+            "dynamodb:DescribeStream"
+        ]
+    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+    try:
+        found = failing(run(context))
+        assert f"permissions.{role}" in found
+        assert any(
+            "denied: dynamodb:GetRecords" in line for line in found[f"permissions.{role}"].evidence
+        )
+        assert "iam.tf" in found[f"permissions.{role}"].next_step
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(original))
+    assert f"permissions.{role}" not in failing(run(context))
+
+
+def test_doctor_poison_record_fails_sync_dlq_and_errors(running: Any, context: Context) -> None:
+    dynamodb, sqs = clients(running, "dynamodb"), clients(running, "sqs")
+    record = {
+        "transaction_id": "tx_doctor_poison",
+        "created_at": int(time.time() * 1000),
+        "user_id": "user_doctor",
+        "notification_title": "t",
+        "status": "WAT",
+        "platform": "IOS",
+        "device_token": "d",
+        "payload": "{}",
+    }
+    commands.put_command(dynamodb, record)
+    queue = sqs.get_queue_url(QueueName=context.infra.mappings[0].on_failure_queue)["QueueUrl"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        depth = sqs.get_queue_attributes(
+            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        if int(depth["Attributes"]["ApproximateNumberOfMessages"]):
+            break
+        time.sleep(0.25)
+    else:
+        pytest.fail("the poison record never reached the on-failure queue")
+    found = failing(run(context))
+    assert {"sync.dlq", "sync.errors", "sync.read_side"} <= found.keys()
+    dlq = found["sync.dlq"]
+    assert any("RetryAttemptsExhausted" in line and "shard" in line for line in dlq.evidence)
+    assert "get-shard-iterator" in dlq.next_step and "AT_SEQUENCE_NUMBER" in dlq.next_step
+    assert any("tx_doctor_poison" in line for line in found["sync.read_side"].evidence)
+    # doctor only peeked: the message is still there for whoever handles it
+    depth = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(depth["Attributes"]["ApproximateNumberOfMessages"]) >= 1
