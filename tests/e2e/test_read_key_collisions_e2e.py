@@ -1,0 +1,221 @@
+"""Issue 18: two transactions of one user in the same millisecond, through the real stream path.
+
+`notification-records` is keyed (user_id, created_at), so the second transaction on a read key
+cannot be shown (docs/decisions/0001-read-key-collisions.md). It must never vanish silently: the
+stream processor reports it as a failed record (retried, then in the on-failure queue), logs a
+line naming both transaction ids, and the transaction already holding the key is left intact.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from harness.stack.commands import put_commands, to_item
+
+LOG_GROUP = "/aws/lambda/stream-processor"
+DLQ_NAME = "stream-processor-dlq"
+#: Five retries with the mapping's backoff take a few seconds; leave room for a loaded machine.
+REPORT_TIMEOUT_S = 90.0
+
+
+def _log_entries(aws: Any, since_ms: int) -> list[dict[str, Any]]:
+    """The stream processor's JSON log lines (powertools Logger) since `since_ms`."""
+    entries = []
+    paginator = aws.logs.get_paginator("filter_log_events")
+    for page in paginator.paginate(logGroupName=LOG_GROUP, startTime=since_ms):
+        for event in page["events"]:
+            try:
+                entry = json.loads(event["message"])
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
+
+
+def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = REPORT_TIMEOUT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"after {timeout_s:g} s: {what}")
+        time.sleep(0.2)
+
+
+def _collisions(aws: Any, since_ms: int, transaction_id: str) -> list[dict[str, Any]]:
+    """Collision log lines about `transaction_id` (the image that could not be applied)."""
+    return [
+        entry
+        for entry in _log_entries(aws, since_ms)
+        if entry.get("collision") == "read-key" and entry.get("transaction_id") == transaction_id
+    ]
+
+
+def _dlq_batches(aws: Any) -> list[dict[str, Any]]:
+    """DDBStreamBatchInfo of every message in the on-failure queue (left in the queue)."""
+    url = aws.sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"]
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(5):
+        answer = aws.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+        )
+        for message in answer.get("Messages", []):
+            seen[message["MessageId"]] = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    return list(seen.values())
+
+
+def _in_dlq(aws: Any, sequence_number: str) -> bool:
+    number = int(sequence_number)
+    return any(
+        int(b["startSequenceNumber"]) <= number <= int(b["endSequenceNumber"])
+        for b in _dlq_batches(aws)
+    )
+
+
+def _query(api: httpx.Client, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    answer = api.post(path, json=body)
+    assert answer.status_code == 200, answer.text
+    records: list[dict[str, Any]] = answer.json()["records"]
+    return records
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000) - 5_000  # log timestamps of a loaded machine can lag
+
+
+def _colliding_pair(factory: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    tx_a = factory(marketing_id=f"camp_1_{time.monotonic_ns()}")
+    tx_b = factory(
+        user_id=tx_a["user_id"],
+        created_at=tx_a["created_at"],
+        marketing_id=f"camp_2_{time.monotonic_ns()}",
+    )
+    return tx_a, tx_b
+
+
+def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
+    api: httpx.Client, aws, put_command, wait_for_sync, command_record_factory
+) -> None:
+    since = _now_ms()
+    tx_a, tx_b = _colliding_pair(command_record_factory)
+    put_command(tx_a)
+    wait_for_sync(tx_a, expect={"transaction_id": tx_a["transaction_id"]})
+
+    put_command(tx_b)
+
+    (report, *_) = _wait_for(
+        f"no collision log line for {tx_b['transaction_id']}",
+        lambda: _collisions(aws, since, tx_b["transaction_id"]),
+    )
+    assert report["holder_transaction_id"] == tx_a["transaction_id"]
+    assert report["level"] == "ERROR"
+    assert tx_a["transaction_id"] in report["message"]
+    assert tx_b["transaction_id"] in report["message"]
+    _wait_for(
+        f"sequence {report['sequence_number']} of {tx_b['transaction_id']} not in {DLQ_NAME}",
+        lambda: _in_dlq(aws, report["sequence_number"]),
+    )
+    user = _query(api, "/query/user", {"user_id": tx_a["user_id"]})
+    assert [r["transaction_id"] for r in user] == [tx_a["transaction_id"]]
+    assert user[0]["marketing_id"] == tx_a["marketing_id"]
+    camp_1 = _query(api, "/query/marketing", {"marketing_id": tx_a["marketing_id"]})
+    assert [r["transaction_id"] for r in camp_1] == [tx_a["transaction_id"]]
+    assert _query(api, "/query/marketing", {"marketing_id": tx_b["marketing_id"]}) == []
+
+
+def test_modify_and_remove_of_either_colliding_transaction(
+    api: httpx.Client, aws, put_command, wait_for_sync, command_record_factory
+) -> None:
+    since = _now_ms()
+    tx_a, tx_b = _colliding_pair(command_record_factory)
+    put_command(tx_a)
+    wait_for_sync(tx_a, expect={"transaction_id": tx_a["transaction_id"]})
+    put_command(tx_b)
+    _wait_for("tx_b's INSERT not reported", lambda: _collisions(aws, since, tx_b["transaction_id"]))
+
+    # MODIFY of the transaction that does not hold the key: reported again, nothing overwritten.
+    put_command({**tx_b, "status": "FAILED", "error_msg": "tx_b failed"})
+    _wait_for(
+        "tx_b's MODIFY not reported",
+        lambda: any(
+            e.get("event_name") == "MODIFY" for e in _collisions(aws, since, tx_b["transaction_id"])
+        ),
+    )
+    # MODIFY of the holder: applied.
+    put_command({**tx_a, "status": "DELIVERED"})
+    held = wait_for_sync(tx_a, expect={"status": "DELIVERED"})
+    assert held["transaction_id"] == tx_a["transaction_id"]
+    assert _query(api, "/query/fail", {"transaction_id": tx_b["transaction_id"]}) == []
+
+    # REMOVE of the transaction that does not hold the key must not delete the holder's item.
+    key = {"transaction_id": tx_b["transaction_id"], "created_at": tx_b["created_at"]}
+    aws.dynamodb.delete_item(TableName="command-records", Key=to_item(key))
+    _wait_for(
+        "tx_b's REMOVE not logged",
+        lambda: any(
+            e.get("event_name") == "REMOVE" for e in _collisions(aws, since, tx_b["transaction_id"])
+        ),
+    )
+    user = _query(api, "/query/user", {"user_id": tx_a["user_id"]})
+    assert [(r["transaction_id"], r["status"]) for r in user] == [
+        (tx_a["transaction_id"], "DELIVERED")
+    ]
+
+    # REMOVE of the holder: the read key is empty.
+    key = {"transaction_id": tx_a["transaction_id"], "created_at": tx_a["created_at"]}
+    aws.dynamodb.delete_item(TableName="command-records", Key=to_item(key))
+    _wait_for(
+        "tx_a's REMOVE did not empty the read key",
+        lambda: _query(api, "/query/user", {"user_id": tx_a["user_id"]}) == [],
+    )
+
+
+def test_oracle_every_written_record_is_shown_or_reported(
+    api: httpx.Client, aws, command_record_factory
+) -> None:
+    """'0 lost' includes colliding keys: each record is on the read side or reported, never both."""
+    since = _now_ms()
+    written: list[dict[str, Any]] = []
+    for user in range(3):
+        first = command_record_factory(marketing_id=f"oracle_camp_{user}")
+        written.append(first)
+        for _ in range(user):  # user 0: no collision, user 1: one, user 2: two on one key
+            written.append(
+                command_record_factory(
+                    user_id=first["user_id"], created_at=first["created_at"], platform="IOS"
+                )
+            )
+            written.append(command_record_factory(user_id=first["user_id"], status="FAILED"))
+    put_commands(aws.dynamodb, written)
+
+    def accounted() -> tuple[dict[str, dict[str, Any]], set[str]] | None:
+        shown = {}
+        for user_id in {r["user_id"] for r in written}:
+            for record in _query(api, "/query/user", {"user_id": user_id, "limit": 100}):
+                shown[record["transaction_id"]] = record
+        reported = {
+            e["transaction_id"]
+            for e in _log_entries(aws, since)
+            if e.get("collision") == "read-key"
+        }
+        if {r["transaction_id"] for r in written} <= set(shown) | reported:
+            return shown, reported
+        return None
+
+    shown, reported = _wait_for("some written record is neither shown nor reported", accounted)
+    keys = {(r["user_id"], r["created_at"]) for r in written}
+    assert len(shown) == len(keys), "one record per read key is shown"
+    assert not set(shown) & reported, "a shown record is never reported as a collision"
+    assert len(reported & {r["transaction_id"] for r in written}) == len(written) - len(keys)
+    for record in written:
+        if record["transaction_id"] in shown:
+            read = shown[record["transaction_id"]]
+            for field in ("user_id", "created_at", "marketing_id", "status", "platform"):
+                assert read[field] == record.get(field), (field, read, record)
