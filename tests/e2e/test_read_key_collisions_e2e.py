@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
-from harness.stack.commands import put_commands, to_item
+from harness.stack.commands import SyncTimeout, put_commands, to_item
 
 LOG_GROUP = "/aws/lambda/stream-processor"
 DLQ_NAME = "stream-processor-dlq"
@@ -128,6 +129,8 @@ def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
     camp_1 = _query(api, "/query/marketing", {"marketing_id": tx_a["marketing_id"]})
     assert [r["transaction_id"] for r in camp_1] == [tx_a["transaction_id"]]
     assert _query(api, "/query/marketing", {"marketing_id": tx_b["marketing_id"]}) == []
+    with pytest.raises(SyncTimeout, match="a read-key collision"):
+        wait_for_sync(tx_b, timeout_s=0.5)  # the key's item is tx_a's: tx_b never synced
 
 
 def test_modify_and_remove_of_either_colliding_transaction(
