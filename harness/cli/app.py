@@ -370,6 +370,9 @@ def logs(
 from harness.cli import aws as cli_aws  # noqa: E402  (commands that talk to the endpoint)
 
 cli_aws.register(app, contract_app, fail, console)
+from harness.cli import collisions as cli_collisions  # noqa: E402
+
+cli_collisions.register(app, fail, console)
 
 
 def main() -> None:

@@ -15,28 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from harness.cli.app import app as cli_app
+from harness.readside import CollisionLine, read_collisions
+from harness.readside.collisions import DLQ_NAME
 from harness.stack.commands import SyncTimeout, put_commands, to_item
 
-LOG_GROUP = "/aws/lambda/stream-processor"
-DLQ_NAME = "stream-processor-dlq"
 #: Five retries with the mapping's backoff take a few seconds; leave room for a loaded machine.
 REPORT_TIMEOUT_S = 90.0
-
-
-def _log_entries(aws: Any, since_ms: int) -> list[dict[str, Any]]:
-    """The stream processor's JSON log lines (powertools Logger) since `since_ms`."""
-    entries = []
-    paginator = aws.logs.get_paginator("filter_log_events")
-    for page in paginator.paginate(logGroupName=LOG_GROUP, startTime=since_ms):
-        for event in page["events"]:
-            try:
-                entry = json.loads(event["message"])
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                entries.append(entry)
-    return entries
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = REPORT_TIMEOUT_S) -> Any:
@@ -50,34 +37,15 @@ def _wait_for(what: str, probe: Callable[[], Any], timeout_s: float = REPORT_TIM
         time.sleep(0.2)
 
 
-def _collisions(aws: Any, since_ms: int, transaction_id: str) -> list[dict[str, Any]]:
-    """Collision log lines about `transaction_id` (the image that could not be applied)."""
-    return [
-        entry
-        for entry in _log_entries(aws, since_ms)
-        if entry.get("collision") == "read-key" and entry.get("transaction_id") == transaction_id
-    ]
+def _collisions(aws: Any, since_ms: int, transaction_id: str) -> list[CollisionLine]:
+    """Collision log lines about `transaction_id` (an image of it that was not applied)."""
+    report = read_collisions(aws.logs, since_ms=since_ms)
+    return [line for line in report.lines if line.transaction_id == transaction_id]
 
 
-def _dlq_batches(aws: Any) -> list[dict[str, Any]]:
-    """DDBStreamBatchInfo of every message in the on-failure queue (left in the queue)."""
-    url = aws.sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"]
-    seen: dict[str, dict[str, Any]] = {}
-    for _ in range(5):
-        answer = aws.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
-        )
-        for message in answer.get("Messages", []):
-            seen[message["MessageId"]] = json.loads(message["Body"])["DDBStreamBatchInfo"]
-    return list(seen.values())
-
-
-def _in_dlq(aws: Any, sequence_number: str) -> bool:
-    number = int(sequence_number)
-    return any(
-        int(b["startSequenceNumber"]) <= number <= int(b["endSequenceNumber"])
-        for b in _dlq_batches(aws)
-    )
+def _in_dlq(aws: Any, since_ms: int, sequence_number: str) -> bool:
+    report = read_collisions(aws.logs, aws.sqs, since_ms=since_ms)
+    return any(line.sequence_number == sequence_number and line.in_dlq for line in report.lines)
 
 
 def _query(api: httpx.Client, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,7 +70,7 @@ def _colliding_pair(factory: Callable[..., dict[str, Any]]) -> tuple[dict[str, A
 
 
 def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
-    api: httpx.Client, aws, put_command, wait_for_sync, command_record_factory
+    api: httpx.Client, aws, stack, put_command, wait_for_sync, command_record_factory
 ) -> None:
     since = _now_ms()
     tx_a, tx_b = _colliding_pair(command_record_factory)
@@ -115,13 +83,13 @@ def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
         f"no collision log line for {tx_b['transaction_id']}",
         lambda: _collisions(aws, since, tx_b["transaction_id"]),
     )
-    assert report["holder_transaction_id"] == tx_a["transaction_id"]
-    assert report["level"] == "ERROR"
-    assert tx_a["transaction_id"] in report["message"]
-    assert tx_b["transaction_id"] in report["message"]
+    assert report.holder_transaction_id == tx_a["transaction_id"]
+    assert report.level == "ERROR" and report.reported_failed
+    assert tx_a["transaction_id"] in report.message
+    assert tx_b["transaction_id"] in report.message
     _wait_for(
-        f"sequence {report['sequence_number']} of {tx_b['transaction_id']} not in {DLQ_NAME}",
-        lambda: _in_dlq(aws, report["sequence_number"]),
+        f"sequence {report.sequence_number} of {tx_b['transaction_id']} not in {DLQ_NAME}",
+        lambda: _in_dlq(aws, since, report.sequence_number),
     )
     user = _query(api, "/query/user", {"user_id": tx_a["user_id"]})
     assert [r["transaction_id"] for r in user] == [tx_a["transaction_id"]]
@@ -131,6 +99,15 @@ def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
     assert _query(api, "/query/marketing", {"marketing_id": tx_b["marketing_id"]}) == []
     with pytest.raises(SyncTimeout, match="a read-key collision"):
         wait_for_sync(tx_b, timeout_s=0.5)  # the key's item is tx_a's: tx_b never synced
+
+    # The troubleshooting command shows it too.
+    shown = CliRunner().invoke(
+        cli_app, ["collisions", "--json", "--since", "30", "--endpoint-url", str(stack.edge_url)]
+    )
+    assert shown.exit_code == 0, shown.output
+    listed = json.loads(shown.output)
+    assert tx_b["transaction_id"] in listed["transactions_not_applied"]
+    assert listed["metric"]["sum"] >= 1
 
 
 def test_modify_and_remove_of_either_colliding_transaction(
@@ -148,7 +125,7 @@ def test_modify_and_remove_of_either_colliding_transaction(
     _wait_for(
         "tx_b's MODIFY not reported",
         lambda: any(
-            e.get("event_name") == "MODIFY" for e in _collisions(aws, since, tx_b["transaction_id"])
+            e.event_name == "MODIFY" for e in _collisions(aws, since, tx_b["transaction_id"])
         ),
     )
     # MODIFY of the holder: applied.
@@ -163,7 +140,7 @@ def test_modify_and_remove_of_either_colliding_transaction(
     _wait_for(
         "tx_b's REMOVE not logged",
         lambda: any(
-            e.get("event_name") == "REMOVE" for e in _collisions(aws, since, tx_b["transaction_id"])
+            e.event_name == "REMOVE" for e in _collisions(aws, since, tx_b["transaction_id"])
         ),
     )
     user = _query(api, "/query/user", {"user_id": tx_a["user_id"]})
@@ -203,11 +180,7 @@ def test_oracle_every_written_record_is_shown_or_reported(
         for user_id in {r["user_id"] for r in written}:
             for record in _query(api, "/query/user", {"user_id": user_id, "limit": 100}):
                 shown[record["transaction_id"]] = record
-        reported = {
-            e["transaction_id"]
-            for e in _log_entries(aws, since)
-            if e.get("collision") == "read-key"
-        }
+        reported = read_collisions(aws.logs, since_ms=since).transactions
         if {r["transaction_id"] for r in written} <= set(shown) | reported:
             return shown, reported
         return None

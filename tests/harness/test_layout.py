@@ -23,6 +23,7 @@ HARNESS_PARTS = (
     "harness.ingress",
     "harness.stack",
     "harness.contracts",
+    "harness.readside",
     "harness.cli",
     "harness.pytest_plugin",
 )
@@ -45,6 +46,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "harness.aws": ("harness.stack", "harness.contracts", "harness.cli", "harness.pytest_plugin"),
     "harness.stack": ("moto", "harness.cli", "harness.contracts", "harness.pytest_plugin"),
+    "harness.readside": (
+        "moto", "httpx", *SERVERS,
+        *(p for p in HARNESS_PARTS if p != "harness.readside"),
+    ),
     "harness.contracts": (
         "moto", "boto3", "botocore", "httpx", *SERVERS,
         *(p for p in HARNESS_PARTS if p not in ("harness.contracts", "harness.stack")),
