@@ -121,8 +121,10 @@ def _holder(error: ClientError, key: ReadKey) -> str | None:
             )
             .get("Item")
         )
-    if not item or "transaction_id" not in item:
+    if not item:
         return None
+    if "transaction_id" not in item:  # every read item has one: never guess whose this is
+        raise RuntimeError(f"read item at {key.to_item()} has no transaction_id")
     holder = _deserializer.deserialize(item["transaction_id"])
     return holder if isinstance(holder, str) else str(holder)
 

@@ -207,3 +207,13 @@ def test_collision_condition_failure_returns_the_holder(dynamodb):
         lambda_handler(stream_batch("insert-same-key-other-transaction"), None)
 
     assert calls == ["put_item"]
+
+
+def test_collision_read_item_without_transaction_id_is_reported(dynamodb, read_items):
+    dynamodb.put_item(
+        TableName="notification-records",
+        Item={"user_id": {"S": KEY[0]}, "created_at": {"N": str(KEY[1])}},
+    )
+
+    assert lambda_handler(stream_batch("insert-ap-id"), None) == failed("insert-ap-id")
+    assert "transaction_id" not in read_items()[KEY]
