@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,30 +60,41 @@ def _now_ms() -> int:
     return int(time.time() * 1000) - 5_000  # log timestamps of a loaded machine can lag
 
 
-def _colliding_pair(factory: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    tx_a = factory(marketing_id=f"camp_1_{time.monotonic_ns()}")
-    tx_b = factory(
+@dataclass(frozen=True)
+class Collided:
+    """tx_a holds the read key; tx_b (same user, same millisecond) was reported."""
+
+    tx_a: dict[str, Any]
+    tx_b: dict[str, Any]
+    since_ms: int
+    report: CollisionLine
+
+
+@pytest.fixture
+def collided(aws, put_command, wait_for_sync, command_record_factory) -> Collided:
+    """Write tx_a, wait until it is read, then tx_b on the same key; wait for its report."""
+    since = _now_ms()
+    tx_a = command_record_factory(marketing_id=f"camp_1_{time.monotonic_ns()}")
+    tx_b = command_record_factory(
         user_id=tx_a["user_id"],
         created_at=tx_a["created_at"],
         marketing_id=f"camp_2_{time.monotonic_ns()}",
     )
-    return tx_a, tx_b
-
-
-def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
-    api: httpx.Client, aws, stack, put_command, wait_for_sync, command_record_factory
-) -> None:
-    since = _now_ms()
-    tx_a, tx_b = _colliding_pair(command_record_factory)
     put_command(tx_a)
     wait_for_sync(tx_a, expect={"transaction_id": tx_a["transaction_id"]})
-
     put_command(tx_b)
-
     (report, *_) = _wait_for(
         f"no collision log line for {tx_b['transaction_id']}",
         lambda: _collisions(aws, since, tx_b["transaction_id"]),
     )
+    return Collided(tx_a, tx_b, since, report)
+
+
+def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
+    api: httpx.Client, aws, stack, wait_for_sync, collided: Collided
+) -> None:
+    tx_a, tx_b, since, report = collided.tx_a, collided.tx_b, collided.since_ms, collided.report
+
     assert report.holder_transaction_id == tx_a["transaction_id"]
     assert report.level == "ERROR" and report.reported_failed
     assert tx_a["transaction_id"] in report.message
@@ -111,14 +123,9 @@ def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
 
 
 def test_modify_and_remove_of_either_colliding_transaction(
-    api: httpx.Client, aws, put_command, wait_for_sync, command_record_factory
+    api: httpx.Client, aws, put_command, wait_for_sync, collided: Collided
 ) -> None:
-    since = _now_ms()
-    tx_a, tx_b = _colliding_pair(command_record_factory)
-    put_command(tx_a)
-    wait_for_sync(tx_a, expect={"transaction_id": tx_a["transaction_id"]})
-    put_command(tx_b)
-    _wait_for("tx_b's INSERT not reported", lambda: _collisions(aws, since, tx_b["transaction_id"]))
+    tx_a, tx_b, since = collided.tx_a, collided.tx_b, collided.since_ms
 
     # MODIFY of the transaction that does not hold the key: reported again, nothing overwritten.
     put_command({**tx_b, "status": "FAILED", "error_msg": "tx_b failed"})
