@@ -182,17 +182,22 @@ def test_oracle_every_written_record_is_shown_or_reported(
             written.append(command_record_factory(user_id=first["user_id"], status="FAILED"))
     put_commands(aws.dynamodb, written)
 
+    missing: set[str] = set()
+
     def accounted() -> tuple[dict[str, dict[str, Any]], set[str]] | None:
         shown = {}
         for user_id in {r["user_id"] for r in written}:
             for record in _query(api, "/query/user", {"user_id": user_id, "limit": 100}):
                 shown[record["transaction_id"]] = record
         reported = read_collisions(aws.logs, since_ms=since).transactions
-        if {r["transaction_id"] for r in written} <= set(shown) | reported:
-            return shown, reported
-        return None
+        missing.clear()
+        missing.update({r["transaction_id"] for r in written} - set(shown) - reported)
+        return None if missing else (shown, reported)
 
-    shown, reported = _wait_for("some written record is neither shown nor reported", accounted)
+    try:
+        shown, reported = _wait_for("some written record is neither shown nor reported", accounted)
+    except AssertionError as error:
+        raise AssertionError(f"{error}: lost {sorted(missing)}") from None
     keys = {(r["user_id"], r["created_at"]) for r in written}
     assert len(shown) == len(keys), "one record per read key is shown"
     assert not set(shown) & reported, "a shown record is never reported as a collision"
