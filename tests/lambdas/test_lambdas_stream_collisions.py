@@ -195,12 +195,11 @@ def test_collision_condition_failure_returns_the_holder(dynamodb):
     """moto and DynamoDB return the item that failed the condition (no extra read needed)."""
     lambda_handler(stream_batch("insert-ap-id"), None)
     calls: list[str] = []
-    monkey_client = dynamodb
 
     class Counting:
         def __getattr__(self, name: str) -> Any:
             calls.append(name)
-            return getattr(monkey_client, name)
+            return getattr(dynamodb, name)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(read_table, "dynamodb_client", Counting)
