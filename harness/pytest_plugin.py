@@ -173,6 +173,7 @@ def wait_for_sync(aws: AwsClients) -> Callable[..., dict[str, Any]]:
             int(record["created_at"]),
             expect=expect,
             timeout_s=timeout_s,
+            transaction_id=record.get("transaction_id"),
         )
 
     return wait

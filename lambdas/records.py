@@ -13,6 +13,7 @@ __all__ = [
     "Platform",
     "QueryRecord",
     "ReadKey",
+    "TransactionReadKey",
     "Status",
     "read_item_from_command",
     "read_key_from_command",
@@ -103,6 +104,16 @@ class ReadKey(BaseModel):
     def to_item(self) -> dict[str, Any]:
         """Return the key as a plain item (user_id, created_at)."""
         return {"user_id": self.user_id, "created_at": self.created_at}
+
+
+class TransactionReadKey(ReadKey):
+    """A read key with the transaction an image maps to it (what a REMOVE needs of OldImage)."""
+
+    transaction_id: str = Field(min_length=1)
+
+    def read_key(self) -> ReadKey:
+        """Return the bare (user_id, created_at) key."""
+        return ReadKey(user_id=self.user_id, created_at=self.created_at)
 
 
 def source_sequence_of(sequence_number: str) -> str:

@@ -143,6 +143,7 @@ def register(
                         int(item["created_at"]),
                         expect={"status": item.get("status")} if "status" in item else None,
                         timeout_s=timeout,
+                        transaction_id=item["transaction_id"],
                     )
                     console.print_json(
                         json.dumps({k: v for k, v in synced.items() if k != "source_sequence"})

@@ -80,11 +80,14 @@ def wait_for_sync(
     table: str = READ_TABLE,
     timeout_s: float = 10.0,
     interval_s: float = 0.02,
+    transaction_id: str | None = None,
 ) -> dict[str, Any]:
     """Poll the read side until the record keyed (user_id, created_at) is there and matches.
 
-    ``expect`` is either attribute values the record must have, or a predicate. On timeout the
-    error shows the last version seen (or that there was none).
+    ``expect`` is either attribute values the record must have, or a predicate; with
+    ``transaction_id`` the record must also be that transaction's, since another transaction of
+    the user in the same millisecond has the same read key (docs/decisions/0001). On timeout the
+    error shows the last version seen (or that there was none) and names such a collision.
     """
     if expect is None:
         matches: Callable[[dict[str, Any]], bool] = lambda record: True  # noqa: E731
@@ -93,6 +96,11 @@ def wait_for_sync(
     else:
         wanted = dict(expect)
         matches = lambda record: all(record.get(k) == v for k, v in wanted.items())  # noqa: E731
+    if transaction_id is not None:
+        base = matches
+        matches = lambda record: (  # noqa: E731
+            record.get("transaction_id") == transaction_id and base(record)
+        )
     deadline = time.monotonic() + timeout_s
     last: dict[str, Any] | None = None
     while True:
@@ -114,8 +122,20 @@ def wait_for_sync(
             raise SyncTimeout(
                 f"{table} has no matching record for user_id={user_id!r}, created_at={created_at} "
                 f"after {timeout_s:g} s ({seen}; expected {expect!r})"
+                + _collision_hint(last, transaction_id)
             )
         time.sleep(interval_s)
+
+
+def _collision_hint(last: dict[str, Any] | None, transaction_id: str | None) -> str:
+    holder = (last or {}).get("transaction_id")
+    if transaction_id is None or holder is None or holder == transaction_id:
+        return ""
+    return (
+        f"; the read key holds transaction {holder!r}, not {transaction_id!r}: a read-key"
+        " collision, reported in stream-processor-dlq and /aws/lambda/stream-processor"
+        " (docs/decisions/0001-read-key-collisions.md)"
+    )
 
 
 def seed(
@@ -133,6 +153,7 @@ def seed(
             if record.get("ap_id")
             else {"status": record["status"]},
             timeout_s=timeout_s,
+            transaction_id=record["transaction_id"],
             interval_s=0.05,  # the read side fills within ~0.5 s; fewer polls leave the CPU to it
         )
     return len(records)

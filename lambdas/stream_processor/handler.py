@@ -2,15 +2,20 @@
 
 INSERT and MODIFY put the read item (every field, ``ap_id`` included); REMOVE deletes it. Every
 write is conditional on ``source_sequence`` (the stream sequence number, zero-padded to 40
-digits), so a redelivered or older record never overwrites a newer one. A record that cannot be
-mapped or written is reported in ``batchItemFailures`` (never dropped); the others still land.
+digits), so a redelivered or older record never overwrites a newer one, and on the transaction
+id, so another transaction on the same read key (same user, same millisecond: issue 18) is never
+overwritten or deleted. Such a collision is logged naming both transactions, counted in the
+``ReadKeyCollisions`` metric (CloudWatch EMF), and an image that could not be applied is reported
+as failed. A record that cannot be mapped or written is reported in ``batchItemFailures`` (never
+dropped); the others still land.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -21,35 +26,45 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
     DynamoDBRecordEventName,
 )
-from boto3.dynamodb.types import TypeSerializer
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from lambdas.dynamodb_client import dynamodb_client, notification_table_name
 from lambdas.records import (
     CommandRecord,
-    ReadKey,
+    TransactionReadKey,
     read_item_from_command,
     read_key_from_command,
     source_sequence_of,
 )
-
-__all__ = ["UnmappableRecordError", "lambda_handler", "processor", "record_handler"]
-
-PUT_CONDITION = (
-    "attribute_not_exists(user_id) OR attribute_not_exists(source_sequence)"
-    " OR source_sequence < :seq"
+from lambdas.stream_processor.read_table import (
+    Collision,
+    ReadKeyCollisionError,
+    conditional_delete,
+    conditional_put,
 )
-DELETE_CONDITION = "attribute_not_exists(source_sequence) OR source_sequence < :seq"
+
+__all__ = [
+    "COLLISION_METRIC",
+    "METRICS_NAMESPACE",
+    "ReadKeyCollisionError",
+    "UnmappableRecordError",
+    "lambda_handler",
+    "metrics",
+    "processor",
+    "record_handler",
+]
+
+#: CloudWatch namespace of the stream processor's metrics (EMF lines in its log group).
+METRICS_NAMESPACE = "QueryServiceV3"
+#: Stream images not applied because another transaction holds their read key (issue 18).
+COLLISION_METRIC = "ReadKeyCollisions"
 
 logger = Logger(service="stream-processor")
+metrics = Metrics(namespace=METRICS_NAMESPACE, service="stream-processor")
 #: Returning every failed record (rather than raising when all fail) lets the event source
 #: mapping's retry / bisect / on-failure logic decide, from the lowest failed sequence number.
 processor = BatchProcessor(
     event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
 )
-_serializer = TypeSerializer()
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -97,54 +112,69 @@ def _parse(record: DynamoDBRecord, image_name: str, model: type[M]) -> M:
         raise _unmappable(record, f"{image_name} is not valid DynamoDB JSON: {error}") from None
 
 
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in item.items()}
+def _report_collision(
+    record: DynamoDBRecord, collision: Collision, sequence: str, *, applied_nothing: bool
+) -> None:
+    """Log a collision naming both transactions and count it in the ReadKeyCollisions metric."""
+    event_name = str(record.get("eventName"))
+    log = logger.error if applied_nothing else logger.warning
+    log(
+        collision.describe(event_name),
+        extra={
+            "collision": "read-key",
+            "user_id": collision.key.user_id,
+            "created_at": collision.key.created_at,
+            "transaction_id": collision.transaction_id,
+            "holder_transaction_id": collision.holder_transaction_id,
+            "sequence_number": sequence,
+            "event_id": record.event_id,
+            "event_name": event_name,
+        },
+    )
+    metrics.add_metric(name=COLLISION_METRIC, unit=MetricUnit.Count, value=1)
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    code: object = error.response.get("Error", {}).get("Code")
-    return code == "ConditionalCheckFailedException"
-
-
-def _put(command: CommandRecord, source_sequence: str, sequence: str) -> None:
-    """Write the read item unless the table already holds a newer (or this) image."""
-    try:
-        dynamodb_client().put_item(
-            TableName=notification_table_name(),
-            Item=_serialize(read_item_from_command(command, source_sequence)),
-            ConditionExpression=PUT_CONDITION,
-            ExpressionAttributeValues={":seq": {"S": source_sequence}},
-        )
-    except ClientError as error:
-        if not _is_condition_failure(error):
-            raise
+def _put(record: DynamoDBRecord, command: CommandRecord, source_sequence: str) -> None:
+    """Write the read item; raise ReadKeyCollisionError if another transaction holds the key."""
+    sequence = record.dynamodb.sequence_number if record.dynamodb else ""
+    key = read_key_from_command(command)
+    result = conditional_put(
+        key,
+        read_item_from_command(command, source_sequence),
+        command.transaction_id,
+        source_sequence,
+    )
+    context = {"sequence_number": sequence, "transaction_id": command.transaction_id}
+    if result.outcome == "written":
+        logger.debug("read item written", extra=context)
+    elif result.outcome == "stale":
         logger.info(
             "skipped stream record: the read item already reflects it or a newer one",
-            extra={"sequence_number": sequence, "transaction_id": command.transaction_id},
+            extra=context,
         )
-        return
-    logger.debug(
-        "read item written",
-        extra={"sequence_number": sequence, "transaction_id": command.transaction_id},
-    )
+    else:
+        assert result.holder is not None
+        collision = Collision(key, command.transaction_id, result.holder)
+        _report_collision(record, collision, str(sequence), applied_nothing=True)
+        raise ReadKeyCollisionError(collision, str(record.get("eventName")), str(sequence))
 
 
-def _delete(key: ReadKey, source_sequence: str, sequence: str) -> None:
-    """Delete the read item unless it was written from a newer stream record."""
-    try:
-        dynamodb_client().delete_item(
-            TableName=notification_table_name(),
-            Key=_serialize(key.to_item()),
-            ConditionExpression=DELETE_CONDITION,
-            ExpressionAttributeValues={":seq": {"S": source_sequence}},
-        )
-    except ClientError as error:
-        if not _is_condition_failure(error):
-            raise
+def _delete(record: DynamoDBRecord, old: TransactionReadKey, source_sequence: str) -> None:
+    """Delete the transaction's read item unless it is newer or another transaction's."""
+    sequence = record.dynamodb.sequence_number if record.dynamodb else ""
+    key = old.read_key()
+    result = conditional_delete(key, old.transaction_id, source_sequence)
+    if result.outcome == "stale":
         logger.info(
             "skipped delete: the read item comes from a newer stream record",
-            extra={"sequence_number": sequence, "user_id": key.user_id},
+            extra={"sequence_number": sequence, "transaction_id": old.transaction_id},
         )
+    elif result.outcome == "collision":
+        # The removed transaction never held the key (its images were reported when they came):
+        # nothing of it is on the read side, and the holder's item must stay.
+        assert result.holder is not None
+        collision = Collision(key, old.transaction_id, result.holder)
+        _report_collision(record, collision, str(sequence), applied_nothing=False)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
@@ -160,18 +190,21 @@ def record_handler(record: DynamoDBRecord) -> None:
         raise _unmappable(record, str(error)) from None
     if event_name in (DynamoDBRecordEventName.INSERT, DynamoDBRecordEventName.MODIFY):
         command = _parse(record, "NewImage", CommandRecord)
-        new_key = read_key_from_command(command)
         if event_name is DynamoDBRecordEventName.MODIFY and "OldImage" in stream.raw_event:
-            old_key = _parse(record, "OldImage", ReadKey)
-            if old_key != new_key:  # user_id changed: the read key moved
-                _delete(old_key, source_sequence, sequence)
-        _put(command, source_sequence, sequence)
+            old = _parse(record, "OldImage", TransactionReadKey)
+            if old.read_key() != read_key_from_command(command):  # the read key moved
+                _delete(record, old, source_sequence)
+        _put(record, command, source_sequence)
     else:
-        _delete(_parse(record, "OldImage", ReadKey), source_sequence, sequence)
+        _delete(record, _parse(record, "OldImage", TransactionReadKey), source_sequence)
 
 
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """Process a DynamoDB Streams batch and return the partial batch response."""
+    # A zero every invocation keeps the metric's series continuous (an alarm on Sum > 0 then
+    # never sits in INSUFFICIENT_DATA) and the flush never empty.
+    metrics.add_metric(name=COLLISION_METRIC, unit=MetricUnit.Count, value=0)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -23,6 +23,7 @@ HARNESS_PARTS = (
     "harness.ingress",
     "harness.stack",
     "harness.contracts",
+    "harness.readside",
     "harness.cli",
     "harness.pytest_plugin",
     "harness.doctor",
@@ -49,6 +50,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "harness.doctor": (
         "moto", *SERVERS, "harness.aws", "harness.lambda_runtime", "harness.streams",
         "harness.ingress", "harness.contracts", "harness.cli", "harness.pytest_plugin",
+    ),
+    "harness.readside": (
+        "moto", "httpx", *SERVERS,
+        *(p for p in HARNESS_PARTS if p != "harness.readside"),
     ),
     "harness.contracts": (
         "moto", "boto3", "botocore", "httpx", *SERVERS,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdas.stream_processor import handler as stream_module
+from lambdas.stream_processor import read_table as read_table_module
 from lambdas.stream_processor.handler import lambda_handler
 from tests.events import load_event
 from tests.lambdas.conftest import stream_batch
@@ -221,7 +221,7 @@ def test_stream_processor_condition_failure_only_is_swallowed(dynamodb, monkeypa
     class Client:
         put_item = staticmethod(throttled)
 
-    monkeypatch.setattr(stream_module, "dynamodb_client", lambda: Client())
+    monkeypatch.setattr(read_table_module, "dynamodb_client", lambda: Client())
 
     response = lambda_handler(stream_batch("insert-ap-id"), None)
 
