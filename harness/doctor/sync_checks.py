@@ -311,3 +311,36 @@ def _describe_discarded(message: dict[str, Any]) -> str:
         f"oldest (sent {when}): {condition}, shard {info.get('shardId')}, sequence "
         f"{info.get('startSequenceNumber')}..{info.get('endSequenceNumber')} ({info.get('batchSize')} records)"
     )
+
+
+@check("sync.collisions", "Read-key collisions (two transactions, one user, one millisecond)")
+def collisions(ctx: Context) -> list[Finding]:
+    from harness.readside.collisions import read_collisions
+
+    spec = _mapping_spec(ctx)
+    title = f"read-key collisions in the last {ctx.window_s / 60:.0f} min"
+    report = read_collisions(
+        ctx.client("logs"),
+        ctx.client("sqs"),
+        since_ms=ctx.since_ms,
+        log_group=f"/aws/lambda/{spec.function_name}",
+        queue_name=spec.on_failure_queue or "",
+    )
+    if not report.lines:
+        return finding("sync.collisions", title, Status.PASS, ["none reported"])
+    evidence = [
+        f"{len(report.transactions)} transaction(s) not applied: another holds their read key"
+    ]
+    evidence += [
+        f"{line.transaction_id} on ({line.user_id}, {line.created_at}) held by "
+        f"{line.holder_transaction_id}; in the on-failure queue: {line.in_dlq}"
+        for line in report.lines[:5]
+    ]
+    return finding(
+        "sync.collisions",
+        title,
+        Status.FAIL,
+        evidence,
+        "see docs/decisions/0001-read-key-collisions.md: change the created_at of one of the "
+        "transactions and write it again, or move to the sort-key option",
+    )

@@ -66,16 +66,20 @@ def test_doctor_healthy_stack_has_no_failure(context: Context) -> None:
 
 
 def test_doctor_makes_no_mutating_call(context: Context) -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        seen.append((f"{model.service_model.service_name}:{model.name}", dict(params)))
+
     for service in ("dynamodb", "lambda", "sqs", "ecs", "iam", "logs", "apigateway", "elbv2"):
-        context.client(service).meta.events.register(
-            "before-call",
-            lambda model, **_: seen.append(f"{model.service_model.service_name}:{model.name}"),
-        )
+        context.client(service).meta.events.register("provide-client-params", record)
     run(context)
     assert seen, "no call was recorded"
     reads = ("Describe", "List", "Get", "Filter", "Query", "Scan", "BatchGet")
-    assert [s for s in seen if not s.split(":")[1].startswith(reads)] == []
+    others = [(op, params) for op, params in seen if not op.split(":")[1].startswith(reads)]
+    # the one allowed exception: a peek at the on-failure queue that hides nothing
+    assert {op for op, _ in others} <= {"sqs:ReceiveMessage"}
+    assert all(params.get("VisibilityTimeout") == 0 for _, params in others)
 
 
 def test_doctor_disabled_mapping_fails_sync_mapping(running: Any, context: Context) -> None:
@@ -133,6 +137,29 @@ def test_doctor_removed_permission_fails_that_role(running: Any, context: Contex
     finally:
         iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(original))
     assert f"permissions.{role}" not in failing(run(context))
+
+
+def test_doctor_read_key_collision_fails_sync_collisions(running: Any, context: Context) -> None:
+    dynamodb = clients(running, "dynamodb")
+    created = int(time.time() * 1000)
+    base = {
+        "created_at": created, "user_id": "user_doctor_same_ms", "notification_title": "t",
+        "status": "SENT", "platform": "IOS", "device_token": "d", "payload": "{}",
+    }
+    commands.put_command(dynamodb, {**base, "transaction_id": "tx_doctor_a"})
+    commands.wait_for_sync(dynamodb, "user_doctor_same_ms", created, timeout_s=30)
+    commands.put_command(dynamodb, {**base, "transaction_id": "tx_doctor_b"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = failing(run(context))
+        if "sync.collisions" in found:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the collision was never reported")
+    evidence = " ".join(found["sync.collisions"].evidence)
+    assert "tx_doctor_b" in evidence and "held by tx_doctor_a" in evidence
+    assert "0001-read-key-collisions" in found["sync.collisions"].next_step
 
 
 def test_doctor_poison_record_fails_sync_dlq_and_errors(running: Any, context: Context) -> None:
