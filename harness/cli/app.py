@@ -371,6 +371,10 @@ from harness.cli import aws as cli_aws  # noqa: E402  (commands that talk to the
 
 cli_aws.register(app, contract_app, fail, console)
 
+from harness.cli import verify as cli_verify  # noqa: E402  (query-harness verify)
+
+cli_verify.register(app, fail, console)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -25,6 +25,7 @@ HARNESS_PARTS = (
     "harness.contracts",
     "harness.cli",
     "harness.pytest_plugin",
+    "harness.verify",
 )
 
 #: package or module -> import prefixes it must not use
@@ -45,6 +46,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "harness.aws": ("harness.stack", "harness.contracts", "harness.cli", "harness.pytest_plugin"),
     "harness.stack": ("moto", "harness.cli", "harness.contracts", "harness.pytest_plugin"),
+    "harness.verify": ("moto", "harness.cli", "harness.pytest_plugin"),
     "harness.contracts": (
         "moto", "boto3", "botocore", "httpx", *SERVERS,
         *(p for p in HARNESS_PARTS if p not in ("harness.contracts", "harness.stack")),
