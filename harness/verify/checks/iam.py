@@ -12,13 +12,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness.stack.terraform import Block, InfraError, Terraform
+from harness.stack.infra import load_infra
+from harness.stack.terraform import InfraError
 from harness.verify.checks import checkov
 from harness.verify.model import Evidence, ItemResult, Status, Table, bi, not_checked, verdict
 from harness.verify.target import Options, Target
 
 #: actions AWS documents without resource-level permissions: "*" is the only valid Resource
-NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "logs:CreateLogGroup", "xray:PutTraceSegments"}
+NO_RESOURCE_LEVEL = {
+    "ecr:GetAuthorizationToken", "dynamodb:ListStreams", "logs:CreateLogGroup", "xray:PutTraceSegments",
+}
 ACCOUNT, REGION = "123456789012", "ap-southeast-1"
 
 
@@ -45,28 +48,14 @@ def check_least_privilege(target: Target, options: Options) -> ItemResult:
 
 
 def rendered_policies(root: Path) -> dict[str, dict[str, Any]]:
-    """Every aws_iam_policy_document in infra/terraform as the IAM JSON it renders."""
-    def computed(block: Block, attr: str) -> str:
-        if attr in ("arn", "stream_arn"):
-            return f"arn:aws:verify:{REGION}:{ACCOUNT}:{block.type}/{block.name}"
-        return ACCOUNT if attr == "account_id" else f"{block.name}-{attr}"
-
-    variables = {"vpc_id": "vpc-verify", "private_subnet_ids": ["subnet-private-a"]}
-    tf = Terraform(root / "infra" / "terraform", variables, computed)
-    policies = {}
-    for block in tf.of_type("aws_iam_policy_document", kind="data"):
-        statements = []
-        for raw in tf.eval(tf.sub_blocks(block, "statement"), block.file):
-            statement: dict[str, Any] = {"Effect": raw.get("effect", "Allow").title(), "Action": raw.get("actions", [])}
-            if raw.get("sid"):
-                statement["Sid"] = raw["sid"]
-            if raw.get("resources"):
-                statement["Resource"] = raw["resources"]
-            if raw.get("principals"):
-                statement["Principal"] = {p["type"]: p["identifiers"] for p in raw["principals"]}
-            statements.append(statement)
-        policies[block.name] = {"Version": "2012-10-17", "Statement": statements}
-    return policies
+    """Every role's inline policy as infra/terraform renders it (harness/stack/infra.py), by
+    ``role/policy``."""
+    infra = load_infra(root, region=REGION, account_id=ACCOUNT)
+    return {
+        f"{role.name}/{name}": document
+        for role in infra.roles
+        for name, document in role.inline_policies.items()
+    }
 
 
 def wildcard_findings(policies: dict[str, dict[str, Any]]) -> list[str]:
@@ -75,11 +64,11 @@ def wildcard_findings(policies: dict[str, dict[str, Any]]) -> list[str]:
     for name, policy in policies.items():
         for statement in policy["Statement"]:
             sid = statement.get("Sid", "?")
-            for action in statement["Action"]:
+            for action in _list(statement["Action"]):
                 if "*" in action:
                     found.append(f"{name}/{sid}: wildcard action {action}")
-            if "*" in statement.get("Resource", []):
-                broad = [a for a in statement["Action"] if a not in NO_RESOURCE_LEVEL]
+            if "*" in _list(statement.get("Resource", [])):
+                broad = [a for a in _list(statement["Action"]) if a not in NO_RESOURCE_LEVEL]
                 if broad:
                     found.append(f"{name}/{sid}: Resource '*' for {', '.join(broad)}")
     return found
@@ -92,7 +81,7 @@ def _static(root: Path, evidence: Evidence) -> Status:
         evidence.failures.append(f"9c: infra/terraform cannot be read: {exc}")
         return Status.FAIL
     findings = wildcard_findings(policies)
-    rows = [[name, s.get("Sid", "?"), ", ".join(s["Action"]), ", ".join(s.get("Resource", ["-"]))]
+    rows = [[name, s.get("Sid", "?"), ", ".join(_list(s["Action"])), ", ".join(_list(s.get("Resource", "-")))]
             for name, p in policies.items() for s in p["Statement"]]
     evidence.tables.append(Table(bi("9c statements rendered from infra/terraform", "9c 由 Terraform 產生的政策敘述"),
                                  ["policy", "sid", "actions", "resources"], rows))
@@ -110,8 +99,6 @@ def _parliament(root: Path, policies: dict[str, dict[str, Any]], evidence: Evide
         return []
     found = []
     for name, policy in policies.items():
-        if any("Principal" in s for s in policy["Statement"]):
-            continue  # trust policies are resource policies: parliament lints identity policies
         done = subprocess.run([str(binary), "--string", json.dumps(policy), "--json"],
                               capture_output=True, text=True, timeout=120)
         for line in done.stdout.splitlines():
@@ -143,3 +130,7 @@ def _enforced(target: Target, evidence: Evidence) -> Status:
     evidence.excerpts.append("9a: the endpoint serves any credentials (moto's IAM access control is off; "
                              "issue 16 / issue 12 turn it on with per-component roles)")
     return Status.NOT_CHECKED
+
+
+def _list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

@@ -62,7 +62,7 @@ def test_policy_open_to_any_source_is_a_finding() -> None:
 
 def test_iam_policies_as_committed_have_no_wildcard() -> None:
     policies = iam.rendered_policies(ROOT)
-    assert {"query_lambda", "stream_processor", "ecs_task"} <= set(policies)
+    assert {"query-lambda-role/query-lambda", "query-service-task-role/query-service-task"} <= set(policies)
     assert iam.wildcard_findings(policies) == []
 
 
