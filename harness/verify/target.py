@@ -28,6 +28,7 @@ class Options:
     rate: float = 20.0
     seed: int = 20261126
     sync_timeout_s: float = 60.0
+    records_per_user: int = 70  # item 2: more than a page (50) per user
     out_dir: Path = Path("reports/acceptance")
     root: Path = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,9 @@ import httpx
 
 from harness.stack.commands import (
     COMMAND_TABLE,
+    READ_TABLE,
     SyncTimeout,
+    from_item,
     load_seed,
     put_command,
     to_item,
@@ -24,7 +26,7 @@ from harness.verify.target import Options, Target
 def check_query_results(target: Target, options: Options) -> ItemResult:
     """Write a generated data set through command-records; every query, all pages, equals the oracle."""
     dynamodb = target.client("dynamodb")
-    data = dataset.generate(options.seed)
+    data = dataset.generate(options.seed, per_user=options.records_per_user)
     evidence = Evidence()
     started = time.monotonic()
     dataset.write(dynamodb, data)
@@ -101,9 +103,15 @@ def check_ap_id_sync(target: Target, options: Options) -> ItemResult:
             )
             latencies.append((time.monotonic() - began) * 1000)
             rows.append([what, str(expect_ap_id), f"{latencies[-1]:.0f} ms", "ok"])
-        except SyncTimeout as exc:
+        except SyncTimeout:
             rows.append([what, str(expect_ap_id), "-", "FAIL"])
-            evidence.failures.append(f"{what}: {exc}")
+            item = dynamodb.get_item(TableName=READ_TABLE, ConsistentRead=True, Key=to_item(
+                {"user_id": written["user_id"], "created_at": written["created_at"]})).get("Item")
+            seen = "no record" if item is None else f"ap_id={from_item(item).get('ap_id', '<absent>')!r}"
+            evidence.failures.append(
+                f"{what}: expected ap_id={expect_ap_id!r} on the read side within "
+                f"{options.sync_timeout_s / 4:g} s; it holds {seen} (user_id={written['user_id']}, "
+                f"created_at={written['created_at']})")
 
     inserted = record("a", 1, "mobile-app-001")
     step("INSERT with ap_id", inserted, "mobile-app-001")
