@@ -40,7 +40,7 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
         ] = 40.0,
         rate: Annotated[
             float, typer.Option("--rate", min=0.5, help="Requests per second of the load run.")
-        ] = 30.0,
+        ] = 20.0,
         state_dir: Annotated[
             Path,
             typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives."),
@@ -71,7 +71,10 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
                 else:
                     with console.status("no stack is up: starting one for this run…"):
                         stage = targets.start(lambda m: None, options.root)
-                    console.print(f"started a stack for this run at {stage.gateway_url}")
+                    console.print(
+                        f"started a stack for this run at {stage.gateway_url} (logs: {stage.log_dir})",
+                        highlight=False,
+                    )
         except targets.TargetError as exc:
             raise fail(str(exc), 1) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ def start(progress: Callable[[str], None], root: Path) -> Target:
     from harness.stack.terraform import InfraError
 
     state_dir = Path(tempfile.mkdtemp(prefix="verify-stack-"))
+    _log_to(state_dir / "logs" / "harness.log")
     stack = Stack(
         StackConfig(
             edge_port=0,
@@ -140,3 +142,15 @@ def replicas_now(target: Target) -> list[dict[str, Any]]:
 def _cidrs(text: str) -> tuple[str, ...]:
     """``"('127.0.0.0/8', '::1/128')"`` (state.json keeps the config as text) -> the ranges."""
     return tuple(part.strip(" '\"") for part in text.strip("()[]").split(",") if part.strip(" '\""))
+
+
+def _log_to(path: Path) -> None:
+    """The in-process servers' and the stack's log lines go to a file, not the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("botocore", "boto3", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -22,9 +23,14 @@ WARMUP_S = 5.0
 def check_response_time(target: Target, options: Options) -> ItemResult:
     """Offer ``options.rate`` requests/s for ``options.duration_s`` s; judge p99 per route."""
     rate = options.rate if target.local else min(options.rate, REMOTE_MAX_RATE)
+    before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="verify-load-") as tmp:
         samples = run_load(target.gateway_url, rate, options.duration_s, Path(tmp))
-    return judge(samples, rate, options.duration_s)
+    result = judge(samples, rate, options.duration_s)
+    result.evidence.fact("load average of this machine (1 min) before / after",
+                         "本機負載平均（1 分鐘）前／後", f"{before:.1f} / {os.getloadavg()[0]:.1f} "
+                         f"on {os.cpu_count()} CPUs (the stack and the load generator share them)")
+    return result
 
 
 def judge(samples: list[Sample], rate: float, duration_s: float) -> ItemResult:
