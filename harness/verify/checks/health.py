@@ -45,8 +45,10 @@ def check_health(target: Target, options: Options) -> ItemResult:
         evidence.fact("tasks", "任務數", "not visible from outside the VPC / VPC 外不可見")
     return verdict(
         not evidence.failures,
-        bi(f"/health is 200 through the gateway; {len(rows)} task(s) running and healthy.",
-           f"經由 Gateway 的 /health 回 200；{len(rows)} 個任務運作中且健康。"),
+        bi(f"/health is 200 through the gateway; {len(rows)} task(s) running and healthy."
+           if target.local else "/health is 200 through the gateway (tasks are not visible from here).",
+           f"經由 Gateway 的 /health 回 200；{len(rows)} 個任務運作中且健康。"
+           if target.local else "經由 Gateway 的 /health 回 200（此處看不到各任務）。"),
         bi(f"{len(evidence.failures)} problem(s): {evidence.failures[0] if evidence.failures else '-'}",
            f"發現 {len(evidence.failures)} 個問題：{evidence.failures[0] if evidence.failures else '-'}"),
         evidence,

@@ -28,6 +28,10 @@ LIFECYCLE = re.compile(r"^(START|END|REPORT) RequestId: (\S+)")
 def check_logs(target: Target, options: Options) -> ItemResult:
     """Send the sample, then look for each id in every log it must reach."""
     evidence = Evidence()
+    if target.edge_url is None and target.access_log() is None:
+        return ItemResult("10", Status.NOT_CHECKED, bi(
+            "Not checked here: neither the stage's access log nor its CloudWatch Logs are readable "
+            "from this machine.", "此處未檢查：本機無法讀取該環境的存取日誌與 CloudWatch Logs。"), evidence)
     began_ms = int(time.time() * 1000) - 1000
     ids = _send_sample(target.gateway_url)
     if target.local:
