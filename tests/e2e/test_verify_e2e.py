@@ -38,7 +38,7 @@ def target(stack) -> Target:
 
 @pytest.fixture
 def options() -> Options:
-    return Options(duration_s=6.0, rate=6.0, sync_timeout_s=20.0, records_per_user=12, root=ROOT)
+    return Options(duration_s=5.0, rate=6.0, sync_timeout_s=20.0, records_per_user=12, root=ROOT)
 
 
 def _gateway(target: Target, document: dict[str, Any], upstream: str | None = None, **kw: Any) -> Gateway:
@@ -104,7 +104,7 @@ def test_verify_item3_passes(target, options) -> None:
 
 
 def test_verify_item3_ap_id_not_copied_fails(target, options, stream_processor_without_ap_id) -> None:
-    options.sync_timeout_s = 8.0
+    options.sync_timeout_s = 4.0
     result = data.check_ap_id_sync(target, options)
     assert result.status is Status.FAIL
     failures = result.evidence.failures
@@ -113,7 +113,7 @@ def test_verify_item3_ap_id_not_copied_fails(target, options, stream_processor_w
 
 def test_verify_item4_passes_and_an_unhealthy_task_fails(target, options) -> None:
     assert health.check_health(target, options).status is Status.PASS
-    target.stack = None  # judge from the state file's view, with one task reported unhealthy
+    target.stack = target.log_dir = None  # judge from the state's view: one task reported unhealthy
     target.replicas = [{**target.replicas[0], "state": "unhealthy"}, *target.replicas[1:]]
     result = health.check_health(target, options)
     assert result.status is Status.FAIL

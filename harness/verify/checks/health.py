@@ -58,7 +58,6 @@ def check_health(target: Target, options: Options) -> ItemResult:
 
 def _load_balancer_view(target: Target) -> dict[str, Any]:
     """target URL -> the load balancer's health of it, when this run holds the load balancer."""
-    stack = target.stack
-    if stack is None or getattr(stack, "load_balancer", None) is None:
-        return {}
-    return dict(stack.load_balancer.target_health())
+    balancer = getattr(target.stack, "load_balancer", None)
+    view = getattr(balancer, "target_health", None)
+    return dict(view()) if callable(view) else {}
