@@ -171,7 +171,21 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    """Process a DynamoDB Streams batch and return the partial batch response."""
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+    """Process a DynamoDB Streams batch and return the partial batch response.
+
+    One log line per batch says how many records it held and how many failed.
+    """
+    records = len(event.get("Records") or [])
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    except Exception:
+        logger.error("batch failed", extra={"records": records, "succeeded": 0, "failed": records})
+        raise
+    failed = len(response.get("batchItemFailures") or [])
+    logger.info(
+        "batch processed",
+        extra={"records": records, "succeeded": records - failed, "failed": failed},
     )
+    return response

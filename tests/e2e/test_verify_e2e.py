@@ -183,6 +183,9 @@ def test_verify_item10_names_the_log_the_trails_miss(target, options) -> None:
     coverage = {row[0]: row[1] for row in result.evidence.tables[0].rows}
     assert coverage["gateway access log"] == "200/200"
     assert coverage["/aws/lambda/query-lambda (+START/END/REPORT)"] == "200/200"
+    batches = _facts(result)["stream processor invocations / with a batch line with counts"]
+    invocations, with_counts = batches.split(" / ")
+    assert int(invocations) > 0 and with_counts == invocations
     if coverage["/ecs/query-service"] != "200/200":
         assert result.status is Status.FAIL
         assert "/ecs/query-service" in result.evidence.failures[0]
