@@ -155,3 +155,15 @@ def _log_to(path: Path) -> None:
     root.setLevel(logging.INFO)
     for noisy in ("botocore", "boto3", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def time_scale(target: Target) -> float:
+    """The stack's time scale K (AWS's periods divided by K), 1 where the stack has none."""
+    if target.stack is not None:
+        state: dict[str, Any] | None = target.stack.state()
+    else:
+        state = state_file.read(target.log_dir.parent) if target.log_dir is not None else None
+    try:
+        return float((state or {}).get("time_scale", 1.0))
+    except (TypeError, ValueError):
+        return 1.0

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from harness.verify import charts
 from harness.verify.load import Sample, start_load
 from harness.verify.model import Evidence, ItemResult, Picture, Table, bi, not_checked, verdict
-from harness.verify.target import Options, Target, replicas_now
+from harness.verify.target import Options, Target, replicas_now, time_scale
 
 AVAILABILITY_TARGET = 0.999
 PENDING = "issue 12 (branches ecs-core, ecs-metrics)"
@@ -103,7 +103,12 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
     try:
         scalable = target.client("application-autoscaling").describe_scalable_targets(
             ServiceNamespace="ecs", ResourceIds=[resource])["ScalableTargets"]
-        points = _cpu(target, cluster, service, minutes=15)
+        period = max(1, round(60 / time_scale(target)))
+        deadline = time.monotonic() + 3 * period + 5  # the first period may not have ended yet
+        points = _cpu(target, cluster, service, period)
+        while scalable and not points and time.monotonic() < deadline:
+            time.sleep(1.0)
+            points = _cpu(target, cluster, service, period)
     except (ClientError, BotoCoreError) as exc:
         reason = f"the autoscaling or CloudWatch API failed: {exc}"
         return not_checked("7", bi(f"Not checked yet: {reason}.", f"尚無法檢查：{reason}。"))
@@ -129,7 +134,7 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
             now = time.monotonic() - began
             series["desired"].append((now, described["desiredCount"]))
             series["running"].append((now, described["runningCount"]))
-            cpu = _cpu(target, cluster, service, minutes=1)
+            cpu = _cpu(target, cluster, service, period)
             if cpu:
                 series["CPU %"].append((now, cpu[-1]))
             peak = max(peak, int(described["desiredCount"]))
@@ -141,6 +146,20 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
         ServiceNamespace="ecs", ResourceId=resource)["ScalingActivities"]
     evidence.tables.append(Table(bi("Scaling activities", "擴展活動"), ["time", "status", "cause"], [
         [str(a.get("StartTime")), a.get("StatusCode", ""), a.get("Cause", "")[:160]] for a in activities[:20]]))
+    policies = target.client("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="ecs", ResourceId=resource)["ScalingPolicies"]
+    goal = next((p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in policies
+                 if "TargetTrackingScalingPolicyConfiguration" in p), None)
+    cpu_peak = max((v for _, v in series["CPU %"]), default=0.0)
+    evidence.fact("CPU target (Terraform policy) / peak measured", "CPU 目標（Terraform 政策）／實測最高",
+                  f"{goal} % / {cpu_peak:.0f} %")
+    evidence.fact("time scale", "時間縮放", f"K={time_scale(target):g}: a {period} s metric period")
+    if peak == low:
+        evidence.failures.append(
+            f"desiredCount stayed {low}: CPU peaked at {cpu_peak:.0f} % against the policy's target "
+            f"{goal} % ({len(samples)} requests offered in {options.duration_s * 2:g} s)")
+    elif series["desired"] and series["desired"][-1][1] != low:
+        evidence.failures.append(f"scaled out to {peak} but not back in to {low} before the deadline")
     evidence.fact("min / max capacity", "最小／最大容量", f"{low} / {high}")
     evidence.fact("peak desired count", "最高期望任務數", peak)
     evidence.fact("requests offered", "施加請求數", len(samples))
@@ -158,12 +177,14 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
     )
 
 
-def _cpu(target: Target, cluster: str, service: str, minutes: int) -> list[float]:
+def _cpu(target: Target, cluster: str, service: str, period: int) -> list[float]:
+    """AWS/ECS CPUUtilization averages of the last ten periods (a period: 60 s / K)."""
     now = datetime.now(UTC)
     answer = target.client("cloudwatch").get_metric_statistics(
         Namespace="AWS/ECS", MetricName="CPUUtilization",
         Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
-        StartTime=now - timedelta(minutes=minutes), EndTime=now, Period=60, Statistics=["Average"])
+        StartTime=now - timedelta(seconds=10 * period), EndTime=now + timedelta(seconds=1),
+        Period=period, Statistics=["Average"])
     return [float(p["Average"]) for p in sorted(answer["Datapoints"], key=lambda p: p["Timestamp"])]
 
 
