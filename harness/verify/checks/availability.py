@@ -76,6 +76,14 @@ def check_availability(target: Target, options: Options) -> ItemResult:
         samples = load.wait(duration + 120)
     rollout = _wait_rollout(ecs, cluster, service, timeout_s=duration * 2)
     evidence.fact("deployment", "部署", rollout)
+    described = ecs.describe_tasks(cluster=cluster, tasks=[victim])["tasks"]
+    stopped = bool(described) and described[0].get("lastStatus") == "STOPPED"
+    evidence.fact("stopped task afterwards", "被終止任務之後狀態",
+                  f"{described[0].get('lastStatus')}: {described[0].get('stoppedReason')}" if described else "unknown")
+    evidence.fact("running tasks after the deployment", "部署後運行中的任務",
+                  ", ".join(t.rsplit("/", 1)[-1][:12] for t in running_tasks(target, cluster, service)))
+    if not stopped:
+        evidence.failures.append(f"the task {victim} was not stopped by ecs stop-task")
     ok = [s for s in samples if s.error is None or (s.status and s.status < 500)]
     rate = len(ok) / len(samples) if samples else 0.0
     evidence.fact("requests", "請求數", len(samples))
@@ -84,7 +92,7 @@ def check_availability(target: Target, options: Options) -> ItemResult:
     evidence.failures.extend(f"t={s.t:.2f}s {s.route} status {s.status} {s.error}" for s in failed[:200])
     evidence.pictures.append(Picture(bi("Requests per second and failures", "每秒請求數與失敗數"),
                                      charts.timeline(_per_second(samples), "requests/s")))
-    passed = bool(samples) and rate >= AVAILABILITY_TARGET and rollout.startswith("COMPLETED")
+    passed = bool(samples) and rate >= AVAILABILITY_TARGET and rollout.startswith("COMPLETED") and stopped
     return verdict(
         passed,
         bi(f"{rate:.3%} of {len(samples)} requests succeeded through a task kill and a rolling deployment.",
