@@ -60,23 +60,24 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
             raise fail(str(exc), 2) from None
         options = targets.Options(duration_s=duration, rate=rate, out_dir=out)
         started_at, t0 = datetime.now(UTC), time.perf_counter()
-        try:
-            if target != "local":
+        if target != "local":
+            try:
                 stage = targets.remote(target)
-            else:
-                found = targets.running(state_dir)
-                if found is not None:
-                    console.print(f"using the running stack at {found.gateway_url}", highlight=False)
-                    stage = found
-                else:
-                    with console.status("no stack is up: starting one for this run…"):
-                        stage = targets.start(lambda m: None, options.root)
-                    console.print(
-                        f"started a stack for this run at {stage.gateway_url} (logs: {stage.log_dir})",
-                        highlight=False,
-                    )
-        except targets.TargetError as exc:
-            raise fail(str(exc), 1) from None
+            except targets.TargetError as exc:
+                raise fail(str(exc), 2) from None
+        elif (found := targets.running(state_dir)) is not None:
+            console.print(f"using the running stack at {found.gateway_url}", highlight=False)
+            stage = found
+        else:
+            try:
+                with console.status("no stack is up: starting one for this run…"):
+                    stage = targets.start(lambda m: None, options.root)
+            except targets.TargetError as exc:
+                raise fail(str(exc), 1) from None
+            console.print(
+                f"started a stack for this run at {stage.gateway_url} (logs: {stage.log_dir})",
+                highlight=False,
+            )
 
         def done(result: ItemResult) -> None:
             title = BY_ID[result.id].title
