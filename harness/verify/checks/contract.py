@@ -131,7 +131,12 @@ def _schemathesis(url: str, contract: Path, options: Options) -> dict[str, Any]:
     counts = re.search(r"(\d+) generated(?:, (\d+) passed)?", done.stdout)
     if done.returncode != 0 and not failures:
         failures.append(f"schemathesis exited with {done.returncode}: {done.stdout[-800:]}{done.stderr[-400:]}")
-    summary = [line for line in done.stdout.splitlines() if line.strip()][-14:]
+    # the summary's last lines, without the CLI's status emoji (not every font has them)
+    summary = [
+        line.encode("ascii", "ignore").decode().rstrip()
+        for line in done.stdout.splitlines()
+        if line.strip()
+    ][-14:]
     return {
         "returncode": done.returncode,
         "generated": counts.group(1) if counts else "?",

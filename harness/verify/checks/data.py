@@ -102,9 +102,9 @@ def check_ap_id_sync(target: Target, options: Options) -> ItemResult:
                 timeout_s=options.sync_timeout_s / 4,
             )
             latencies.append((time.monotonic() - began) * 1000)
-            rows.append([what, str(expect_ap_id), f"{latencies[-1]:.0f} ms", "ok"])
+            rows.append([what, _shown(expect_ap_id), f"{latencies[-1]:.0f} ms", "ok"])
         except SyncTimeout:
-            rows.append([what, str(expect_ap_id), "-", "FAIL"])
+            rows.append([what, _shown(expect_ap_id), "-", "FAIL"])
             item = dynamodb.get_item(TableName=READ_TABLE, ConsistentRead=True, Key=to_item(
                 {"user_id": written["user_id"], "created_at": written["created_at"]})).get("Item")
             seen = "no record" if item is None else f"ap_id={from_item(item).get('ap_id', '<absent>')!r}"
@@ -183,3 +183,8 @@ def _seed_pre_v3(client: httpx.Client) -> list[str]:
 
 def _first(evidence: Evidence) -> str:
     return evidence.failures[0] if evidence.failures else "-"
+
+
+def _shown(ap_id: str | None) -> str:
+    """An ap_id as the API writes it (null, not None)."""
+    return "null" if ap_id is None else ap_id
