@@ -71,7 +71,7 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
         else:
             try:
                 with console.status("no stack is up: starting one for this run…"):
-                    stage = targets.start(lambda m: None, options.root)
+                    stage = targets.start(lambda m: None, options.root, out / "stack")
             except targets.TargetError as exc:
                 raise fail(str(exc), 1) from None
             console.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -97,13 +98,17 @@ def running(state_dir: Path) -> Target | None:
     )
 
 
-def start(progress: Callable[[str], None], root: Path) -> Target:
-    """Start a stack for this run (free ports, its own state directory), VPC range 127.0.0.1/32."""
+def start(progress: Callable[[str], None], root: Path, state_dir: Path | None = None) -> Target:
+    """Start a stack for this run (free ports, its own state directory, by default beside the
+    report so its logs travel with it), VPC range 127.0.0.1/32."""
     from harness.stack.backends import BackendUnavailable
     from harness.stack.stack import Stack, StackConfig, StackError
     from harness.stack.terraform import InfraError
 
-    state_dir = Path(tempfile.mkdtemp(prefix="verify-stack-"))
+    if state_dir is None:
+        state_dir = Path(tempfile.mkdtemp(prefix="verify-stack-"))
+    else:
+        shutil.rmtree(state_dir, ignore_errors=True)  # the previous run's logs
     _log_to(state_dir / "logs" / "harness.log")
     settings: dict[str, Any] = {
         "edge_port": 0,
