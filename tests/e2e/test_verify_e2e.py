@@ -148,10 +148,13 @@ def test_verify_item5_slow_service_fails_on_p99(target, options) -> None:
     assert result.evidence.pictures and "<svg" in result.evidence.pictures[0].svg
 
 
-def test_verify_item6_and_7_are_never_passed_without_the_ecs_control_plane(target, options) -> None:
+def test_verify_item6_and_7_not_checked_while_ecs_does_not_drive_the_replicas(target, options) -> None:
+    if availability.ecs_gap(target, options) is None:
+        pytest.skip("the ECS API drives the replicas on this stack: items 6 and 7 run in make verify")
     for check in (availability.check_availability, availability.check_autoscaling):
         result = check(target, options)
-        assert result.status is not Status.PASS or availability.ecs_gap(target, options) is None
+        assert result.status is Status.NOT_CHECKED
+        assert "Not checked yet" in result.summary["en"]
 
 
 def test_verify_item8_live_refuses_outside_and_fails_when_the_policy_is_opened(
