@@ -76,3 +76,15 @@ def test_stream_batch_lines_counted_per_invocation() -> None:
                    json.dumps({"message": "batch processed", "records": 3}), "END RequestId: a"]
     without = ["START RequestId: b Version: $LATEST", "END RequestId: b"]
     assert logs._batch_lines(with_counts + without) == (2, 1)
+
+
+def test_timeline_and_per_second_series() -> None:
+    from harness.verify import charts
+    from harness.verify.checks import availability
+
+    samples = [Sample(0.2, "/query/user", 200, 10.0, "a", None), Sample(0.7, "/query/user", 502, 5.0, "b", "502"),
+               Sample(1.5, "/query/fail", 200, 12.0, "c", None)]
+    series = availability._per_second(samples)
+    assert series == {"requests/s": [(0.0, 2.0), (1.0, 1.0)], "failures/s": [(0.0, 1.0), (1.0, 0.0)]}
+    svg = charts.timeline({**series, "empty": []}, "requests/s")
+    assert svg.startswith("<svg") and "requests/s" in svg
