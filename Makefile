@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean
+.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean verify checkov-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,18 @@ fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation aga
 bench: $(STAMP) bytecode ## print the benchmark figures (takes a few minutes)
 	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# checkov pins an old boto3: it lives in its own environment (with parliament), never in .venv.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov>=3.2,<4" "parliament>=1.6,<2"
+	@touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed ## the tools environment of `verify` item 8c/9c (checkov, parliament)
+
+verify: $(STAMP) bytecode checkov-venv ## the seed's acceptance checklist on the local stack; report in reports/acceptance
+	CHECKOV_VENV=$(CHECKOV_VENV) $(BIN)/query-harness verify $(VERIFY_ARGS)
+
 lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)
 	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \
 	    --python-version 3.12 --platform manylinux2014_x86_64 --only-binary=:all: \
@@ -55,4 +67,4 @@ lint: $(STAMP) ## ruff and mypy (strict on service, lambdas, harness)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .harness .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .harness .pytest_cache build *.egg-info

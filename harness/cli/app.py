@@ -371,10 +371,12 @@ def logs(
 from harness.cli import aws as cli_aws  # noqa: E402
 from harness.cli import collisions as cli_collisions  # noqa: E402
 from harness.cli import doctor as cli_doctor  # noqa: E402
+from harness.cli import verify as cli_verify  # noqa: E402
 
 cli_aws.register(app, contract_app, fail, console)
 cli_collisions.register(app, fail, console)
 cli_doctor.register(app, fail, console)
+cli_verify.register(app, fail, console)
 
 
 def main() -> None:

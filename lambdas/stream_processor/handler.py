@@ -201,10 +201,24 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    """Process a DynamoDB Streams batch and return the partial batch response."""
+    """Process a DynamoDB Streams batch and return the partial batch response.
+
+    One log line per batch says how many records it held and how many failed.
+    """
     # A zero every invocation keeps the metric's series continuous (an alarm on Sum > 0 then
     # never sits in INSUFFICIENT_DATA) and the flush never empty.
     metrics.add_metric(name=COLLISION_METRIC, unit=MetricUnit.Count, value=0)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+    records = len(event.get("Records") or [])
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    except Exception:
+        logger.error("batch failed", extra={"records": records, "succeeded": 0, "failed": records})
+        raise
+    failed = len(response.get("batchItemFailures") or [])
+    logger.info(
+        "batch processed",
+        extra={"records": records, "succeeded": records - failed, "failed": failed},
     )
+    return response

@@ -27,6 +27,7 @@ HARNESS_PARTS = (
     "harness.cli",
     "harness.pytest_plugin",
     "harness.doctor",
+    "harness.verify",
 )
 
 #: package or module -> import prefixes it must not use
@@ -55,6 +56,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "moto", "httpx", *SERVERS,
         *(p for p in HARNESS_PARTS if p != "harness.readside"),
     ),
+    "harness.verify": ("moto", "harness.cli", "harness.pytest_plugin"),
     "harness.contracts": (
         "moto", "boto3", "botocore", "httpx", *SERVERS,
         *(p for p in HARNESS_PARTS if p not in ("harness.contracts", "harness.stack")),

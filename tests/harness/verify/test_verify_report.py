@@ -1,0 +1,85 @@
+"""The runner's verdicts and the three report files, without a stack."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from harness.verify import report, runner
+from harness.verify.model import Evidence, ItemResult, Picture, Status, bi
+from harness.verify.target import Options, Target
+
+
+def _result(item: str, status: Status) -> ItemResult:
+    evidence = Evidence(failures=["GET /x: 500"] if status is Status.FAIL else [])
+    evidence.fact("requests", "請求數", 12)
+    evidence.pictures.append(Picture(bi("a picture", "圖"), "<svg><circle r='1'/></svg>"))
+    return ItemResult(item, status, bi(f"summary {item}", f"摘要 {item}"), evidence, 1.5)
+
+
+def _run(*statuses: Status) -> report.Run:
+    results = [_result(str(i + 1), s) for i, s in enumerate(statuses)]
+    return report.Run("http://127.0.0.1:1/v1", datetime.now(UTC), 3.0, results)
+
+
+def test_report_writes_html_json_junit_in_both_languages(tmp_path: Path) -> None:
+    run = _run(Status.PASS, Status.FAIL, Status.NOT_CHECKED)
+    for lang, word in (("zh-TW", "未通過"), ("en", "FAIL")):
+        paths = report.write(run, tmp_path / lang, lang)
+        html = paths["html"].read_text(encoding="utf-8")
+        assert word in html and "<svg><circle" in html and "GET /x: 500" in html
+        assert "所有 API 端點正常回應" in html  # the seed's words stay in both languages
+    data = json.loads((tmp_path / "en" / "acceptance.json").read_text(encoding="utf-8"))
+    assert [i["status"] for i in data["items"]] == ["PASS", "FAIL", "NOT CHECKED"]
+    assert data["passed"] is False and data["items"][0]["evidence"]["facts"][0]["value"] == "12"
+    suite = ET.parse(tmp_path / "en" / "junit.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+
+
+def test_report_escapes_evidence_text(tmp_path: Path) -> None:
+    run = _run(Status.FAIL)
+    run.results[0].evidence.failures.append("<script>alert(1)</script>")
+    html = report.render_html(run, "en")
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_runner_exit_code_needs_every_checked_item_passed() -> None:
+    assert runner.exit_code([_result("1", Status.PASS), _result("6", Status.NOT_CHECKED)]) == 0
+    assert runner.exit_code([_result("1", Status.PASS), _result("2", Status.FAIL)]) == 1
+    assert runner.exit_code([_result("6", Status.NOT_CHECKED)]) == 1
+
+
+def test_runner_item_that_raises_is_a_fail_naming_the_error() -> None:
+    def broken(target: Target, options: Options) -> ItemResult:
+        raise ConnectionError("gateway refused the connection")
+
+    target = Target("http://127.0.0.1:1/v1", None)
+    [result] = runner.run(target, Options(), ["1"], checks={"1": broken})
+    assert result.status is Status.FAIL
+    assert "gateway refused the connection" in result.summary["en"]
+
+
+def test_runner_on_a_deployed_stage_never_passes_what_it_cannot_run() -> None:
+    stage = Target("https://example.invalid/v1", None, local=False)
+    calls: list[str] = []
+
+    def passing(item: str):
+        def check(target: Target, options: Options) -> ItemResult:
+            calls.append(item)
+            return _result(item, Status.PASS)
+
+        return check
+
+    results = runner.run(stage, Options(), ["1", "2", "6"], checks={i: passing(i) for i in "126"})
+    assert [r.status for r in results] == [Status.PASS, Status.NOT_CHECKED, Status.NOT_CHECKED]
+    assert calls == ["1"]
+
+
+def test_runner_only_rejects_unknown_items() -> None:
+    assert runner.parse_only("8, 1") == ["1", "8"]
+    with pytest.raises(ValueError, match="unknown item"):
+        runner.parse_only("1,11")
