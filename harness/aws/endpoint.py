@@ -13,11 +13,14 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
+from harness.aws.reset import ResetGate, ResetHooks
 
 if TYPE_CHECKING:
     from harness.lambda_runtime.api import LambdaApi
@@ -42,6 +45,9 @@ DYNAMODB_WRITES = frozenset(
 )
 PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
 HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
+RESET_PATH = "/moto-api/reset"
+#: How long a reset waits for the pollers it stopped (each finishes its current call).
+RESET_JOIN_S = 10.0
 SERVICES = (
     "dynamodb",
     "dynamodbstreams",
@@ -153,7 +159,7 @@ class EndpointApp:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Serve one request (called on a worker thread)."""
-        from harness.lambda_runtime.api import FUNCTIONS_PATH, INVOKE_PATH  # noqa: PLC0415
+        from harness.lambda_runtime.api import INVOKE_PATH  # noqa: PLC0415
 
         endpoint = self._endpoint
         scope = signing_scope(request)
@@ -167,17 +173,31 @@ class EndpointApp:
             return HttpResponse(
                 200, [("Content-Type", "application/json")], json.dumps(body).encode()
             )
+        if request.path == RESET_PATH and request.method == "POST":
+            failed = endpoint.reset()
+            if failed:
+                return json_error(
+                    500, "ServiceException", "reset hooks failed: " + ", ".join(failed)
+                )
+            return HttpResponse(
+                200, [("Content-Type", "application/json")], b'{"status": "ok"}'
+            )
         if (match := INVOKE_PATH.match(request.path)) and request.method == "POST":
             api = endpoint.lambda_api
             if api is None:
                 return json_error(500, "ServiceException", endpoint.lambda_unavailable)
-            return api.invoke(
-                request,
-                match.group("name"),
-                match.group("kind"),
-                endpoint.account_for(scope),
-                region,
-            )
+            with endpoint.gate.request():  # not around the invocation: it may call us back
+                account = endpoint.account_for(scope)
+            return api.invoke(request, match.group("name"), match.group("kind"), account, region)
+        with endpoint.gate.request():  # a reset waits for it; it waits for a reset
+            return self._serve(request, scope, region)
+
+    def _serve(
+        self, request: HttpRequest, scope: tuple[str, str, str] | None, region: str
+    ) -> HttpResponse:
+        from harness.lambda_runtime.api import FUNCTIONS_PATH  # noqa: PLC0415
+
+        endpoint = self._endpoint
         if ESM_PATH.match(request.path):
             return self._event_source_mappings(request)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
@@ -258,6 +278,46 @@ class Endpoint:
         self._app: EndpointApp | None = None
         self._http: Any = None  # harness.ingress.servers.ASGIServer, once started
         self._code_root: Path | None = None
+        #: Every request that touches state passes it; a reset closes it (see harness.aws.reset).
+        self.gate = ResetGate()
+        self._reset_hooks = ResetHooks()
+
+    def on_reset(self, hook: Callable[[], None], name: str | None = None) -> Callable[[], None]:
+        """Run ``hook`` in every reset, after the endpoint's own state is wiped and before
+        requests are let in again; returns a function that unregisters it.
+
+        For parts that keep state beside moto's (faults, metrics...). A hook must not call the
+        endpoint over HTTP (requests wait for the reset it is part of); an exception is logged and
+        makes the reset answer HTTP 500 naming the hook.
+        """
+        return self._reset_hooks.add(hook, name)
+
+    def reset(self) -> list[str]:
+        """Stop and forget everything: mappings and their pollers, Lambda environments, queued
+        Event invocations and their retries, moto's backends (tables and their partition
+        indexes with them), then the ``on_reset`` hooks. Requests that arrive meanwhile wait.
+        Returns the names of the hooks that failed (empty when all is well).
+        """
+        started = time.perf_counter()
+        pollers: list[Any] = []
+        with self.gate.closed():
+            if self.mappings is not None:
+                pollers = self.mappings.reset()
+            if self._runtime is not None:
+                self._runtime.reset()
+            if self.lambda_api is not None:
+                self.lambda_api.reset()
+            from moto.moto_api._internal.models import moto_api_backend  # noqa: PLC0415
+
+            moto_api_backend.reset()
+            failed = self._reset_hooks.run()
+        deadline = time.monotonic() + RESET_JOIN_S
+        for poller in pollers:  # outside the gate: a poller may be waiting on it
+            poller.join(max(0.0, deadline - time.monotonic()))
+            if poller.is_alive():
+                logger.warning("reset: a stopped poller still runs after %.0f s", RESET_JOIN_S)
+        logger.info("reset in %.1f ms", (time.perf_counter() - started) * 1000)
+        return failed
 
     @property
     def url(self) -> str:
@@ -336,7 +396,7 @@ class Endpoint:
             max_concurrency=self._max_concurrency,
             python=self._python,
         )
-        self.lambda_api = LambdaApi(self._runtime, self._code_root)
+        self.lambda_api = LambdaApi(self._runtime, self._code_root, guard=self.gate.request)
         try:
             from harness.streams.mappings import EventSourceMappings  # noqa: PLC0415
         except ImportError as exc:

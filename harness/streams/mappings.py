@@ -117,6 +117,17 @@ class EventSourceMappings:
                 LOG.warning("a stream poller did not stop within %.0f s (an invoke is still "
                             "running); its threads are daemons", _STOP_TIMEOUT_S)
 
+    def reset(self) -> list[StreamPoller]:
+        """Forget every mapping and ask its poller to stop; returns the pollers to join."""
+        with self._lock:
+            pollers = [m.poller for m in self._mappings.values() if m.poller is not None]
+            pollers += self._retired
+            self._mappings.clear()
+            self._retired = []
+        for poller in pollers:
+            poller.request_stop()
+        return pollers
+
     def notify_write(self, table_name: str) -> None:
         """A write to ``table_name`` happened: wake the pollers of its stream now."""
         with self._lock:

@@ -375,7 +375,7 @@ def test_invoke_logs_have_start_user_lines_end_report(
     result = runtime.invoke("chatty", b"{}")
     rid = result.request_id
     lines = logs.wait_for(rid)
-    assert logs.batches[-1][0] == "chatty"
+    assert logs.batches[-1][0].endswith(":function:chatty")
     start = lines.index(f"START RequestId: {rid} Version: $LATEST")
     assert lines[:start] == ["init: handlers module imported"]
     assert lines[start + 1 : start + 5] == [
@@ -481,7 +481,7 @@ def test_log_sink_failure_is_reported_not_fatal(caplog: pytest.LogCaptureFixture
         rt.register(config_factory("echo", "handlers.echo"))
         assert invoke_json(rt, "echo")["function_name"] == "echo"
         assert invoke_json(rt, "echo")["function_name"] == "echo"
-    assert "log sink failed for echo" in caplog.text
+    assert "log sink failed for arn:aws:lambda:" in caplog.text and ":function:echo" in caplog.text
 
 
 def test_close_leaves_no_child_process(tmp_path: Path) -> None:
