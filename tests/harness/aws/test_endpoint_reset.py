@@ -230,3 +230,36 @@ def test_on_reset_hooks_run_and_a_failing_hook_is_reported(endpoint: Endpoint) -
 
 def test_reset_answers_as_moto_does(endpoint: Endpoint) -> None:
     assert json.loads(_reset(endpoint).content) == {"status": "ok"}
+
+
+def test_first_request_after_reset_builds_no_iam_backend(
+    endpoint: Endpoint, aws_client_factory: Callable[..., Any]
+) -> None:
+    from moto.iam.models import iam_backends
+
+    aws_client_factory("iam").list_roles()
+    assert _reset(endpoint).status_code == 200
+    aws_client_factory("dynamodb").list_tables()
+    assert not any(dict(account) for account in dict(iam_backends).values())  # nothing parsed
+
+
+def test_managed_policies_after_reset_are_fresh_copies(
+    endpoint: Endpoint, aws_client_factory: Callable[..., Any]
+) -> None:
+    iam = aws_client_factory("iam")
+    policy = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    iam.create_role(RoleName="r1", AssumeRolePolicyDocument="{}")
+    iam.attach_role_policy(RoleName="r1", PolicyArn=policy)
+    assert iam.get_policy(PolicyArn=policy)["Policy"]["AttachmentCount"] == 1
+
+    assert _reset(endpoint).status_code == 200
+
+    fresh = iam.get_policy(PolicyArn=policy)["Policy"]
+    assert fresh["AttachmentCount"] == 0
+    assert iam.list_entities_for_policy(PolicyArn=policy)["PolicyRoles"] == []
+    document = iam.get_policy_version(PolicyArn=policy, VersionId=fresh["DefaultVersionId"])
+    assert "logs:CreateLogGroup" in json.dumps(document["PolicyVersion"]["Document"])
+    iam.create_role(RoleName="r2", AssumeRolePolicyDocument="{}")
+    iam.attach_role_policy(RoleName="r2", PolicyArn=policy)
+    roles = iam.list_entities_for_policy(PolicyArn=policy)["PolicyRoles"]
+    assert [role["RoleName"] for role in roles] == ["r2"]
