@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.aws.data_json import with_dynamodb_models
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 from harness.aws.reset import ResetGate, ResetHooks
 
@@ -46,6 +47,7 @@ DYNAMODB_WRITES = frozenset(
 PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
 HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
 RESET_PATH = "/moto-api/reset"
+DATA_PATH = "/moto-api/data.json"
 #: How long a reset waits for the pollers it stopped (each finishes its current call).
 RESET_JOIN_S = 10.0
 SERVICES = (
@@ -173,6 +175,12 @@ class EndpointApp:
             return HttpResponse(
                 200, [("Content-Type", "application/json")], json.dumps(body).encode()
             )
+        if request.path == DATA_PATH and request.method == "GET":
+            with endpoint.gate.request():
+                response = self._moto(request)
+                if response.status == 200:
+                    response.body = with_dynamodb_models(response.body)
+            return response
         if request.path == RESET_PATH and request.method == "POST":
             failed = endpoint.reset()
             if failed:
