@@ -46,7 +46,8 @@ def dynamodb_models() -> dict[str, list[dict[str, Any]]]:
     tables: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     with DYNAMODB_LOCK:
-        for account_id, region, backend in dynamodb_backends.iter_backends():
+        backends: Any = dynamodb_backends.iter_backends()
+        for account_id, region, backend in backends:
             for table in list(backend.tables.values()):
                 tables.append(_public_json(table))
                 for item in _items(table):
