@@ -56,6 +56,8 @@ EVENT_PAYLOAD_LIMIT = 256 * 1024
 CLIENT_CONTEXT_LIMIT = 3583
 EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
+#: The error type harness.lambda_runtime.environment gives a result over 6 MB.
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 RESERVED_ENVIRONMENT_KEYS = frozenset(
     """
     _HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
@@ -460,7 +462,12 @@ class LambdaRuntime:
                 self._enqueue(item, self._throttle_delay)
                 return
             self._log_lines(pool.config, item.request_id, outcome)
-            if item.generation != self._generation:
+            if _result_too_large(outcome):
+                # AWS discards an Event invocation's result (only a destination would get it, with
+                # its own size limit): a function that returned over 6 MB still succeeded.
+                LOGGER.info("Event %s for %s: result over 6 MB discarded", item.request_id,
+                            item.name)
+            elif item.generation != self._generation:
                 LOGGER.info("Event %s for %s ended by a reset; not retried", item.request_id,
                             item.name)
             elif not outcome.ok and item.attempt < len(self._retry_delays):
@@ -618,6 +625,16 @@ def _python_version(python: str) -> str:
         )
         _VERSIONS[python] = out.stdout.strip()
     return _VERSIONS[python]
+
+
+def _result_too_large(outcome: Outcome) -> bool:
+    """The function returned normally, but more than the 6 MB a synchronous caller may get."""
+    if outcome.ok or not outcome.payload.startswith(b"{"):
+        return False
+    try:
+        return bool(json.loads(outcome.payload).get("errorType") == RESPONSE_TOO_LARGE)
+    except ValueError:
+        return False
 
 
 def _region_of(arn: str) -> str:

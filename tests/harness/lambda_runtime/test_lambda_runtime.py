@@ -318,6 +318,19 @@ def test_event_invoke_on_error_is_retried_twice(runtime: LambdaRuntime, tmp_path
     assert calls == [result.request_id] * 3
 
 
+def test_event_invoke_result_over_6mb_is_discarded_not_retried(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    runtime.register(config_factory("huge", "handlers.huge_counted"))
+    record = tmp_path / "calls.txt"
+    result = runtime.invoke(
+        "huge", json.dumps({"path": str(record)}).encode(), invocation_type="Event"
+    )
+    assert result.status_code == 202
+    assert runtime.wait_for_events(30)
+    assert record.read_text().splitlines() == [result.request_id]  # ran once: a success
+
+
 def test_event_invoke_success_runs_once_and_logs(
     runtime: LambdaRuntime, logs: LogCollector
 ) -> None:
