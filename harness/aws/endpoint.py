@@ -207,7 +207,7 @@ class EndpointApp:
 
         endpoint = self._endpoint
         if ESM_PATH.match(request.path):
-            return self._event_source_mappings(request)
+            return self._event_source_mappings(request, endpoint.account_for(scope), region)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
@@ -218,22 +218,32 @@ class EndpointApp:
             )
             return response
         response = self._moto(request)
+        if response.status != 200 or endpoint.mappings is None:
+            return response
         target = request.header("x-amz-target") or ""
-        if response.status == 200 and target.startswith("DynamoDB_"):
+        if target.startswith("DynamoDB_"):
             action = target.rsplit(".", 1)[-1]
-            if action in DYNAMODB_WRITES and endpoint.mappings is not None:
+            if action in DYNAMODB_WRITES:
                 for table in dict.fromkeys(written_tables(action, request.body)):
                     endpoint.mappings.notify_write(table)
+        elif target.startswith("AmazonSQS.SendMessage") or (
+            b"Action=SendMessage" in request.body[:200]
+        ):
+            endpoint.mappings.notify_send()  # wake the SQS pollers (JSON or query protocol)
         return response
 
-    def _event_source_mappings(self, request: HttpRequest) -> HttpResponse:
+    def _event_source_mappings(
+        self, request: HttpRequest, account: str, region: str
+    ) -> HttpResponse:
         from urllib.parse import parse_qsl  # noqa: PLC0415
 
         mappings = self._endpoint.mappings
         if mappings is None:
             return json_error(501, "ServiceException", self._endpoint.mappings_unavailable)
         query = dict(parse_qsl(request.query_string.decode("latin-1")))
-        status, document = mappings.handle(request.method, request.path, query, request.body)
+        status, document = mappings.handle(
+            request.method, request.path, query, request.body, region=region, account_id=account
+        )
         headers = [("Content-Type", "application/json")]
         if status >= 400 and isinstance(document, dict) and "Type" in document:
             headers.append(

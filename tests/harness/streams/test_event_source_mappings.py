@@ -140,7 +140,8 @@ def test_create_with_every_setting_echoes_them(api):
         ({"BisectBatchOnFunctionError": "yes"}, "true or false"),
         ({"FunctionResponseTypes": ["Other"]}, "ReportBatchItemFailures"),
         ({"EventSourceArn": None}, "EventSourceArn is required"),
-        ({"EventSourceArn": QUEUE}, "DynamoDB streams only"),
+        ({"EventSourceArn": QUEUE}, "SQS event sources take no StartingPosition"),
+        ({"EventSourceArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:topic"}, "Unsupported event source"),
         ({"EventSourceArn": "not-an-arn"}, "not a valid ARN"),
         ({"EventSourceArn": STREAM.replace(REGION, "us-east-1")}, "region"),
         ({"DestinationConfig": {"OnFailure": {"Destination": f"arn:aws:sns:{REGION}:"
