@@ -1,0 +1,135 @@
+"""Lambda and event source mappings follow the request's region; SQS → Lambda end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.config import Config
+
+NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
+
+HANDLER = textwrap.dedent("""
+    import json, os
+
+    def handler(event, context):
+        with open(os.environ["MARKS"], "a") as marks:
+            for record in event.get("Records", []):
+                if record.get("eventSource") == "aws:sqs":
+                    marks.write("sqs " + record["body"] + "\\n")
+                else:
+                    key = record["dynamodb"]["Keys"]["k"]["S"]
+                    marks.write("ddb " + key + " " + record["awsRegion"] + "\\n")
+            marks.write("region " + os.environ["AWS_REGION"] + "\\n")
+        return None
+""")
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", HANDLER)
+    return buffer.getvalue()
+
+
+def _wait_for(path: Path, line: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (path.exists() and line in path.read_text().splitlines()):
+        assert time.monotonic() < deadline, f"{line!r} not in {path} after {timeout_s} s"
+        time.sleep(0.05)
+
+
+def _function(factory: Callable[..., Any], region: str, marks: Path) -> str:
+    role = factory("iam").create_role(
+        RoleName=f"r-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    factory("lambda", region=region, config=NO_RETRY).create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+        Timeout=10,
+        Environment={"Variables": {"MARKS": str(marks)}},
+    )
+    return name
+
+
+def test_lambda_and_stream_mappings_follow_the_request_region(
+    aws_client_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks.txt"
+    east = "us-east-1"
+    lam_east = aws_client_factory("lambda", region=east, config=NO_RETRY)
+    lam_home = aws_client_factory("lambda", config=NO_RETRY)
+    name = _function(aws_client_factory, east, marks)
+    with pytest.raises(lam_home.exceptions.ResourceNotFoundException):
+        lam_home.invoke(FunctionName=name, Payload=b"{}")
+    lam_east.invoke(FunctionName=name, Payload=b"{}")
+    _wait_for(marks, f"region {east}")  # the function runs in its own region
+
+    dynamodb = aws_client_factory("dynamodb", region=east)
+    table = f"src-{uuid.uuid4().hex[:6]}"
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    stream = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    mapping = lam_east.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=stream, StartingPosition="TRIM_HORIZON"
+    )
+    assert mapping["FunctionArn"].split(":")[3] == east
+    uuid_ = mapping["UUID"]
+    assert lam_east.get_event_source_mapping(UUID=uuid_)["EventSourceArn"] == stream
+    assert [m["UUID"] for m in lam_east.list_event_source_mappings()["EventSourceMappings"]] == [
+        uuid_
+    ]
+    with pytest.raises(lam_home.exceptions.ResourceNotFoundException):
+        lam_home.get_event_source_mapping(UUID=uuid_)
+    assert uuid_ not in [
+        m["UUID"] for m in lam_home.list_event_source_mappings()["EventSourceMappings"]
+    ]
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "east-1"}})
+    _wait_for(marks, f"ddb east-1 {east}")
+    assert lam_east.update_event_source_mapping(UUID=uuid_, BatchSize=5)["BatchSize"] == 5
+    assert lam_east.delete_event_source_mapping(UUID=uuid_)["State"] == "Deleting"
+    lam_east.delete_function(FunctionName=name)
+
+
+def test_sqs_messages_reach_the_function_through_the_endpoint(
+    aws_client_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks.txt"
+    lam = aws_client_factory("lambda", config=NO_RETRY)
+    sqs = aws_client_factory("sqs")
+    name = _function(aws_client_factory, "ap-southeast-1", marks)
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)
+    assert mapping["BatchSize"] == 10 and "StartingPosition" not in mapping
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"hello": "sqs"}))
+    _wait_for(marks, 'sqs {"hello": "sqs"}')
+    deadline = time.monotonic() + 30
+    while True:  # deleted once the function succeeded
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        if attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    lam.delete_function(FunctionName=name)
