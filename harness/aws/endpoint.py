@@ -31,6 +31,7 @@ logger = logging.getLogger("harness.aws.endpoint")
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "ap-southeast-1"
 ESM_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/event-source-mappings(?:/[^/]*)?/?$")
+ESM_TAGS_PATH = re.compile(r"^/2017-03-31/tags/(?P<arn>arn:[^/]+:event-source-mapping:[^/]+)/?$")
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9.-]+)/aws4_request")
 DYNAMODB_WRITES = frozenset(
     {
@@ -206,7 +207,7 @@ class EndpointApp:
         from harness.lambda_runtime.api import FUNCTIONS_PATH  # noqa: PLC0415
 
         endpoint = self._endpoint
-        if ESM_PATH.match(request.path):
+        if ESM_PATH.match(request.path) or ESM_TAGS_PATH.match(request.path):
             return self._event_source_mappings(request, endpoint.account_for(scope), region)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
@@ -240,10 +241,21 @@ class EndpointApp:
         mappings = self._endpoint.mappings
         if mappings is None:
             return json_error(501, "ServiceException", self._endpoint.mappings_unavailable)
-        query = dict(parse_qsl(request.query_string.decode("latin-1")))
-        status, document = mappings.handle(
-            request.method, request.path, query, request.body, region=region, account_id=account
-        )
+        pairs = parse_qsl(request.query_string.decode("latin-1"))
+        if tags := ESM_TAGS_PATH.match(request.path):
+            status, document = mappings.handle_tags(
+                request.method,
+                tags.group("arn"),
+                [value for key, value in pairs if key == "tagKeys"],
+                request.body,
+                region=region,
+                account_id=account,
+            )
+        else:
+            status, document = mappings.handle(
+                request.method, request.path, dict(pairs), request.body, region=region,
+                account_id=account,
+            )
         headers = [("Content-Type", "application/json")]
         if status >= 400 and isinstance(document, dict) and "Type" in document:
             headers.append(
@@ -257,7 +269,8 @@ class EndpointApp:
                     ),
                 )
             )
-        return HttpResponse(status, headers, json.dumps(document).encode())
+        body = b"" if status == 204 else json.dumps(document).encode()
+        return HttpResponse(status, headers, body)
 
 
 class Endpoint:

@@ -18,24 +18,30 @@ import threading
 import time
 import uuid as uuid_module
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from harness.streams.batch import (
-    RESULT_NONE,
     PollerConfig,
     PollerTimings,
     SqsFailureDestination,
 )
 from harness.streams.clients import RegionalClients
-from harness.streams.poller import CheckpointStore, StreamPoller
+from harness.streams.poller import StreamPoller
 from harness.streams.sources import DELIVERED, DYNAMODB, SQS, rules_for
 from harness.streams.sqs_poller import SqsPoller
+from harness.streams.state import (
+    MAX_TAGS,
+    NOT_POLLED,
+    MappingState,
+    Poller,
+    describe,
+    parse_tags,
+)
 from harness.streams.types import (
     EventSourceMappingConfiguration,
     Invoker,
     ListEventSourceMappingsResponse,
-    OnFailureDestination,
 )
 from harness.streams.validation import ApiError, parse_create, parse_update, resolve_function
 
@@ -45,25 +51,6 @@ LOG = logging.getLogger("harness.streams.mappings")
 
 _PATH = re.compile(r"^(?:/2015-03-31)?/event-source-mappings/?(?P<uuid>[^/]+)?/?$")
 _STOP_TIMEOUT_S = 10.0
-#: LastProcessingResult of a mapping whose source the harness does not poll.
-NOT_POLLED = ("PROBLEM: not polled: the local harness stores {label} mappings but delivers "
-              "DynamoDB streams and SQS queues only")
-Poller = StreamPoller | SqsPoller
-
-
-@dataclass
-class _Mapping:
-    config: PollerConfig
-    enabled: bool
-    state: str
-    region: str
-    account_id: str
-    table_name: str = ""  # DynamoDB streams: the table whose writes wake the poller
-    last_modified: float = field(default_factory=time.time)
-    last_result: str = RESULT_NONE
-    reason: str = "USER_INITIATED"
-    checkpoints: CheckpointStore = field(default_factory=CheckpointStore)
-    poller: Poller | None = None
 
 
 class EventSourceMappings:
@@ -88,7 +75,7 @@ class EventSourceMappings:
         self._clients = RegionalClients(endpoint_url)
         self._destination = SqsFailureDestination(clients=self._clients)
         self._lock = threading.RLock()
-        self._mappings: dict[str, _Mapping] = {}
+        self._mappings: dict[str, MappingState] = {}
         self._retired: list[Poller] = []
         self._started = False
 
@@ -180,20 +167,21 @@ class EventSourceMappings:
         """CreateEventSourceMapping: validate, store in state Creating, start polling."""
         region, account_id = region or self.region, account_id or self.account_id
         settings = parse_create(request, region, account_id)
+        tags = parse_tags(request["Tags"]) if "Tags" in request else {}
         self._check_function_exists(settings.function_name, settings.function_arn)
         config = PollerConfig(uuid=str(uuid_module.uuid4()), **settings.poller_fields())
         with self._lock:
             self._check_conflict(config.event_source_arn, config.function_arn,
                                  config.function_name)
-            mapping = _Mapping(config=config, enabled=settings.enabled, state="Creating",
-                               region=region, account_id=account_id,
-                               table_name=_table_of(config))
+            mapping = MappingState(config=config, enabled=settings.enabled, state="Creating",
+                                   region=region, account_id=account_id,
+                                   table_name=_table_of(config), tags=tags)
             if config.source_type not in DELIVERED:
                 mapping.last_result = NOT_POLLED.format(
                     label=rules_for(config.source_type).label)
                 LOG.warning("event source mapping %s: %s", config.uuid, mapping.last_result)
             self._mappings[config.uuid] = mapping
-            answer = self._describe(mapping)
+            answer = describe(mapping)
             if not mapping.enabled:
                 mapping.state = "Disabled"
             elif self._started:
@@ -207,7 +195,7 @@ class EventSourceMappings:
                                  ) -> EventSourceMappingConfiguration:
         """GetEventSourceMapping."""
         with self._lock:
-            return self._describe(self._find(mapping_id, region, account_id))
+            return describe(self._find(mapping_id, region, account_id))
 
     def list_event_source_mappings(self, query: dict[str, str], region: str | None = None,
                                    account_id: str | None = None
@@ -225,7 +213,7 @@ class EventSourceMappings:
                         if (m.region, m.account_id) == (region, account_id)
                         and (function_arn is None or m.config.function_arn == function_arn)
                         and (source is None or m.config.event_source_arn == source)]
-            page = [self._describe(m) for m in matching[start:start + max_items]]
+            page = [describe(m) for m in matching[start:start + max_items]]
         answer: ListEventSourceMappingsResponse = {"EventSourceMappings": page}
         if start + max_items < len(matching):
             answer["NextMarker"] = str(start + max_items)
@@ -251,18 +239,18 @@ class EventSourceMappings:
             was_enabled, mapping.enabled = mapping.enabled, settings.enabled
             if was_enabled and not settings.enabled:
                 mapping.state = "Disabling"
-                answer = self._describe(mapping)
+                answer = describe(mapping)
                 if mapping.poller is not None:
                     mapping.poller.request_stop()
                 else:
                     mapping.state = "Disabled"
             elif settings.enabled and not was_enabled:
                 mapping.state = "Enabling"
-                answer = self._describe(mapping)
+                answer = describe(mapping)
                 if self._started:
                     self._launch(mapping)
             else:
-                answer = self._describe(mapping)
+                answer = describe(mapping)
                 answer["State"] = "Updating"
         return answer
 
@@ -273,17 +261,46 @@ class EventSourceMappings:
         with self._lock:
             mapping = self._find(mapping_id, region, account_id)
             mapping.state = "Deleting"
-            answer = self._describe(mapping)
+            answer = describe(mapping)
             del self._mappings[mapping_id]
             if mapping.poller is not None:
                 self._retired.append(mapping.poller)
                 mapping.poller.request_stop()
         return answer
 
+    def handle_tags(self, method: str, arn: str, tag_keys: list[str], body: bytes, *,
+                    region: str | None = None,
+                    account_id: str | None = None) -> tuple[int, dict[str, Any]]:
+        """TagResource (POST), ListTags (GET), UntagResource (DELETE ?tagKeys=) on a mapping's
+        ARN; returns (HTTP status, JSON body)."""
+        try:
+            with self._lock:
+                mapping = self._find(arn.rsplit(":", 1)[-1], region, account_id)
+                if mapping.arn != arn:
+                    raise ApiError(404, "ResourceNotFoundException",
+                                   f"The resource {arn} does not exist.")
+                method = method.upper()
+                if method == "GET":
+                    return 200, {"Tags": dict(mapping.tags)}
+                if method == "POST":
+                    tags = parse_tags(_json_body(body).get("Tags"))
+                    if len(mapping.tags | tags) > MAX_TAGS:
+                        raise ApiError(400, "InvalidParameterValueException",
+                                       f"A resource can have at most {MAX_TAGS} tags")
+                    mapping.tags.update(tags)
+                    return 204, {}
+                if method == "DELETE":
+                    for key in tag_keys:
+                        mapping.tags.pop(key, None)
+                    return 204, {}
+                raise ApiError(405, "MethodNotAllowedException", f"{method} is not allowed")
+        except ApiError as error:
+            return error.status, error.body()
+
     # -- internals -------------------------------------------------------------------------
 
     def _find(self, mapping_id: str, region: str | None = None,
-              account_id: str | None = None) -> _Mapping:
+              account_id: str | None = None) -> MappingState:
         """The mapping, if it lives in this region and account (each has its own, as in AWS)."""
         mapping = self._mappings.get(mapping_id)
         scope = (region or self.region, account_id or self.account_id)
@@ -312,7 +329,7 @@ class EventSourceMappings:
                                f"Function not found: {arn}") from exc
             LOG.debug("DryRun of %s raised %r; not treated as missing", name, exc)
 
-    def _launch(self, mapping: _Mapping) -> None:
+    def _launch(self, mapping: MappingState) -> None:
         """Start a poller for ``mapping`` (after the previous one, if any, has stopped)."""
         config = mapping.config
         if config.source_type not in DELIVERED:
@@ -351,12 +368,12 @@ class EventSourceMappings:
             except Exception:  # noqa: BLE001 - the invocation will start one (and say why not)
                 LOG.debug("prewarming %s failed", config.function_name, exc_info=True)
 
-    def _poller_ready(self, mapping: _Mapping, poller: Poller) -> None:
+    def _poller_ready(self, mapping: MappingState, poller: Poller) -> None:
         with self._lock:
             if mapping.poller is poller and mapping.enabled and mapping.state != "Deleting":
                 mapping.state = "Enabled"
 
-    def _poller_stopped(self, mapping: _Mapping, poller: Poller) -> None:
+    def _poller_stopped(self, mapping: MappingState, poller: Poller) -> None:
         with self._lock:
             if poller in self._retired:
                 self._retired.remove(poller)
@@ -365,49 +382,9 @@ class EventSourceMappings:
                 if not mapping.enabled and mapping.state == "Disabling":
                     mapping.state = "Disabled"
 
-    def _poller_result(self, mapping: _Mapping, text: str) -> None:
+    def _poller_result(self, mapping: MappingState, text: str) -> None:
         with self._lock:
             mapping.last_result = text
-
-    def _describe(self, mapping: _Mapping) -> EventSourceMappingConfiguration:
-        """The mapping as AWS answers it: the members of its source type only."""
-        config = mapping.config
-        rules = rules_for(config.source_type)
-        answer: EventSourceMappingConfiguration = {
-            "UUID": config.uuid,
-            "BatchSize": config.batch_size,
-            "MaximumBatchingWindowInSeconds": config.maximum_batching_window_s,
-            "FunctionArn": config.function_arn,
-            "LastModified": mapping.last_modified,
-            "State": mapping.state,
-            "StateTransitionReason": mapping.reason,
-            "EventSourceMappingArn": (f"arn:aws:lambda:{mapping.region}:{mapping.account_id}:"
-                                      f"event-source-mapping:{config.uuid}"),
-        }
-        if config.event_source_arn:
-            answer["EventSourceArn"] = config.event_source_arn
-        if config.starting_position:
-            answer["StartingPosition"] = config.starting_position
-        if rules.is_stream or config.source_type not in DELIVERED:
-            answer["LastProcessingResult"] = mapping.last_result
-        if rules.is_stream:
-            answer["ParallelizationFactor"] = config.parallelization_factor
-            answer["MaximumRecordAgeInSeconds"] = config.maximum_record_age_s
-            answer["BisectBatchOnFunctionError"] = config.bisect_batch_on_function_error
-            answer["MaximumRetryAttempts"] = config.maximum_retry_attempts
-            answer["TumblingWindowInSeconds"] = 0
-        if "DestinationConfig" in rules.settings:
-            destination: OnFailureDestination = {}
-            if config.on_failure_destination:
-                destination["Destination"] = config.on_failure_destination
-            answer["DestinationConfig"] = {"OnFailure": destination}
-        if "FunctionResponseTypes" in rules.settings:
-            answer["FunctionResponseTypes"] = (["ReportBatchItemFailures"]
-                                               if config.report_batch_item_failures else [])
-        for key, value in config.extra.items():
-            answer[key] = value  # type: ignore[literal-required]  # members of STORED only
-        return answer
-
 
 def _json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():

@@ -32,7 +32,7 @@ _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-
                   r"(?P<account>\d{12})?:(?P<resource>.+)$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 
-_IGNORED = {"Tags", "KMSKeyArn", "MetricsConfig", "LoggingConfig"}
+_IGNORED = {"Tags", "KMSKeyArn", "MetricsConfig", "LoggingConfig"}  # Tags: kept by mappings.py
 #: Members of every mapping (the rest depend on the source type: harness.streams.sources).
 _COMMON_UPDATABLE = {
     "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds", "FilterCriteria",

@@ -119,8 +119,15 @@ def test_sqs_messages_reach_the_function_through_the_endpoint(
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)
+    mapping = lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=arn, Tags={"team": "read-side"}
+    )
     assert mapping["BatchSize"] == 10 and "StartingPosition" not in mapping
+    mapping_arn = mapping["EventSourceMappingArn"]
+    assert lam.list_tags(Resource=mapping_arn)["Tags"] == {"team": "read-side"}
+    lam.tag_resource(Resource=mapping_arn, Tags={"stage": "test"})
+    lam.untag_resource(Resource=mapping_arn, TagKeys=["team"])
+    assert lam.list_tags(Resource=mapping_arn)["Tags"] == {"stage": "test"}
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"hello": "sqs"}))
     _wait_for(marks, 'sqs {"hello": "sqs"}')
     deadline = time.monotonic() + 30
