@@ -12,48 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-import boto3
 import httpx
-from botocore.config import Config
-
-REGION = "ap-southeast-1"
-CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _dynamodb(url: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=url,
-        region_name=REGION,
-        config=CONFIG,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
-def _wait_ready(client: Any, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            client.list_tables()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+from bench_endpoint import _client, _free_port, _wait_ready  # the same clients and waits
 
 
 def _create_table(client: Any) -> None:
@@ -78,8 +44,8 @@ def _percentiles(spent: list[float]) -> tuple[float, float]:
 
 
 def _measure(url: str, samples: int) -> dict[str, tuple[float, float]]:
-    client = _dynamodb(url)
-    _wait_ready(client)
+    client = _client("dynamodb", url)
+    _wait_ready(url)
     with httpx.Client(base_url=url, timeout=60) as http:
         for _ in range(3):  # warm-up: both servers load their DynamoDB backend once
             http.post("/moto-api/reset").raise_for_status()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,7 +11,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from esm_fakes import ACCOUNT, REGION, FakeResult, wait_until
-from moto.server import ThreadedMotoServer
 
 from harness.streams.batch import PollerTimings
 from harness.streams.mappings import EventSourceMappings
@@ -48,16 +46,6 @@ class SqsRuntime:
     def bodies(self) -> list[list[str]]:
         with self.lock:
             return [[record["body"] for record in batch] for batch in self.batches]
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
