@@ -331,6 +331,28 @@ def test_event_invoke_result_over_6mb_is_discarded_not_retried(
     assert record.read_text().splitlines() == [result.request_id]  # ran once: a success
 
 
+def test_reset_drops_functions_workers_and_queued_event_retries(tmp_path: Path) -> None:
+    with LambdaRuntime(endpoint_url=ENDPOINT, region=REGION,
+                       event_retry_delays_s=(1.0, 1.0)) as runtime:
+        runtime.register(config_factory("retry", "handlers.record_then_fail"))
+        record = tmp_path / "calls.txt"
+        runtime.invoke("retry", json.dumps({"path": str(record)}).encode(),
+                       invocation_type="Event")
+        deadline = time.monotonic() + 30
+        while not record.exists():  # the first attempt ran; its retry is due 1 s later
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        runtime.reset()
+        assert runtime.functions() == [] and runtime.wait_for_events(5)
+        time.sleep(2.5)  # both retries would have run by now
+        assert len(record.read_text().splitlines()) == 1
+        assert not runtime._live
+        with pytest.raises(ResourceNotFound):
+            runtime.invoke("retry", b"{}")
+        runtime.register(config_factory("echo", "handlers.echo"))  # still open
+        assert invoke_json(runtime, "echo")["function_name"] == "echo"
+
+
 def test_event_invoke_success_runs_once_and_logs(
     runtime: LambdaRuntime, logs: LogCollector
 ) -> None:
