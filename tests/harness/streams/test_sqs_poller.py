@@ -215,3 +215,19 @@ def test_sqs_disable_stops_delivery_and_enable_resumes(
     assert runtime.bodies() == [] and counts(sqs, url) == (1, 0)
     esm.handle("PUT", path, {}, b'{"Enabled": true}')
     wait_until(lambda: runtime.bodies() == [["later"]])
+
+
+def test_sqs_fifo_messages_arrive_in_group_order(
+    esm: EventSourceMappings, runtime: SqsRuntime, sqs: Any
+) -> None:
+    fifo_url = sqs.create_queue(QueueName=f"f{next(_names)}.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    fifo_arn = sqs.get_queue_attributes(QueueUrl=fifo_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    for i in range(6):
+        sqs.send_message(QueueUrl=fifo_url, MessageBody=f"m{i}", MessageGroupId="g1")
+    create(esm, runtime, fifo_arn, lambda event: None, BatchSize=4)
+    wait_until(lambda: sum(len(b) for b in runtime.bodies()) == 6)
+    assert [body for batch in runtime.bodies() for body in batch] == [f"m{i}" for i in range(6)]
+    assert runtime.batches[0][0]["attributes"]["MessageGroupId"] == "g1"
+    wait_until(lambda: counts(sqs, fifo_url) == (0, 0))
