@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import textwrap
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
-
-NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
+from marking_functions import NO_RETRY, create_marking_function, read_marks, wait_until
 
 HANDLER = textwrap.dedent("""
     import json, os
@@ -33,35 +29,8 @@ HANDLER = textwrap.dedent("""
 """)
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
-
-
-def _wait_for(path: Path, line: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not (path.exists() and line in path.read_text().splitlines()):
-        assert time.monotonic() < deadline, f"{line!r} not in {path} after {timeout_s} s"
-        time.sleep(0.05)
-
-
-def _function(factory: Callable[..., Any], region: str, marks: Path) -> str:
-    role = factory("iam").create_role(
-        RoleName=f"r-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    name = f"fn-{uuid.uuid4().hex[:8]}"
-    factory("lambda", region=region, config=NO_RETRY).create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.handler",
-        Code={"ZipFile": _zip()},
-        Timeout=10,
-        Environment={"Variables": {"MARKS": str(marks)}},
-    )
-    return name
+def _wait_for(path: Path, line: str) -> None:
+    wait_until(lambda: line in read_marks(path))
 
 
 def test_lambda_and_stream_mappings_follow_the_request_region(
@@ -71,7 +40,7 @@ def test_lambda_and_stream_mappings_follow_the_request_region(
     east = "us-east-1"
     lam_east = aws_client_factory("lambda", region=east, config=NO_RETRY)
     lam_home = aws_client_factory("lambda", config=NO_RETRY)
-    name = _function(aws_client_factory, east, marks)
+    name = create_marking_function(aws_client_factory, HANDLER, marks, east)
     with pytest.raises(lam_home.exceptions.ResourceNotFoundException):
         lam_home.invoke(FunctionName=name, Payload=b"{}")
     lam_east.invoke(FunctionName=name, Payload=b"{}")
@@ -114,7 +83,7 @@ def test_sqs_messages_reach_the_function_through_the_endpoint(
     marks = tmp_path / "marks.txt"
     lam = aws_client_factory("lambda", config=NO_RETRY)
     sqs = aws_client_factory("sqs")
-    name = _function(aws_client_factory, "ap-southeast-1", marks)
+    name = create_marking_function(aws_client_factory, HANDLER, marks)
     url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

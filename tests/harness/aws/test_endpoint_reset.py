@@ -5,24 +5,20 @@ These tests reset the process's moto state: they create everything they use them
 
 from __future__ import annotations
 
-import io
 import json
 import textwrap
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from botocore.config import Config
+from marking_functions import NO_RETRY, create_marking_function, read_marks, wait_until
 
 from harness.aws.endpoint import Endpoint
-
-NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
 
 HANDLER = textwrap.dedent("""
     import json, os
@@ -40,24 +36,6 @@ HANDLER = textwrap.dedent("""
 """)
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", HANDLER)
-    return buffer.getvalue()
-
-
-def _marks(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _wait(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
 def _reset(endpoint: Endpoint) -> httpx.Response:
     return httpx.post(endpoint.url + "/moto-api/reset", timeout=60)
 
@@ -70,22 +48,6 @@ def fast_event_retries(endpoint: Endpoint) -> Iterator[None]:
     runtime._retry_delays = (0.3, 0.3)
     yield
     runtime._retry_delays = saved
-
-
-def _function(aws_client_factory: Callable[..., Any], marks: Path) -> str:
-    iam, lam = aws_client_factory("iam"), aws_client_factory("lambda", config=NO_RETRY)
-    role = iam.create_role(RoleName=f"r-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument="{}")
-    name = f"fn-{uuid.uuid4().hex[:8]}"
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="app.handler",
-        Code={"ZipFile": _zip()},
-        Timeout=10,
-        Environment={"Variables": {"MARKS": str(marks)}},
-    )
-    return name
 
 
 def _stream_table(dynamodb: Any, name: str) -> str:
@@ -107,19 +69,19 @@ def test_reset_stops_mapping_and_queued_event_retries_nothing_runs_afterwards(
 ) -> None:
     marks = tmp_path / "marks.txt"
     dynamodb, lam = aws_client_factory("dynamodb"), aws_client_factory("lambda", config=NO_RETRY)
-    name = _function(aws_client_factory, marks)
+    name = create_marking_function(aws_client_factory, HANDLER, marks)
     table = f"src-{uuid.uuid4().hex[:6]}"
     stream = _stream_table(dynamodb, table)
     mapping = lam.create_event_source_mapping(
         FunctionName=name, EventSourceArn=stream, StartingPosition="TRIM_HORIZON", BatchSize=1
     )["UUID"]
     dynamodb.put_item(TableName=table, Item={"k": {"S": "before"}})
-    _wait(lambda: "record before" in _marks(marks))
+    wait_until(lambda: "record before" in read_marks(marks))
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"fail": true}')
-    _wait(lambda: any(line.startswith("event") for line in _marks(marks)))
+    wait_until(lambda: any(line.startswith("event") for line in read_marks(marks)))
 
     assert _reset(endpoint).json() == {"status": "ok"}
-    seen = len(_marks(marks))
+    seen = len(read_marks(marks))
 
     assert lam.list_event_source_mappings()["EventSourceMappings"] == []
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
@@ -131,14 +93,14 @@ def test_reset_stops_mapping_and_queued_event_retries_nothing_runs_afterwards(
     _stream_table(dynamodb, table)
     dynamodb.put_item(TableName=table, Item={"k": {"S": "after"}})
     time.sleep(2.0)  # two Event retries (0.3 s apart) and several poll intervals
-    assert len(_marks(marks)) == seen, _marks(marks)[seen:]
+    assert len(read_marks(marks)) == seen, read_marks(marks)[seen:]
 
 
 def test_reset_forgets_functions_tables_and_partition_indexes(
     endpoint: Endpoint, aws_client_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     dynamodb, lam = aws_client_factory("dynamodb"), aws_client_factory("lambda", config=NO_RETRY)
-    name = _function(aws_client_factory, tmp_path / "marks.txt")
+    name = create_marking_function(aws_client_factory, HANDLER, tmp_path / "marks.txt")
     lam.invoke(FunctionName=name, Payload=b"{}")  # a warm worker
     table = {
         "TableName": "indexed",
