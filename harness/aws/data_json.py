@@ -5,6 +5,9 @@ patches (harness.aws.patches, 5) stop that list for DynamoDB and DynamoDB Stream
 item copy a Query returned and every shard iterator, forever. Here the DynamoDB part is built
 on demand instead, from the tables that exist now: tables as moto lists them (their JSON-able
 public attributes), and one entry per stored item (moto's entries had only ``range_key``).
+The other services are listed as moto lists them, except that an attribute that fails to read
+is left out whatever it raises: moto's own handler crashes on every Lambda function without
+Docker (its ``docker_client`` property), which is never read here.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["with_dynamodb_models"]
+__all__ = ["data_json", "dynamodb_models"]
+
+#: Attributes never read: reading them has effects (a Docker client, a socket).
+_SKIPPED = frozenset({"docker_client"})
 
 
 def _public_json(instance: Any) -> dict[str, Any]:
     """The JSON-able public attributes of ``instance`` (what moto's data.json shows)."""
     shown: dict[str, Any] = {}
     for name in dir(instance):
-        if name.startswith("_"):
+        if name.startswith("_") or name in _SKIPPED:
             continue
         try:
             value = getattr(instance, name)
@@ -67,8 +73,17 @@ def dynamodb_models() -> dict[str, list[dict[str, Any]]]:
     return {"Table": tables, "Item": items}
 
 
-def with_dynamodb_models(body: bytes) -> bytes:
-    """moto's data.json ``body`` with its (empty) DynamoDB tables and items filled in."""
-    document = json.loads(body)
+def data_json() -> bytes:
+    """The document moto's ``/moto-api/data.json`` answers, DynamoDB filled in from the tables."""
+    from moto.core.model_instances import model_data  # noqa: PLC0415
+
+    document: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for service in sorted(model_data):
+        models = model_data[service]
+        document[service] = {
+            name: [_public_json(instance)
+                   for instance in list(models[name].instances_tracked)]  # type: ignore[attr-defined]
+            for name in sorted(models)
+        }
     document.setdefault("dynamodb", {}).update(dynamodb_models())
     return json.dumps(document).encode()

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.aws.data_json import with_dynamodb_models
+from harness.aws.data_json import data_json
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 from harness.aws.reset import ResetGate, ResetHooks
 
@@ -48,6 +48,7 @@ DYNAMODB_WRITES = frozenset(
 PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
 HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
 RESET_PATH = "/moto-api/reset"
+ACCOUNT_HEADER = "x-moto-account-id"  # moto's way to name the account of a request
 DATA_PATH = "/moto-api/data.json"
 #: How long a reset waits for the pollers it stopped (each finishes its current call).
 RESET_JOIN_S = 10.0
@@ -178,10 +179,8 @@ class EndpointApp:
             )
         if request.path == DATA_PATH and request.method == "GET":
             with endpoint.gate.request():
-                response = self._moto(request)
-                if response.status == 200:
-                    response.body = with_dynamodb_models(response.body)
-            return response
+                document = data_json()
+            return HttpResponse(200, [("Content-Type", "application/javascript")], document)
         if request.path == RESET_PATH and request.method == "POST":
             failed = endpoint.reset()
             if failed:
@@ -196,7 +195,7 @@ class EndpointApp:
             if api is None:
                 return json_error(500, "ServiceException", endpoint.lambda_unavailable)
             with endpoint.gate.request():  # not around the invocation: it may call us back
-                account = endpoint.account_for(scope)
+                account = endpoint.account_for(scope, request)
             return api.invoke(request, match.group("name"), match.group("kind"), account, region)
         with endpoint.gate.request():  # a reset waits for it; it waits for a reset
             return self._serve(request, scope, region)
@@ -208,14 +207,14 @@ class EndpointApp:
 
         endpoint = self._endpoint
         if ESM_PATH.match(request.path) or ESM_TAGS_PATH.match(request.path):
-            return self._event_source_mappings(request, endpoint.account_for(scope), region)
+            return self._event_source_mappings(request, endpoint.account_for(scope, request), region)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
                 return rejected
             response = self._moto(request)
             endpoint.lambda_api.after_control_plane(
-                request, response, endpoint.account_for(scope), region
+                request, response, endpoint.account_for(scope, request), region
             )
             return response
         response = self._moto(request)
@@ -355,10 +354,16 @@ class Endpoint:
         """The endpoint URL, e.g. http://127.0.0.1:4566."""
         return f"http://{self.host}:{self.port}"
 
-    def account_for(self, scope: tuple[str, str, str] | None) -> str:
-        """The account moto files a signed request under (by its access key)."""
+    def account_for(
+        self, scope: tuple[str, str, str] | None, request: HttpRequest | None = None
+    ) -> str:
+        """The account moto files a request under: its ``x-moto-account-id`` header, else the
+        account of its access key (moto's order of precedence)."""
         from moto.iam.models import get_account_id_from  # noqa: PLC0415
 
+        header = request.header(ACCOUNT_HEADER) if request is not None else None
+        if header:
+            return header
         return get_account_id_from(scope[0]) if scope else "123456789012"
 
     def start(self) -> Endpoint:

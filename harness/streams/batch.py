@@ -399,14 +399,17 @@ class SqsFailureDestination:
     """Sends on-failure records to an SQS queue given by its ARN (one attempt per call)."""
 
     def __init__(self, sqs_client: Any = None,
-                 clients: Callable[[str, str], Any] | None = None) -> None:
+                 clients: Callable[[str, str, str], Any] | None = None) -> None:
         self._sqs = sqs_client
-        self._clients = clients  # (service, region) -> client: the queue's own region
+        self._clients = clients  # (service, region, account) -> client: the queue's own
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _client(self, arn: str) -> Any:
-        return self._clients("sqs", arn.split(":")[3]) if self._clients else self._sqs
+        if self._clients is None:
+            return self._sqs
+        parts = arn.split(":")
+        return self._clients("sqs", parts[3], parts[4])
 
     def send(self, destination_arn: str, record: OnFailureRecord) -> None:
         """Send ``record`` as the message body (JSON)."""

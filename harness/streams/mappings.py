@@ -344,12 +344,13 @@ class EventSourceMappings:
         }
         if config.source_type == SQS:
             poller = SqsPoller(config=lambda: mapping.config, invoker=self._runtime,
-                               sqs_client=self._clients("sqs", mapping.region),
+                               sqs_client=self._clients("sqs", mapping.region, mapping.account_id),
                                timings=self._timings, previous=mapping.poller, **callbacks)
         else:
             poller = StreamPoller(
                 config=lambda: mapping.config,
-                streams_client=self._clients("dynamodbstreams", mapping.region),
+                streams_client=self._clients("dynamodbstreams", mapping.region,
+                                              mapping.account_id),
                 invoker=self._runtime,
                 destination=self._destination,
                 checkpoints=mapping.checkpoints,

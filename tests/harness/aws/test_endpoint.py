@@ -216,7 +216,21 @@ def test_moto_api_data_json_lists_dynamodb_tables_and_items(
         ExpressionAttributeValues={":k": {"S": "a"}},
     )
     aws_client_factory("sqs").create_queue(QueueName=name)
-    data = httpx.get(endpoint.url + "/moto-api/data.json").json()
+    iam = aws_client_factory("iam")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = aws_client_factory("lambda")
+    lam.create_function(  # moto's own data.json crashes on a Lambda function without Docker
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zipped_handler()},
+    )
+    answer = httpx.get(endpoint.url + "/moto-api/data.json")
+    lam.delete_function(FunctionName=name)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert name in [f["function_name"] for f in data["awslambda"]["LambdaFunction"]]
     tables = [t for t in data["dynamodb"]["Table"] if t["name"] == name]
     assert len(tables) == 1 and tables[0]["table_arn"].endswith(f":table/{name}")
     items = [i for i in data["dynamodb"]["Item"] if i["table_name"] == name]
@@ -231,3 +245,13 @@ def test_moto_api_data_json_lists_dynamodb_tables_and_items(
         }
     ]
     assert name in [q["name"] for q in data["sqs"]["Queue"]]  # the rest still comes from moto
+
+
+def _zipped_handler() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()

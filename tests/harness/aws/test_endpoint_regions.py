@@ -109,3 +109,35 @@ def test_sqs_messages_reach_the_function_through_the_endpoint(
     assert attributes["ApproximateNumberOfMessages"] == "0"
     lam.delete_event_source_mapping(UUID=mapping["UUID"])
     lam.delete_function(FunctionName=name)
+
+
+def test_lambda_and_sqs_mappings_follow_the_request_account(
+    aws_client_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    other = "111122223333"
+
+    def in_other_account(service: str, **kwargs: Any) -> Any:
+        client = aws_client_factory(service, **kwargs)
+        client.meta.events.register(
+            "before-sign", lambda request, **_: request.headers.__setitem__(
+                "x-moto-account-id", other))
+        return client
+
+    marks = tmp_path / "marks.txt"
+    name = create_marking_function(in_other_account, HANDLER, marks)
+    lam = in_other_account("lambda", config=NO_RETRY)
+    sqs = in_other_account("sqs")
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    assert arn.split(":")[4] == other
+    mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)
+    assert mapping["FunctionArn"].split(":")[4] == other
+    home = aws_client_factory("lambda", config=NO_RETRY)
+    with pytest.raises(home.exceptions.ResourceNotFoundException):
+        home.get_event_source_mapping(UUID=mapping["UUID"])
+    sqs.send_message(QueueUrl=url, MessageBody="other account")
+    _wait_for(marks, "sqs other account")  # the poller read the queue of that account
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    lam.delete_function(FunctionName=name)
