@@ -130,7 +130,7 @@ def fake_stack() -> Stack:
         def invoke(self, name: str, payload: bytes, **kwargs: Any) -> Result:
             if kwargs.get("invocation_type") == "DryRun":
                 return Result(b"", None)
-            os.environ["TARGET_TABLE"] = targets[name]
+            os.environ["TARGET_TABLE"] = targets[name.rsplit(":function:", 1)[-1]]  # name or ARN
             context = type("Context", (), {"aws_request_id": str(uuid.uuid4())})()
             namespace["handler"](json.loads(payload), context)
             return Result(b"null", None)

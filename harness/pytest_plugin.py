@@ -1,5 +1,10 @@
 """pytest plugin: the V3 stack as fixtures (``stack``, ``api``, ``aws``, ``put_command``, ``wait_for_sync``).
 
+Per-test isolation: ``isolated_aws`` (or the marker ``@pytest.mark.aws_isolated``) gives boto3
+clients on a bare embedded endpoint (not the stack's) that is reset before and after the test
+(``POST /moto-api/reset``: tables, queues, roles, functions, mappings and their pollers, queued
+Event invocations all gone).
+
 The backend comes from ``--harness-backend`` or ``HARNESS_BACKEND`` (``embedded`` by default;
 ``localstack`` skips with the reason where no Docker engine runs). ``--harness-gateway-url`` points
 the same tests at a stack that is already up, e.g. a deployed stage (with ``--harness-endpoint-url``
@@ -39,6 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--harness-endpoint-url",
         default=os.environ.get("HARNESS_ENDPOINT_URL"),
         help="AWS endpoint of the running stack given by --harness-gateway-url.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "aws_isolated: run on a freshly reset embedded AWS endpoint (the isolated_aws fixture)",
     )
 
 
@@ -177,3 +189,40 @@ def wait_for_sync(aws: AwsClients) -> Callable[..., dict[str, Any]]:
         )
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def isolated_endpoint() -> Iterator[Any]:
+    """A bare embedded AWS endpoint in this process (``harness.aws.endpoint.Endpoint``).
+
+    It shares moto's state with any other endpoint in the same process; the stack's endpoint
+    runs in its own process and is never reset by these fixtures.
+    """
+    from harness.aws.endpoint import Endpoint
+
+    server = Endpoint(port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def reset_endpoint(url: str) -> None:
+    """``POST <url>/moto-api/reset``; fails the test with the endpoint's answer if it fails."""
+    answer = httpx.post(url.rstrip("/") + "/moto-api/reset", timeout=60.0)
+    if answer.status_code != 200:
+        pytest.fail(f"resetting the AWS endpoint {url} failed: {answer.status_code} {answer.text}")
+
+
+@pytest.fixture
+def isolated_aws(isolated_endpoint: Any) -> Iterator[AwsClients]:
+    """boto3 clients (``isolated_aws.dynamodb``) on an endpoint reset before and after the test."""
+    reset_endpoint(isolated_endpoint.url)
+    yield AwsClients(StackHandle("", isolated_endpoint.url, isolated_endpoint.region, "embedded"))
+    reset_endpoint(isolated_endpoint.url)
+
+
+@pytest.fixture(autouse=True)
+def _aws_isolated_marker(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("aws_isolated") is not None:
+        request.getfixturevalue("isolated_aws")

@@ -13,11 +13,15 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.aws.data_json import data_json
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
+from harness.aws.reset import ResetGate, ResetHooks
 
 if TYPE_CHECKING:
     from harness.lambda_runtime.api import LambdaApi
@@ -27,6 +31,7 @@ logger = logging.getLogger("harness.aws.endpoint")
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "ap-southeast-1"
 ESM_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/event-source-mappings(?:/[^/]*)?/?$")
+ESM_TAGS_PATH = re.compile(r"^/2017-03-31/tags/(?P<arn>arn:[^/]+:event-source-mapping:[^/]+)/?$")
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9.-]+)/aws4_request")
 DYNAMODB_WRITES = frozenset(
     {
@@ -42,6 +47,11 @@ DYNAMODB_WRITES = frozenset(
 )
 PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
 HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
+RESET_PATH = "/moto-api/reset"
+ACCOUNT_HEADER = "x-moto-account-id"  # moto's way to name the account of a request
+DATA_PATH = "/moto-api/data.json"
+#: How long a reset waits for the pollers it stopped (each finishes its current call).
+RESET_JOIN_S = 10.0
 SERVICES = (
     "dynamodb",
     "dynamodbstreams",
@@ -153,7 +163,7 @@ class EndpointApp:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Serve one request (called on a worker thread)."""
-        from harness.lambda_runtime.api import FUNCTIONS_PATH, INVOKE_PATH  # noqa: PLC0415
+        from harness.lambda_runtime.api import INVOKE_PATH  # noqa: PLC0415
 
         endpoint = self._endpoint
         scope = signing_scope(request)
@@ -167,45 +177,84 @@ class EndpointApp:
             return HttpResponse(
                 200, [("Content-Type", "application/json")], json.dumps(body).encode()
             )
+        if request.path == DATA_PATH and request.method == "GET":
+            with endpoint.gate.request():
+                document = data_json()
+            return HttpResponse(200, [("Content-Type", "application/javascript")], document)
+        if request.path == RESET_PATH and request.method == "POST":
+            failed = endpoint.reset()
+            if failed:
+                return json_error(
+                    500, "ServiceException", "reset hooks failed: " + ", ".join(failed)
+                )
+            return HttpResponse(
+                200, [("Content-Type", "application/json")], b'{"status": "ok"}'
+            )
         if (match := INVOKE_PATH.match(request.path)) and request.method == "POST":
             api = endpoint.lambda_api
             if api is None:
                 return json_error(500, "ServiceException", endpoint.lambda_unavailable)
-            return api.invoke(
-                request,
-                match.group("name"),
-                match.group("kind"),
-                endpoint.account_for(scope),
-                region,
-            )
-        if ESM_PATH.match(request.path):
-            return self._event_source_mappings(request)
+            with endpoint.gate.request():  # not around the invocation: it may call us back
+                account = endpoint.account_for(scope, request)
+            return api.invoke(request, match.group("name"), match.group("kind"), account, region)
+        with endpoint.gate.request():  # a reset waits for it; it waits for a reset
+            return self._serve(request, scope, region)
+
+    def _serve(
+        self, request: HttpRequest, scope: tuple[str, str, str] | None, region: str
+    ) -> HttpResponse:
+        from harness.lambda_runtime.api import FUNCTIONS_PATH  # noqa: PLC0415
+
+        endpoint = self._endpoint
+        if ESM_PATH.match(request.path) or ESM_TAGS_PATH.match(request.path):
+            return self._event_source_mappings(request, endpoint.account_for(scope, request), region)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
                 return rejected
             response = self._moto(request)
             endpoint.lambda_api.after_control_plane(
-                request, response, endpoint.account_for(scope), region
+                request, response, endpoint.account_for(scope, request), region
             )
             return response
         response = self._moto(request)
+        if response.status != 200 or endpoint.mappings is None:
+            return response
         target = request.header("x-amz-target") or ""
-        if response.status == 200 and target.startswith("DynamoDB_"):
+        if target.startswith("DynamoDB_"):
             action = target.rsplit(".", 1)[-1]
-            if action in DYNAMODB_WRITES and endpoint.mappings is not None:
+            if action in DYNAMODB_WRITES:
                 for table in dict.fromkeys(written_tables(action, request.body)):
                     endpoint.mappings.notify_write(table)
+        elif target.startswith("AmazonSQS.SendMessage") or (
+            b"Action=SendMessage" in request.body[:200]
+        ):
+            endpoint.mappings.notify_send()  # wake the SQS pollers (JSON or query protocol)
         return response
 
-    def _event_source_mappings(self, request: HttpRequest) -> HttpResponse:
+    def _event_source_mappings(
+        self, request: HttpRequest, account: str, region: str
+    ) -> HttpResponse:
         from urllib.parse import parse_qsl  # noqa: PLC0415
 
         mappings = self._endpoint.mappings
         if mappings is None:
             return json_error(501, "ServiceException", self._endpoint.mappings_unavailable)
-        query = dict(parse_qsl(request.query_string.decode("latin-1")))
-        status, document = mappings.handle(request.method, request.path, query, request.body)
+        pairs = parse_qsl(request.query_string.decode("latin-1"))
+        if tags := ESM_TAGS_PATH.match(request.path):
+            status, document = mappings.handle_tags(
+                request.method,
+                tags.group("arn"),
+                [value for key, value in pairs if key == "tagKeys"],
+                request.body,
+                region=region,
+                account_id=account,
+            )
+        else:
+            status, document = mappings.handle(
+                request.method, request.path, dict(pairs), request.body, region=region,
+                account_id=account,
+            )
         headers = [("Content-Type", "application/json")]
         if status >= 400 and isinstance(document, dict) and "Type" in document:
             headers.append(
@@ -219,7 +268,8 @@ class EndpointApp:
                     ),
                 )
             )
-        return HttpResponse(status, headers, json.dumps(document).encode())
+        body = b"" if status == 204 else json.dumps(document).encode()
+        return HttpResponse(status, headers, body)
 
 
 class Endpoint:
@@ -258,16 +308,62 @@ class Endpoint:
         self._app: EndpointApp | None = None
         self._http: Any = None  # harness.ingress.servers.ASGIServer, once started
         self._code_root: Path | None = None
+        #: Every request that touches state passes it; a reset closes it (see harness.aws.reset).
+        self.gate = ResetGate()
+        self._reset_hooks = ResetHooks()
+
+    def on_reset(self, hook: Callable[[], None], name: str | None = None) -> Callable[[], None]:
+        """Run ``hook`` in every reset, after the endpoint's own state is wiped and before
+        requests are let in again; returns a function that unregisters it.
+
+        For parts that keep state beside moto's (faults, metrics...). A hook must not call the
+        endpoint over HTTP (requests wait for the reset it is part of); an exception is logged and
+        makes the reset answer HTTP 500 naming the hook.
+        """
+        return self._reset_hooks.add(hook, name)
+
+    def reset(self) -> list[str]:
+        """Stop and forget everything: mappings and their pollers, Lambda environments, queued
+        Event invocations and their retries, moto's backends (tables and their partition
+        indexes with them), then the ``on_reset`` hooks. Requests that arrive meanwhile wait.
+        Returns the names of the hooks that failed (empty when all is well).
+        """
+        started = time.perf_counter()
+        pollers: list[Any] = []
+        with self.gate.closed():
+            if self.mappings is not None:
+                pollers = self.mappings.reset()
+            if self._runtime is not None:
+                self._runtime.reset()
+            if self.lambda_api is not None:
+                self.lambda_api.reset()
+            from moto.moto_api._internal.models import moto_api_backend  # noqa: PLC0415
+
+            moto_api_backend.reset()
+            failed = self._reset_hooks.run()
+        deadline = time.monotonic() + RESET_JOIN_S
+        for poller in pollers:  # outside the gate: a poller may be waiting on it
+            poller.join(max(0.0, deadline - time.monotonic()))
+            if poller.is_alive():
+                logger.warning("reset: a stopped poller still runs after %.0f s", RESET_JOIN_S)
+        logger.info("reset in %.1f ms", (time.perf_counter() - started) * 1000)
+        return failed
 
     @property
     def url(self) -> str:
         """The endpoint URL, e.g. http://127.0.0.1:4566."""
         return f"http://{self.host}:{self.port}"
 
-    def account_for(self, scope: tuple[str, str, str] | None) -> str:
-        """The account moto files a signed request under (by its access key)."""
+    def account_for(
+        self, scope: tuple[str, str, str] | None, request: HttpRequest | None = None
+    ) -> str:
+        """The account moto files a request under: its ``x-moto-account-id`` header, else the
+        account of its access key (moto's order of precedence)."""
         from moto.iam.models import get_account_id_from  # noqa: PLC0415
 
+        header = request.header(ACCOUNT_HEADER) if request is not None else None
+        if header:
+            return header
         return get_account_id_from(scope[0]) if scope else "123456789012"
 
     def start(self) -> Endpoint:
@@ -336,7 +432,7 @@ class Endpoint:
             max_concurrency=self._max_concurrency,
             python=self._python,
         )
-        self.lambda_api = LambdaApi(self._runtime, self._code_root)
+        self.lambda_api = LambdaApi(self._runtime, self._code_root, guard=self.gate.request)
         try:
             from harness.streams.mappings import EventSourceMappings  # noqa: PLC0415
         except ImportError as exc:

@@ -23,6 +23,9 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      fragmented the heap; its enctype helper is left out.
   9. Per-request work on constants: moto listed its package directories from disk and
      inspected the response class's members on every request; both are looked up once.
+  10. Reset cost (in harness.aws.reset): AWS managed policies parsed once and copied per IAM
+     backend; backends dropped by a reset are not rebuilt first; a request's access key is looked
+     up only in IAM backends already built (none after a reset), so nothing is built for it.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
 
@@ -108,6 +111,11 @@ INTERNALS: dict[str, str] = {
     "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
     "moto.backends:list_of_moto_modules": "",
     "moto.core.responses:method_names_from_class": "clazz",
+    # harness.aws.reset: a cheap reset
+    "moto.iam.models:IAMBackend._init_aws_policies": "self",
+    "moto.iam.models:mark_account_as_visited": "account_id access_key service region",
+    "moto.core.base_backend:BackendDict.reset": "",
+    "moto.core.base_backend:BaseBackend.reset": "self",
 }
 # fmt: on
 
@@ -177,6 +185,11 @@ def apply() -> str:
             moto_warmup.look_up_keys_in_built_partitions()
             moto_warmup.defer_ec2_for_ecs()
             moto_warmup.defer_url_builders()
+            from harness.aws import reset  # noqa: PLC0415
+
+            reset.keep_managed_policies_across_resets()
+            reset.drop_backends_without_rebuilding()
+            reset.visit_only_built_iam_backends()
             _applied = True
     return MOTO_VERSION
 

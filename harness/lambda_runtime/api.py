@@ -14,6 +14,8 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +51,32 @@ def parse_function_name(raw: str) -> tuple[str, str | None] | None:
     return match.group("name"), match.group("qualifier")
 
 
-class LambdaApi:
-    """Serves Invoke from the harness runtime and mirrors moto's function metadata into it."""
+def function_arn(account: str, region: str, name: str) -> str:
+    """``arn:aws:lambda:<region>:<account>:function:<name>``: the key of a function everywhere."""
+    return f"arn:aws:lambda:{region}:{account}:function:{name}"
 
-    def __init__(self, runtime: LambdaRuntime, code_root: Path) -> None:
+
+class LambdaApi:
+    """Serves Invoke from the harness runtime and mirrors moto's function metadata into it.
+
+    Functions are kept per account and region, as AWS and moto keep them: the request's
+    credential scope says which (the endpoint passes ``account`` and ``region`` in). ``guard``
+    is entered around every direct read or write of moto's state (the endpoint's reset gate).
+    """
+
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        code_root: Path,
+        guard: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> None:
         self._runtime = runtime
         self._code_root = code_root
+        self._guard = guard
         self._lock = threading.Lock()
         self._logs_lock = threading.Lock()
-        self._fingerprints: dict[str, str] = {}
-        self._homes: dict[str, tuple[str, str]] = {}  # name -> (account, region)
-        self._streams: dict[str, str] = {}  # name -> CloudWatch log stream of this deployment
+        self._fingerprints: dict[str, str] = {}  # function ARN -> what was registered
+        self._streams: dict[str, str] = {}  # function ARN -> CloudWatch log stream of it
 
     # ---- Invoke -------------------------------------------------------------------------
 
@@ -100,16 +117,17 @@ class LambdaApi:
         client_context = request.header("x-amz-client-context")
         if client_context is not None and (problem := _check_client_context(client_context)):
             return _error(400, "InvalidRequestContentException", problem)
-        arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
-        executed = self._executed_version(account, region, name, qualifier)
-        if executed is None:
-            shown = f"{arn}:{qualifier}" if qualifier else arn
-            return _error(404, "ResourceNotFoundException", f"Function not found: {shown}")
-        if name not in self._fingerprints:
-            self.sync(account, region, name)
+        arn = function_arn(account, region, name)
+        with self._guard():
+            executed = self._executed_version(account, region, name, qualifier)
+            if executed is None:
+                shown = f"{arn}:{qualifier}" if qualifier else arn
+                return _error(404, "ResourceNotFoundException", f"Function not found: {shown}")
+            if arn not in self._fingerprints:
+                self.sync(account, region, name)
         try:
             result = self._runtime.invoke(
-                name,
+                arn,
                 request.body,
                 invocation_type=invocation_type,
                 client_context=client_context,
@@ -220,7 +238,7 @@ class LambdaApi:
         name = parsed[0]
         if request.method == "DELETE" and not match.group("rest"):
             if not _query_param(request, "Qualifier"):
-                self.forget(name)
+                self.forget(function_arn(account, region, name))
             return
         self.sync(account, region, name)
 
@@ -236,13 +254,14 @@ class LambdaApi:
             logger.warning("function %s has no zip code (image functions cannot run here)", name)
             return
         digest = hashlib.sha256(code).hexdigest()
+        arn = str(function.function_arn)
         environment = {str(k): str(v) for k, v in (function.environment_vars or {}).items()}
         reserved = function.reserved_concurrency
         config = FunctionConfig(
             name=name,
-            arn=function.function_arn,
+            arn=arn,
             handler=str(function.handler),
-            code_dir=self._unpack(name, digest, code),
+            code_dir=self._unpack(f"{region}-{name}", digest, code),
             environment=environment,
             timeout_s=float(function.timeout),
             memory_mb=int(function.memory_size),
@@ -250,12 +269,11 @@ class LambdaApi:
         )
         fingerprint = repr((digest, config))
         with self._lock:  # the runtime is called outside the lock: it may call log_sink
-            previous = self._fingerprints.get(name)
+            previous = self._fingerprints.get(arn)
             if previous == fingerprint:
                 return
-            self._fingerprints[name] = fingerprint
-            self._homes[name] = (account, region)
-            self._streams[name] = (
+            self._fingerprints[arn] = fingerprint
+            self._streams[arn] = (
                 time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{uuid.uuid4().hex}"
             )
         self._runtime.register(config)  # replaces the warm workers of an earlier version
@@ -263,16 +281,24 @@ class LambdaApi:
             "registered function %s (handler %s, code %s)", name, config.handler, digest[:12]
         )
 
-    def forget(self, name: str) -> None:
-        """Unregister a deleted function and drop its unpacked code."""
+    def forget(self, arn: str) -> None:
+        """Unregister a deleted function (by ARN) and drop its unpacked code."""
         with self._lock:
-            registered = self._fingerprints.pop(name, None) is not None
-            self._homes.pop(name, None)
-            self._streams.pop(name, None)
+            registered = self._fingerprints.pop(arn, None) is not None
+            self._streams.pop(arn, None)
         if registered:
-            self._runtime.unregister(name)
-        for stale in self._code_root.glob(f"{name}-*"):
+            self._runtime.unregister(arn)
+        _, _, _, region, _, name = _arn_parts(arn)
+        for stale in self._code_root.glob(f"{region}-{name}-*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Forget every function (the runtime is reset by its owner) and its unpacked code."""
+        with self._lock:
+            self._fingerprints.clear()
+            self._streams.clear()
+        for entry in self._code_root.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
 
     def _unpack(self, name: str, digest: str, code: bytes) -> Path:
         target = self._code_root / f"{name}-{digest[:16]}"
@@ -288,27 +314,37 @@ class LambdaApi:
 
     # ---- logs ---------------------------------------------------------------------------
 
-    def log_sink(self, name: str, lines: list[str]) -> None:
-        """Write a function's log lines to CloudWatch Logs /aws/lambda/<name> and the log."""
+    def log_sink(self, arn: str, lines: list[str]) -> None:
+        """Write a function's log lines to CloudWatch Logs /aws/lambda/<name> (in the function's
+        account and region) and to the log."""
+        _, _, _, region, account, name = _arn_parts(arn)
         for line in lines:
             logger.info("[%s] %s", name, line.rstrip("\n"))
         with self._lock:
-            home = self._homes.get(name)
-            stream = self._streams.get(name)
-        if home is None or stream is None or not lines:
+            stream = self._streams.get(arn)
+        if stream is None or not lines:
             return
         from moto.logs.models import logs_backends  # noqa: PLC0415
 
-        backend: Any = logs_backends[home[0]][home[1]]
         group = f"/aws/lambda/{name}"
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line.rstrip("\n")} for line in lines]
-        with self._logs_lock:
+        with self._guard(), self._logs_lock:
+            with self._lock:
+                if arn not in self._streams:  # reset (or deleted) meanwhile
+                    return
+            backend: Any = logs_backends[account][region]
             if group not in backend.groups:
                 backend.create_log_group(group, {})
             if stream not in backend.groups[group].streams:
                 backend.create_log_stream(group, stream)
             backend.put_log_events(group, stream, events)
+
+
+def _arn_parts(arn: str) -> tuple[str, str, str, str, str, str]:
+    """``arn:aws:lambda:<region>:<account>:function:<name>`` → its six parts (the last the name)."""
+    parts = arn.split(":")
+    return "arn", parts[1], parts[2], parts[3], parts[4], parts[6] if len(parts) > 6 else ""
 
 
 def _lambda_backend(account: str, region: str) -> Any:

@@ -56,6 +56,8 @@ EVENT_PAYLOAD_LIMIT = 256 * 1024
 CLIENT_CONTEXT_LIMIT = 3583
 EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
+#: The error type harness.lambda_runtime.environment gives a result over 6 MB.
+RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 RESERVED_ENVIRONMENT_KEYS = frozenset(
     """
     _HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
@@ -121,6 +123,7 @@ class _EventItem:
     event: bytes = field(compare=False)
     client_context: Any = field(compare=False)
     request_id: str = field(compare=False)
+    generation: int = field(compare=False, default=0)
     attempt: int = field(compare=False, default=0)
     enqueued: float = field(compare=False, default_factory=time.monotonic)
 
@@ -162,6 +165,7 @@ class LambdaRuntime:
         self._event_seq = itertools.count()
         self._event_cond = threading.Condition()
         self._events_pending = 0
+        self._generation = 0  # bumped by reset(): older Event invocations and retries are dropped
         self._executor = ThreadPoolExecutor(max(max_concurrency, 1), "lambda-event")
         self._dispatcher = threading.Thread(
             target=self._dispatch_events, name="lambda-events", daemon=True
@@ -177,23 +181,34 @@ class LambdaRuntime:
             limit = min(limit, config.reserved_concurrency)
         with self._lock:
             self._check_open()
-            old = self._pools.get(config.name)
-            self._pools[config.name] = _Pool(config, limit)
+            old = self._pools.get(config.arn)
+            self._pools[config.arn] = _Pool(config, limit)
         if old is not None:
             self._retire(old)
 
-    def unregister(self, name: str) -> None:
-        """Forget a function and stop its workers."""
+    def unregister(self, function: str) -> None:
+        """Forget a function (by ARN, or by name in the runtime's region) and stop its workers."""
         with self._lock:
-            pool = self._pools.pop(name, None)
+            key = self._key(function)
+            pool = self._pools.pop(key, None) if key is not None else None
         if pool is None:
-            raise ResourceNotFound(f"Function not found: {name}")
+            raise ResourceNotFound(f"Function not found: {function}")
         self._retire(pool)
 
     def functions(self) -> list[str]:
         """Names of the registered functions."""
         with self._lock:
-            return sorted(self._pools)
+            return sorted(pool.config.name for pool in self._pools.values())
+
+    def _key(self, function: str) -> str | None:
+        """The ARN a function is registered under: an ARN as given; a bare name resolves to the
+        function of that name in the runtime's region (else the only one of that name)."""
+        if function in self._pools:
+            return function
+        named = [arn for arn, pool in self._pools.items() if pool.config.name == function]
+        home = [arn for arn in named if _region_of(arn) == self.region]
+        found = home or named
+        return found[0] if len(found) == 1 else None
 
     # -- invoke ------------------------------------------------------------------------------
 
@@ -206,7 +221,7 @@ class LambdaRuntime:
         client_context: str | None = None,
         tail: bool = False,
     ) -> InvokeResult:
-        """Invoke a function as the Invoke API does (RequestResponse, Event or DryRun)."""
+        """Invoke a function (ARN, or name in the runtime's region) as the Invoke API does."""
         pool = self._pool(name)
         request_id = str(uuid.uuid4())
         if invocation_type == "DryRun":
@@ -220,7 +235,9 @@ class LambdaRuntime:
         event = _validated_event(payload, limit)
         context = _decoded_client_context(client_context)
         if invocation_type == "Event":
-            self._enqueue(_EventItem(0.0, 0, name, event, context, request_id), new=True)
+            item = _EventItem(0.0, 0, pool.config.arn, event, context, request_id,
+                              generation=self._generation)
+            self._enqueue(item, new=True)
             return InvokeResult(202, b"", None, None, request_id=request_id)
         outcome = self._run(pool, request_id, event, context)
         lines = self._log_lines(pool.config, request_id, outcome)
@@ -239,7 +256,8 @@ class LambdaRuntime:
     def _pool(self, name: str) -> _Pool:
         with self._lock:
             self._check_open()
-            pool = self._pools.get(name)
+            key = self._key(name)
+            pool = self._pools.get(key) if key is not None else None
         if pool is None:
             raise ResourceNotFound(f"Function not found: {name}")
         return pool
@@ -341,8 +359,8 @@ class LambdaRuntime:
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": stream,
                 "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "AWS_REGION": self.region,
-                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": _region_of(config.arn) or self.region,
+                "AWS_DEFAULT_REGION": _region_of(config.arn) or self.region,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_python{_python_version(self.python)}",
                 "_HANDLER": config.handler,
                 "LAMBDA_TASK_ROOT": str(config.code_dir),
@@ -372,7 +390,7 @@ class LambdaRuntime:
             report += f"\tStatus: {outcome.status}"
         lines.append(report)
         if self._log_sink is not None or LOGGER.isEnabledFor(logging.DEBUG):
-            self._logs.put((config.name, lines))
+            self._logs.put((config.arn, lines))
         return lines
 
     def _deliver_logs(self) -> None:
@@ -391,9 +409,12 @@ class LambdaRuntime:
 
     def _enqueue(self, item: _EventItem, delay_s: float = 0.0, *, new: bool = False) -> None:
         with self._event_cond:
-            if self._closed:
+            if self._closed or item.generation != self._generation:
                 LOGGER.warning(
-                    "runtime closed: Event %s for %s dropped", item.request_id, item.name
+                    "runtime %s: Event %s for %s dropped",
+                    "closed" if self._closed else "reset",
+                    item.request_id,
+                    item.name,
                 )
                 return
             item.due = time.monotonic() + delay_s
@@ -419,6 +440,10 @@ class LambdaRuntime:
         try:
             with self._lock:
                 pool = self._pools.get(item.name)
+            if item.generation != self._generation:
+                LOGGER.info("Event %s for %s dropped: the runtime was reset", item.request_id,
+                            item.name)
+                return
             if pool is None or self._closed:
                 LOGGER.warning("Event %s dropped: function %s is gone", item.request_id, item.name)
                 return
@@ -437,7 +462,15 @@ class LambdaRuntime:
                 self._enqueue(item, self._throttle_delay)
                 return
             self._log_lines(pool.config, item.request_id, outcome)
-            if not outcome.ok and item.attempt < len(self._retry_delays):
+            if _result_too_large(outcome):
+                # AWS discards an Event invocation's result (only a destination would get it, with
+                # its own size limit): a function that returned over 6 MB still succeeded.
+                LOGGER.info("Event %s for %s: result over 6 MB discarded", item.request_id,
+                            item.name)
+            elif item.generation != self._generation:
+                LOGGER.info("Event %s for %s ended by a reset; not retried", item.request_id,
+                            item.name)
+            elif not outcome.ok and item.attempt < len(self._retry_delays):
                 delay = self._retry_delays[item.attempt]
                 item.attempt += 1
                 done = False
@@ -455,7 +488,8 @@ class LambdaRuntime:
         finally:
             if done:
                 with self._event_cond:
-                    self._events_pending = max(self._events_pending - 1, 0)
+                    if item.generation == self._generation:
+                        self._events_pending = max(self._events_pending - 1, 0)
                     self._event_cond.notify_all()
 
     def wait_for_events(self, timeout_s: float) -> bool:
@@ -469,7 +503,33 @@ class LambdaRuntime:
                 self._event_cond.wait(remaining)
         return True
 
-    # -- shutdown ----------------------------------------------------------------------------
+    # -- reset and shutdown ------------------------------------------------------------------
+
+    def reset(self) -> int:
+        """Forget every function: stop its workers (busy ones too), drop queued Event invocations
+        and their retries. The runtime stays open. Returns how many Event invocations were dropped.
+        """
+        with self._lock:
+            self._check_open()
+            pools = list(self._pools.values())
+            self._pools.clear()
+        with self._event_cond:
+            self._generation += 1
+            dropped = len(self._events)
+            self._events.clear()
+            self._events_pending = 0
+            self._event_cond.notify_all()
+        for pool in pools:
+            self._retire(pool)
+        with self._lock:
+            busy = list(self._live)  # every worker belonged to a pool just retired
+        for worker in busy:  # their invoking threads get an exit error and dispose of them
+            worker.terminate()
+        if dropped or pools:
+            LOGGER.info("runtime reset: %d function(s) and %d queued Event invocation(s) dropped",
+                        len(pools), dropped)
+        return dropped
+
 
     def close(self) -> None:
         """Kill every worker, drop queued Event invocations and wait for it all to stop."""
@@ -565,3 +625,19 @@ def _python_version(python: str) -> str:
         )
         _VERSIONS[python] = out.stdout.strip()
     return _VERSIONS[python]
+
+
+def _result_too_large(outcome: Outcome) -> bool:
+    """The function returned normally, but more than the 6 MB a synchronous caller may get."""
+    if outcome.ok or not outcome.payload.startswith(b"{"):
+        return False
+    try:
+        return bool(json.loads(outcome.payload).get("errorType") == RESPONSE_TOO_LARGE)
+    except ValueError:
+        return False
+
+
+def _region_of(arn: str) -> str:
+    """``arn:aws:lambda:<region>:...`` → ``<region>`` (empty when not an ARN)."""
+    parts = arn.split(":", 5)
+    return parts[3] if len(parts) > 4 and parts[0] == "arn" else ""

@@ -72,6 +72,8 @@ class PollerConfig:
     bisect_batch_on_function_error: bool = False
     report_batch_item_failures: bool = False
     on_failure_destination: str | None = None
+    source_type: str = "dynamodb"
+    extra: dict[str, Any] = field(default_factory=dict)  # source-specific members, as sent
 
     @property
     def region(self) -> str:
@@ -305,7 +307,7 @@ class BatchDelivery:
             if self._stop.is_set():
                 raise PollerStopped
             try:
-                result = self._invoker.invoke(config.function_name, payload)
+                result = self._invoker.invoke(config.function_arn, payload)
             except Exception as exc:  # throttled, not found, runtime down: the function never ran
                 failures += 1
                 self._report(RESULT_FUNCTION_FAILED)
@@ -396,15 +398,23 @@ class BatchDelivery:
 class SqsFailureDestination:
     """Sends on-failure records to an SQS queue given by its ARN (one attempt per call)."""
 
-    def __init__(self, sqs_client: Any) -> None:
+    def __init__(self, sqs_client: Any = None,
+                 clients: Callable[[str, str, str], Any] | None = None) -> None:
         self._sqs = sqs_client
+        self._clients = clients  # (service, region, account) -> client: the queue's own
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def _client(self, arn: str) -> Any:
+        if self._clients is None:
+            return self._sqs
+        parts = arn.split(":")
+        return self._clients("sqs", parts[3], parts[4])
+
     def send(self, destination_arn: str, record: OnFailureRecord) -> None:
         """Send ``record`` as the message body (JSON)."""
-        self._sqs.send_message(QueueUrl=self._queue_url(destination_arn),
-                               MessageBody=json.dumps(record))
+        self._client(destination_arn).send_message(QueueUrl=self._queue_url(destination_arn),
+                                                   MessageBody=json.dumps(record))
 
     def _queue_url(self, arn: str) -> str:
         with self._lock:
@@ -412,8 +422,8 @@ class SqsFailureDestination:
         if cached is not None:
             return cached
         _, _, _, _, account, name = arn.split(":", 5)
-        url = str(self._sqs.get_queue_url(QueueName=name,
-                                          QueueOwnerAWSAccountId=account)["QueueUrl"])
+        url = str(self._client(arn).get_queue_url(
+            QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
         with self._lock:
             self._urls[arn] = url
         return url

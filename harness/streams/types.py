@@ -21,6 +21,7 @@ __all__ = [
     "OnFailureRequestContext",
     "OnFailureResponseContext",
     "PartialBatchResponse",
+    "SQSEventRecord",
     "StreamRecordData",
 ]
 
@@ -59,6 +60,20 @@ class DynamoDBStreamEvent(TypedDict):
     """The event payload: ``{"Records": [...]}``."""
 
     Records: list[DynamoDBStreamEventRecord]
+
+
+class SQSEventRecord(TypedDict):
+    """One record of the event Lambda sends for an SQS queue."""
+
+    messageId: str
+    receiptHandle: str
+    body: str
+    attributes: dict[str, str]
+    messageAttributes: dict[str, Any]
+    md5OfBody: str
+    eventSource: str
+    eventSourceARN: str
+    awsRegion: str
 
 
 class BatchItemFailure(TypedDict):
@@ -125,26 +140,35 @@ class DestinationConfig(TypedDict):
 
 
 class EventSourceMappingConfiguration(TypedDict):
-    """A mapping as Create/Get/Update/Delete/List return it."""
+    """A mapping as Create/Get/Update/Delete/List return it (members depend on the source)."""
 
     UUID: str
-    StartingPosition: str
     BatchSize: int
     MaximumBatchingWindowInSeconds: int
-    ParallelizationFactor: int
-    EventSourceArn: str
+    EventSourceArn: NotRequired[str]
     FunctionArn: str
     LastModified: float
-    LastProcessingResult: str
+    LastProcessingResult: NotRequired[str]
     State: str
     StateTransitionReason: str
-    DestinationConfig: DestinationConfig
-    MaximumRecordAgeInSeconds: int
-    BisectBatchOnFunctionError: bool
-    MaximumRetryAttempts: int
-    TumblingWindowInSeconds: int
-    FunctionResponseTypes: list[str]
     EventSourceMappingArn: str
+    StartingPosition: NotRequired[str]
+    ParallelizationFactor: NotRequired[int]
+    DestinationConfig: NotRequired[DestinationConfig]
+    MaximumRecordAgeInSeconds: NotRequired[int]
+    BisectBatchOnFunctionError: NotRequired[bool]
+    MaximumRetryAttempts: NotRequired[int]
+    TumblingWindowInSeconds: NotRequired[int]
+    FunctionResponseTypes: NotRequired[list[str]]
+    Topics: NotRequired[list[str]]
+    Queues: NotRequired[list[str]]
+    SourceAccessConfigurations: NotRequired[list[dict[str, str]]]
+    SelfManagedEventSource: NotRequired[dict[str, Any]]
+    AmazonManagedKafkaEventSourceConfig: NotRequired[dict[str, Any]]
+    SelfManagedKafkaEventSourceConfig: NotRequired[dict[str, Any]]
+    DocumentDBEventSourceConfig: NotRequired[dict[str, Any]]
+    ScalingConfig: NotRequired[dict[str, Any]]
+    ProvisionedPollerConfig: NotRequired[dict[str, Any]]
 
 
 class ListEventSourceMappingsResponse(TypedDict):

@@ -1,12 +1,26 @@
-"""Parsing and validation of Create/UpdateEventSourceMapping requests (DynamoDB stream sources)."""
+"""Parsing and validation of Create/UpdateEventSourceMapping requests (every source type).
+
+What differs per source type (batch sizes, starting positions, which members apply) is in
+``harness.streams.sources``; the members every mapping has are checked here.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.streams.batch import PollerConfig
+from harness.streams.sources import (
+    DYNAMODB,
+    SQS,
+    STORED,
+    SourceError,
+    SourceRules,
+    classify,
+    rules_for,
+    source_fields,
+)
 
 __all__ = ["ApiError", "MappingSettings", "parse_create", "parse_update", "resolve_function"]
 
@@ -16,22 +30,26 @@ _FUNCTION = re.compile(
     r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$")
 _ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):"
                   r"(?P<account>\d{12})?:(?P<resource>.+)$")
-_STREAM_RESOURCE = re.compile(r"^table/[A-Za-z0-9_.-]{3,255}/stream/[^/]+$")
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 
-_IGNORED = {"Tags", "KMSKeyArn", "MetricsConfig", "LoggingConfig"}
-_NOT_FOR_STREAMS = {
-    "Topics", "Queues", "SourceAccessConfigurations", "SelfManagedEventSource",
-    "AmazonManagedKafkaEventSourceConfig", "SelfManagedKafkaEventSourceConfig",
-    "DocumentDBEventSourceConfig", "ScalingConfig", "ProvisionedPollerConfig",
+_IGNORED = {"Tags", "KMSKeyArn", "MetricsConfig", "LoggingConfig"}  # Tags: kept by mappings.py
+#: Members of every mapping (the rest depend on the source type: harness.streams.sources).
+_COMMON_UPDATABLE = {
+    "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds", "FilterCriteria",
 }
-_UPDATABLE = {
-    "FunctionName", "Enabled", "BatchSize", "MaximumBatchingWindowInSeconds",
+_COMMON_CREATABLE = _COMMON_UPDATABLE | {
+    "EventSourceArn", "StartingPosition", "StartingPositionTimestamp",
+}
+_SOURCE_SPECIFIC = {
     "ParallelizationFactor", "DestinationConfig", "MaximumRecordAgeInSeconds",
     "BisectBatchOnFunctionError", "MaximumRetryAttempts", "TumblingWindowInSeconds",
-    "FunctionResponseTypes", "FilterCriteria",
+    "FunctionResponseTypes", *STORED,
 }
-_CREATABLE = _UPDATABLE | {"EventSourceArn", "StartingPosition", "StartingPositionTimestamp"}
+#: Fixed when the mapping is created.
+_NOT_UPDATABLE = {
+    "Topics", "Queues", "SelfManagedEventSource", "AmazonManagedKafkaEventSourceConfig",
+    "SelfManagedKafkaEventSourceConfig",
+}
 
 
 class ApiError(Exception):
@@ -69,6 +87,8 @@ class MappingSettings:
     report_batch_item_failures: bool
     on_failure_destination: str | None
     enabled: bool
+    source_type: str = DYNAMODB
+    extra: dict[str, Any] = field(default_factory=dict)  # source-specific members, as sent
 
     def poller_fields(self) -> dict[str, Any]:
         """The fields of ``PollerConfig`` (all but ``uuid``)."""
@@ -96,71 +116,88 @@ def resolve_function(value: Any, region: str, account_id: str) -> tuple[str, str
 
 def parse_create(request: dict[str, Any], region: str, account_id: str) -> MappingSettings:
     """Validate a CreateEventSourceMapping body."""
-    _check_keys(request, _CREATABLE, "CreateEventSourceMapping")
+    try:
+        kind = classify(request, region)
+    except SourceError as exc:
+        raise _invalid(str(exc)) from None
+    rules = rules_for(kind)
+    _check_keys(request, _COMMON_CREATABLE, rules, "CreateEventSourceMapping")
     if "FunctionName" not in request:
         raise _invalid("FunctionName is required")
     name, arn = resolve_function(request["FunctionName"], region, account_id)
-    source = _stream_arn(request.get("EventSourceArn"), region)
-    position = request.get("StartingPosition")
-    if position is None:
-        raise _invalid("StartingPosition is required for DynamoDB stream event sources "
-                       "(TRIM_HORIZON or LATEST)")
-    if position == "AT_TIMESTAMP" or "StartingPositionTimestamp" in request:
-        raise _invalid("Unsupported starting position for arn type: DynamoDB streams accept "
-                       "TRIM_HORIZON or LATEST, not AT_TIMESTAMP")
-    if position not in ("TRIM_HORIZON", "LATEST"):
-        raise _invalid(f"StartingPosition must be TRIM_HORIZON or LATEST, got {position!r}")
-    return _settings(request, name, arn, source, position, defaults=None)
+    position = _starting_position(request, rules)
+    try:
+        extra = source_fields(kind, request)
+    except SourceError as exc:
+        raise _invalid(str(exc)) from None
+    return _settings(request, name, arn, str(request.get("EventSourceArn") or ""), position,
+                     defaults=None, rules=rules, extra=extra)
 
 
 def parse_update(request: dict[str, Any], current: PollerConfig, enabled: bool, region: str,
                  account_id: str) -> MappingSettings:
     """Validate an UpdateEventSourceMapping body against the mapping's current settings."""
-    for key in ("EventSourceArn", "StartingPosition", "StartingPositionTimestamp"):
+    for key in ("EventSourceArn", "StartingPosition", "StartingPositionTimestamp",
+                *_NOT_UPDATABLE):
         if key in request:
             raise _invalid(f"{key} cannot be changed on an existing mapping; create a new one")
-    _check_keys(request, _UPDATABLE, "UpdateEventSourceMapping")
+    rules = rules_for(current.source_type)
+    _check_keys(request, _COMMON_UPDATABLE, rules, "UpdateEventSourceMapping")
     name, arn = current.function_name, current.function_arn
     if "FunctionName" in request:
         name, arn = resolve_function(request["FunctionName"], region, account_id)
     defaults = MappingSettings(enabled=enabled, **{
         key: value for key, value in asdict(current).items() if key != "uuid"})
+    try:
+        extra = source_fields(current.source_type, request, current.extra)
+    except SourceError as exc:
+        raise _invalid(str(exc)) from None
     return _settings(request, name, arn, current.event_source_arn, current.starting_position,
-                     defaults=defaults)
+                     defaults=defaults, rules=rules, extra=extra)
 
 
-def _check_keys(request: dict[str, Any], allowed: set[str], action: str) -> None:
+def _check_keys(request: dict[str, Any], common: set[str], rules: SourceRules,
+                action: str) -> None:
     for key in request:
-        if key in _NOT_FOR_STREAMS:
-            raise _invalid(f"{key} does not apply to DynamoDB stream event sources")
-        if key not in allowed and key not in _IGNORED:
-            raise _invalid(f"Unknown parameter {key!r} for {action}")
+        if key in common or key in rules.settings or key in _IGNORED:
+            continue
+        if key in _SOURCE_SPECIFIC:
+            raise _invalid(f"{key} does not apply to {rules.label} event sources")
+        raise _invalid(f"Unknown parameter {key!r} for {action}")
 
 
-def _stream_arn(value: Any, region: str) -> str:
-    if value is None:
-        raise _invalid("EventSourceArn is required")
-    match = _ARN.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise _invalid(f"EventSourceArn {value!r} is not a valid ARN")
-    if match.group("service") != "dynamodb" or not _STREAM_RESOURCE.match(
-            match.group("resource")):
-        raise _invalid(f"Unsupported event source {value}: the local harness maps DynamoDB "
-                       "streams only (arn:aws:dynamodb:<region>:<account>:table/<t>/stream/<l>)")
-    if match.group("region") != region:
-        raise _invalid(f"The stream {value} is not in the function's region {region}")
-    return str(value)
+def _starting_position(request: dict[str, Any], rules: SourceRules) -> str:
+    position = request.get("StartingPosition")
+    if rules.starting_position == "forbidden":
+        if position is not None or "StartingPositionTimestamp" in request:
+            raise _invalid(f"Unsupported starting position for arn type: {rules.label} event "
+                           "sources take no StartingPosition")
+        return ""
+    if position is None:
+        raise _invalid(f"StartingPosition is required for {rules.label} event sources "
+                       f"({' or '.join(rules.positions)})")
+    if position == "AT_TIMESTAMP" and "AT_TIMESTAMP" not in rules.positions:
+        raise _invalid(f"Unsupported starting position for arn type: {rules.label} accepts "
+                       f"{' or '.join(rules.positions)}, not AT_TIMESTAMP")
+    if position not in rules.positions:
+        raise _invalid(f"StartingPosition must be {' or '.join(rules.positions)}, got "
+                       f"{position!r}")
+    if (position == "AT_TIMESTAMP") != ("StartingPositionTimestamp" in request):
+        raise _invalid("StartingPositionTimestamp goes with StartingPosition AT_TIMESTAMP, "
+                       "and only with it")
+    return str(position)
 
 
 def _settings(request: dict[str, Any], name: str, arn: str, source: str, position: str,
-              defaults: MappingSettings | None) -> MappingSettings:
+              defaults: MappingSettings | None, rules: SourceRules,
+              extra: dict[str, Any]) -> MappingSettings:
     def pick(key: str, fallback: Any) -> Any:
         return request[key] if key in request else fallback
 
     d = defaults
     _filter_criteria(request.get("FilterCriteria"))
-    window = _int(request, "TumblingWindowInSeconds", 0, 0, 900)
-    if window:
+    tumbling = _int(request, "TumblingWindowInSeconds", 0, 0, 900)
+    if tumbling:
         raise _invalid("TumblingWindowInSeconds is not supported by the local harness")
     record_age = _int(request, "MaximumRecordAgeInSeconds",
                       d.maximum_record_age_s if d else -1, -1, 604800)
@@ -168,14 +205,23 @@ def _settings(request: dict[str, Any], name: str, arn: str, source: str, positio
         raise _invalid(f"1 validation error detected: Value '{record_age}' at "
                        "'maximumRecordAgeInSeconds' failed to satisfy constraint: Member must "
                        "be -1 or between 60 and 604800")
+    max_batch = 10 if rules.kind == SQS and source.endswith(".fifo") else 10000
+    batch_size = _int(request, "BatchSize", d.batch_size if d else rules.default_batch, 1,
+                      max_batch)
+    window = _int(request, "MaximumBatchingWindowInSeconds",
+                  d.maximum_batching_window_s if d else 0, 0, 300)
+    if rules.kind == SQS and batch_size > 10 and window < 1:
+        raise _invalid("Maximum batch window in seconds must be greater than 0 if maximum "
+                       "batch size is greater than 10")
     return MappingSettings(
+        source_type=rules.kind,
+        extra=extra,
         function_name=name,
         function_arn=arn,
         event_source_arn=source,
         starting_position=position,
-        batch_size=_int(request, "BatchSize", d.batch_size if d else 100, 1, 10000),
-        maximum_batching_window_s=_int(request, "MaximumBatchingWindowInSeconds",
-                                       d.maximum_batching_window_s if d else 0, 0, 300),
+        batch_size=batch_size,
+        maximum_batching_window_s=window,
         parallelization_factor=_int(request, "ParallelizationFactor",
                                     d.parallelization_factor if d else 1, 1, 10),
         maximum_retry_attempts=_int(request, "MaximumRetryAttempts",
@@ -232,8 +278,8 @@ def _destination(request: dict[str, Any], default: str | None) -> str | None:
         raise _invalid("DestinationConfig must be an object")
     for key, value in config.items():
         if key == "OnSuccess" and value:
-            raise _invalid("OnSuccess destinations are not supported for DynamoDB stream "
-                           "event sources")
+            raise _invalid("OnSuccess is not supported in CreateEventSourceMapping or "
+                           "UpdateEventSourceMapping requests")
         if key not in ("OnFailure", "OnSuccess"):
             raise _invalid(f"Unknown DestinationConfig member {key!r}")
     on_failure = config.get("OnFailure") or {}

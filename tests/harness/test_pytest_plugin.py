@@ -97,3 +97,36 @@ def test_plugin_localstack_without_docker_skips_with_reason(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess("--harness-backend=localstack", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*localstack backend unavailable*no Docker engine*"])
+
+
+def test_plugin_isolated_aws_resets_between_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def _table(client):
+            client.create_table(
+                TableName="t",
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            )
+
+        def test_first(isolated_aws):
+            _table(isolated_aws.dynamodb)
+            isolated_aws.sqs.create_queue(QueueName="q")
+
+        @pytest.mark.aws_isolated
+        def test_second_sees_nothing_of_the_first(isolated_endpoint):
+            from harness.pytest_plugin import AwsClients, StackHandle
+            aws = AwsClients(StackHandle("", isolated_endpoint.url))
+            assert aws.dynamodb.list_tables()["TableNames"] == []
+            assert "QueueUrls" not in aws.sqs.list_queues()
+            _table(aws.dynamodb)
+
+        def test_third_sees_nothing_either(isolated_aws):
+            assert isolated_aws.dynamodb.list_tables()["TableNames"] == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-W", "ignore")
+    result.assert_outcomes(passed=3)

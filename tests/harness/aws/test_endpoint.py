@@ -189,3 +189,69 @@ def test_written_tables_names_every_changed_table(
 ) -> None:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     assert written_tables(action, raw) == tables
+
+
+def test_moto_api_data_json_lists_dynamodb_tables_and_items(
+    endpoint: Endpoint, aws_client_factory: Callable[..., Any]
+) -> None:
+    name = f"dj-{uuid.uuid4().hex[:8]}"
+    dynamodb = aws_client_factory("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "k", "KeyType": "HASH"},
+            {"AttributeName": "n", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "k", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+    )
+    item = {"k": {"S": "a"}, "n": {"N": "1"}, "tags": {"L": [{"S": "x"}, {"M": {"y": {"N": "2"}}}]}}
+    dynamodb.put_item(TableName=name, Item=item)
+    dynamodb.query(  # moto's item copies from a Query are not listed as items
+        TableName=name,
+        KeyConditionExpression="k = :k",
+        ExpressionAttributeValues={":k": {"S": "a"}},
+    )
+    aws_client_factory("sqs").create_queue(QueueName=name)
+    iam = aws_client_factory("iam")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = aws_client_factory("lambda")
+    lam.create_function(  # moto's own data.json crashes on a Lambda function without Docker
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zipped_handler()},
+    )
+    answer = httpx.get(endpoint.url + "/moto-api/data.json")
+    lam.delete_function(FunctionName=name)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert name in [f["function_name"] for f in data["awslambda"]["LambdaFunction"]]
+    tables = [t for t in data["dynamodb"]["Table"] if t["name"] == name]
+    assert len(tables) == 1 and tables[0]["table_arn"].endswith(f":table/{name}")
+    items = [i for i in data["dynamodb"]["Item"] if i["table_name"] == name]
+    assert items == [
+        {
+            "account_id": "123456789012",
+            "region_name": "ap-southeast-1",
+            "table_name": name,
+            "hash_key": {"S": "a"},
+            "range_key": {"N": "1"},
+            "attrs": item,
+        }
+    ]
+    assert name in [q["name"] for q in data["sqs"]["Queue"]]  # the rest still comes from moto
+
+
+def _zipped_handler() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()

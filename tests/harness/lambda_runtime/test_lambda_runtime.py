@@ -318,6 +318,41 @@ def test_event_invoke_on_error_is_retried_twice(runtime: LambdaRuntime, tmp_path
     assert calls == [result.request_id] * 3
 
 
+def test_event_invoke_result_over_6mb_is_discarded_not_retried(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    runtime.register(config_factory("huge", "handlers.huge_counted"))
+    record = tmp_path / "calls.txt"
+    result = runtime.invoke(
+        "huge", json.dumps({"path": str(record)}).encode(), invocation_type="Event"
+    )
+    assert result.status_code == 202
+    assert runtime.wait_for_events(30)
+    assert record.read_text().splitlines() == [result.request_id]  # ran once: a success
+
+
+def test_reset_drops_functions_workers_and_queued_event_retries(tmp_path: Path) -> None:
+    with LambdaRuntime(endpoint_url=ENDPOINT, region=REGION,
+                       event_retry_delays_s=(1.0, 1.0)) as runtime:
+        runtime.register(config_factory("retry", "handlers.record_then_fail"))
+        record = tmp_path / "calls.txt"
+        runtime.invoke("retry", json.dumps({"path": str(record)}).encode(),
+                       invocation_type="Event")
+        deadline = time.monotonic() + 30
+        while not record.exists():  # the first attempt ran; its retry is due 1 s later
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        runtime.reset()
+        assert runtime.functions() == [] and runtime.wait_for_events(5)
+        time.sleep(2.5)  # both retries would have run by now
+        assert len(record.read_text().splitlines()) == 1
+        assert not runtime._live
+        with pytest.raises(ResourceNotFound):
+            runtime.invoke("retry", b"{}")
+        runtime.register(config_factory("echo", "handlers.echo"))  # still open
+        assert invoke_json(runtime, "echo")["function_name"] == "echo"
+
+
 def test_event_invoke_success_runs_once_and_logs(
     runtime: LambdaRuntime, logs: LogCollector
 ) -> None:
@@ -375,7 +410,7 @@ def test_invoke_logs_have_start_user_lines_end_report(
     result = runtime.invoke("chatty", b"{}")
     rid = result.request_id
     lines = logs.wait_for(rid)
-    assert logs.batches[-1][0] == "chatty"
+    assert logs.batches[-1][0].endswith(":function:chatty")
     start = lines.index(f"START RequestId: {rid} Version: $LATEST")
     assert lines[:start] == ["init: handlers module imported"]
     assert lines[start + 1 : start + 5] == [
@@ -481,7 +516,7 @@ def test_log_sink_failure_is_reported_not_fatal(caplog: pytest.LogCaptureFixture
         rt.register(config_factory("echo", "handlers.echo"))
         assert invoke_json(rt, "echo")["function_name"] == "echo"
         assert invoke_json(rt, "echo")["function_name"] == "echo"
-    assert "log sink failed for echo" in caplog.text
+    assert "log sink failed for arn:aws:lambda:" in caplog.text and ":function:echo" in caplog.text
 
 
 def test_close_leaves_no_child_process(tmp_path: Path) -> None:

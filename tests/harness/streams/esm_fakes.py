@@ -63,6 +63,7 @@ class FakeRuntime:
         client_context: Any = None,
         tail: bool = False,
     ) -> FakeResult:
+        name = name.rsplit(":function:", 1)[-1]  # the mappings invoke by ARN
         if name not in self.handlers:
             raise ResourceNotFound(f"Function not found: {name}")
         if invocation_type == "DryRun":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import textwrap
 import uuid
 import zipfile
@@ -24,7 +23,6 @@ from esm_fakes import (
     scan_keys,
     wait_until,
 )
-from moto.server import ThreadedMotoServer
 
 import harness.streams.types
 from harness.streams.batch import PollerTimings
@@ -34,16 +32,6 @@ BASE = "/2015-03-31/event-source-mappings"
 STREAM = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/src/stream/2024-01-01T00:00:00.000"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"
 FAST = PollerTimings(fallback_poll_s=0.2, retry_base_s=0.01, retry_max_s=0.05)
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -140,7 +128,8 @@ def test_create_with_every_setting_echoes_them(api):
         ({"BisectBatchOnFunctionError": "yes"}, "true or false"),
         ({"FunctionResponseTypes": ["Other"]}, "ReportBatchItemFailures"),
         ({"EventSourceArn": None}, "EventSourceArn is required"),
-        ({"EventSourceArn": QUEUE}, "DynamoDB streams only"),
+        ({"EventSourceArn": QUEUE}, "SQS event sources take no StartingPosition"),
+        ({"EventSourceArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:topic"}, "Unsupported event source"),
         ({"EventSourceArn": "not-an-arn"}, "not a valid ARN"),
         ({"EventSourceArn": STREAM.replace(REGION, "us-east-1")}, "region"),
         ({"DestinationConfig": {"OnFailure": {"Destination": f"arn:aws:sns:{REGION}:"

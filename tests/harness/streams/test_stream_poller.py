@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 import uuid
@@ -27,23 +26,12 @@ from esm_fakes import (
     scan_keys,
     wait_until,
 )
-from moto.server import ThreadedMotoServer
 
 from harness.streams.batch import PollerTimings
 from harness.streams.mappings import EventSourceMappings
 
 FAST = PollerTimings(fallback_poll_s=0.2, retry_base_s=0.01, retry_max_s=0.05, shard_rescan_s=5)
 FUNCTION = "fn"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -112,3 +112,10 @@ def block(event: Any, context: Any) -> str:
 def huge(event: Any, context: Any) -> str:
     """Return more than Lambda's 6 MB response limit."""
     return "x" * (6 * 1024 * 1024 + 200)
+
+
+def huge_counted(event: Any, context: Any) -> str:
+    """Append a line to event['path'], then return more than 6 MB (Event result test)."""
+    with Path(event["path"]).open("a") as f:
+        f.write(context.aws_request_id + "\n")
+    return "x" * (6 * 1024 * 1024 + 200)
