@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.autoscaling.activities import Store as ScalingActivities
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 
 if TYPE_CHECKING:
@@ -180,6 +181,14 @@ class EndpointApp:
             )
         if ESM_PATH.match(request.path):
             return self._event_source_mappings(request)
+        if request.path.startswith("/_harness/application-autoscaling") or (
+            request.header("x-amz-target") or ""
+        ).endswith(".DescribeScalingActivities"):
+            status, answer = endpoint.scaling_activities.handle(
+                request.method, request.path, request.body
+            )
+            headers = [("Content-Type", "application/x-amz-json-1.1")]
+            return HttpResponse(status, headers, json.dumps(answer).encode())
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
@@ -258,6 +267,8 @@ class Endpoint:
         self._app: EndpointApp | None = None
         self._http: Any = None  # harness.ingress.servers.ASGIServer, once started
         self._code_root: Path | None = None
+        #: DescribeScalingActivities (moto does not implement it): harness.autoscaling.activities
+        self.scaling_activities = ScalingActivities()
 
     @property
     def url(self) -> str:
