@@ -79,8 +79,13 @@ def lambda_environment(credentials: dict[str, Any]) -> dict[str, str]:
 class ContainerCredentialsServer:
     """A loopback container-credentials endpoint for one role (a task role)."""
 
-    def __init__(self, role: RoleCredentials, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, role: RoleCredentials, *, host: str = "127.0.0.1", port: int = 0, wait_s: float = 1.5
+    ) -> None:
         self.role = role
+        #: how long one request waits for AssumeRole to succeed (botocore's client gives up
+        #: after 2 s and tries 3 times: tasks may start while the endpoint is still booting)
+        self.wait_s = wait_s
         self.token = secrets.token_urlsafe(24)
         self.path = CREDENTIALS_PATH + secrets.token_hex(16)
         self.requests = 0  # answered requests, for tests and status
@@ -122,11 +127,17 @@ class ContainerCredentialsServer:
             return 404, {"code": "NotFound", "message": f"no credentials at {path}"}
         if authorization is None or not secrets.compare_digest(authorization, self.token):
             return 401, {"code": "AccessDenied", "message": "invalid authorization token"}
-        try:
-            session = self.role.get()
-        except Exception as exc:  # noqa: BLE001 - the caller gets a clear 500, and it is logged
-            logger.warning("AssumeRole %s failed: %s", self.role.role_arn, exc)
-            return 500, {"code": "InternalError", "message": f"AssumeRole failed: {exc}"}
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                session = self.role.get()
+                break
+            except Exception as exc:  # noqa: BLE001 - retried, then a clear 500, and logged
+                if time.monotonic() < deadline:  # the endpoint may still be starting
+                    time.sleep(0.1)
+                    continue
+                logger.warning("AssumeRole %s failed: %s", self.role.role_arn, exc)
+                return 500, {"code": "InternalError", "message": f"AssumeRole failed: {exc}"}
         self.requests += 1
         expiration: datetime = session["Expiration"]
         return 200, {

@@ -1,0 +1,113 @@
+"""A stack at time scale K=30 (a 2 s metric period): AWS metrics, awslogs task logs, scaling
+registration and task-role credentials, read back with the AWS APIs on the endpoint."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.stack.provision import aws_client
+from harness.stack.stack import Stack, StackConfig
+
+K = 30.0
+
+
+@pytest.fixture(scope="module")
+def fast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state_dir: Path = tmp_path_factory.mktemp("telemetry")
+    config = StackConfig(edge_port=0, gateway_port=0, state_dir=state_dir, seed=False, time_scale=K)
+    with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(fast_stack: Stack) -> Callable[[str], Any]:
+    edge = fast_stack.state()["edge_url"]
+    return lambda service: aws_client(service, edge, fast_stack.config.region)
+
+
+def eventually(check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
+def datapoints(client: Callable[[str], Any], namespace: str, name: str, dims: dict[str, str]) -> list[Any]:
+    now = datetime.now(UTC)
+    return list(
+        client("cloudwatch").get_metric_statistics(
+            Namespace=namespace,
+            MetricName=name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+            Period=3600,
+            Statistics=["Sum", "SampleCount", "Average"],
+        )["Datapoints"]
+    )
+
+
+def test_requests_show_in_aws_metrics_and_task_logs(
+    fast_stack: Stack, client: Callable[[str], Any]
+) -> None:
+    assert fast_stack.gateway is not None and fast_stack.infra is not None
+    request_id = f"telemetry-{uuid.uuid4()}"
+    with httpx.Client(base_url=fast_stack.gateway.stage_url, timeout=30) as api:
+        answer = api.post(
+            "/query/user", json={"user_id": "nobody"}, headers={"X-Request-Id": request_id}
+        )
+        assert answer.status_code == 200, answer.text
+        assert api.post("/query/nothing", json={}).status_code == 403
+
+    def found() -> list[Any]:
+        return list(
+            client("logs").filter_log_events(
+                logGroupName="/ecs/query-service", filterPattern=f'"{request_id}"'
+            )["events"]
+        )
+
+    events = eventually(found)
+    assert events, "the request id never reached /ecs/query-service"
+    assert events[0]["logStreamName"].startswith("query-service/query-service/")
+
+    api_dims = {"ApiName": fast_stack.infra.api_document["info"]["title"], "Stage": "v1"}
+    count = eventually(lambda: sum(p["Sum"] for p in datapoints(client, "AWS/ApiGateway", "Count", api_dims)) >= 2)
+    assert count
+    (errors,) = datapoints(client, "AWS/ApiGateway", "4XXError", api_dims)
+    assert errors["Sum"] >= 1
+    ecs_dims = {"ClusterName": fast_stack.infra.cluster_name, "ServiceName": "query-service"}
+    cpu = eventually(lambda: datapoints(client, "AWS/ECS", "CPUUtilization", ecs_dims))
+    assert cpu and cpu[0]["SampleCount"] >= 2
+    memory = datapoints(client, "AWS/ECS", "MemoryUtilization", ecs_dims)
+    assert memory and 1.0 < memory[0]["Average"] < 100.0
+    hosts = eventually(lambda: client("cloudwatch").list_metrics(
+        Namespace="AWS/ApplicationELB", MetricName="HealthyHostCount")["Metrics"])
+    assert hosts
+
+
+def test_scaling_policy_registered_from_terraform(client: Callable[[str], Any]) -> None:
+    aas = client("application-autoscaling")
+    (target,) = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
+    (policy,) = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert (config["TargetValue"], config["ScaleOutCooldown"], config["ScaleInCooldown"]) == (
+        60.0, 60, 120,
+    )
+
+
+def test_replicas_call_aws_with_the_task_role(fast_stack: Stack) -> None:
+    assert fast_stack.telemetry is not None and fast_stack.telemetry.credentials is not None
+    credentials = fast_stack.telemetry.credentials
+    assert credentials.requests >= 1  # every replica fetched the task role's session
+    assert credentials.role.role_arn.endswith(":role/query-service-task-role")
