@@ -346,6 +346,7 @@ class Endpoint:
             log_sink=self._log_sink,
             max_concurrency=self._max_concurrency,
             python=self._python,
+            role_credentials=self._execution_role_credentials(),
         )
         self.lambda_api = LambdaApi(self._runtime, self._code_root)
         try:
@@ -360,6 +361,23 @@ class Endpoint:
             account_id="123456789012",
             runtime=self._runtime,
         )
+
+    def _execution_role_credentials(self) -> Any:
+        """Each function's execution role session, from STS AssumeRole here (harness.iam)."""
+        from harness.iam import ExecutionRoleCredentials  # noqa: PLC0415
+
+        def sts() -> Any:
+            import boto3  # noqa: PLC0415
+
+            return boto3.client(
+                "sts",
+                endpoint_url=self.url,
+                region_name=self.region,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+
+        return ExecutionRoleCredentials(sts)
 
     def _log_sink(self, name: str, lines: list[str]) -> None:
         if self.lambda_api is not None:

@@ -5,6 +5,16 @@ May import the standard library's HTTP server and boto3 clients given to it; nev
 other part of the harness.
 """
 
-from harness.iam.credentials import ContainerCredentialsServer, RoleCredentials, lambda_environment
+from harness.iam.credentials import (
+    ContainerCredentialsServer,
+    ExecutionRoleCredentials,
+    RoleCredentials,
+    lambda_environment,
+)
 
-__all__ = ["ContainerCredentialsServer", "RoleCredentials", "lambda_environment"]
+__all__ = [
+    "ContainerCredentialsServer",
+    "ExecutionRoleCredentials",
+    "RoleCredentials",
+    "lambda_environment",
+]

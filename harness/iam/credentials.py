@@ -23,7 +23,12 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ContainerCredentialsServer", "RoleCredentials", "lambda_environment"]
+__all__ = [
+    "ContainerCredentialsServer",
+    "ExecutionRoleCredentials",
+    "RoleCredentials",
+    "lambda_environment",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +79,30 @@ def lambda_environment(credentials: dict[str, Any]) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": str(credentials["SecretAccessKey"]),
         "AWS_SESSION_TOKEN": str(credentials["SessionToken"]),
     }
+
+
+class ExecutionRoleCredentials:
+    """Lambda's execution-role sessions: ``(role ARN, function name) -> environment variables``.
+
+    The session is named after the function, as Lambda names it
+    (``assumed-role/<role>/<function>``). ``sts`` makes the STS client on first use.
+    """
+
+    def __init__(self, sts: Callable[[], Any]) -> None:
+        self._sts = sts
+        self._client: Any = None
+        self._roles: dict[tuple[str, str], RoleCredentials] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, role_arn: str, function_name: str) -> dict[str, str]:
+        with self._lock:
+            if self._client is None:
+                self._client = self._sts()
+            key = (role_arn, function_name)
+            if key not in self._roles:
+                self._roles[key] = RoleCredentials(self._client, role_arn, function_name[:64])
+            role = self._roles[key]
+        return lambda_environment(role.get())
 
 
 class ContainerCredentialsServer:
