@@ -42,7 +42,9 @@ def eventually(check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
         time.sleep(0.25)
 
 
-def datapoints(client: Callable[[str], Any], namespace: str, name: str, dims: dict[str, str]) -> list[Any]:
+def datapoints(
+    client: Callable[[str], Any], namespace: str, name: str, dims: dict[str, str]
+) -> list[Any]:
     now = datetime.now(UTC)
     return list(
         client("cloudwatch").get_metric_statistics(
@@ -81,7 +83,9 @@ def test_requests_show_in_aws_metrics_and_task_logs(
     assert events[0]["logStreamName"].startswith("query-service/query-service/")
 
     api_dims = {"ApiName": fast_stack.infra.api_document["info"]["title"], "Stage": "v1"}
-    count = eventually(lambda: sum(p["Sum"] for p in datapoints(client, "AWS/ApiGateway", "Count", api_dims)) >= 2)
+    count = eventually(
+        lambda: sum(p["Sum"] for p in datapoints(client, "AWS/ApiGateway", "Count", api_dims)) >= 2
+    )
     assert count
     (errors,) = datapoints(client, "AWS/ApiGateway", "4XXError", api_dims)
     assert errors["Sum"] >= 1
@@ -90,8 +94,11 @@ def test_requests_show_in_aws_metrics_and_task_logs(
     assert cpu and cpu[0]["SampleCount"] >= 2
     memory = datapoints(client, "AWS/ECS", "MemoryUtilization", ecs_dims)
     assert memory and 1.0 < memory[0]["Average"] < 100.0
-    hosts = eventually(lambda: client("cloudwatch").list_metrics(
-        Namespace="AWS/ApplicationELB", MetricName="HealthyHostCount")["Metrics"])
+    hosts = eventually(
+        lambda: client("cloudwatch").list_metrics(
+            Namespace="AWS/ApplicationELB", MetricName="HealthyHostCount"
+        )["Metrics"]
+    )
     assert hosts
 
 
@@ -102,7 +109,9 @@ def test_scaling_policy_registered_from_terraform(client: Callable[[str], Any]) 
     (policy,) = aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
     config = policy["TargetTrackingScalingPolicyConfiguration"]
     assert (config["TargetValue"], config["ScaleOutCooldown"], config["ScaleInCooldown"]) == (
-        60.0, 60, 120,
+        60.0,
+        60,
+        120,
     )
 
 

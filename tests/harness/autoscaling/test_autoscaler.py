@@ -140,14 +140,16 @@ def test_autoscaler_follows_measured_cpu_out_and_back_to_min(
     sink.start()
     scaler.start()
     try:
-        assert wait_until(lambda: desired(aws_client_factory, service) >= 3, 30), scaler.decisions[-5:]
+        assert wait_until(lambda: desired(aws_client_factory, service) >= 3, 30), scaler.decisions[
+            -5:
+        ]
         for process in processes:
             process.kill()
         processes += [subprocess.Popen(idle) for _ in range(2)]
         tasks[:] = [TaskProcess(f"i{i}", p.pid, 256, 512) for i, p in enumerate(processes[2:])]
-        assert wait_until(lambda: desired(aws_client_factory, service) == 2, 60), (
-            scaler.decisions[-3:]
-        )
+        assert wait_until(lambda: desired(aws_client_factory, service) == 2, 60), scaler.decisions[
+            -3:
+        ]
     finally:
         scaler.stop()
         sink.stop()

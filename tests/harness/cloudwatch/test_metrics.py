@@ -38,8 +38,14 @@ class FakeClock:
         return self.now
 
 
-def statistics(cw: Any, namespace: str, name: str, dims: dict[str, str], period: int = 60,
-               stats: tuple[str, ...] = ("Sum", "SampleCount", "Average", "Maximum")) -> list[dict[str, Any]]:
+def statistics(
+    cw: Any,
+    namespace: str,
+    name: str,
+    dims: dict[str, str],
+    period: int = 60,
+    stats: tuple[str, ...] = ("Sum", "SampleCount", "Average", "Maximum"),
+) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     answer = cw.get_metric_statistics(
         Namespace=namespace,
@@ -197,8 +203,9 @@ def test_load_balancer_metrics_tell_target_5xx_from_elb_5xx(
     assert total("HTTPCode_Target_5XX_Count", both) == 3
     assert total("HTTPCode_ELB_5XX_Count", lb_only) == 1
     assert total("HTTPCode_ELB_503_Count", lb_only) == 1
-    (response_time,) = statistics(cloudwatch, "AWS/ApplicationELB", "TargetResponseTime", both,
-                                  period=3600)
+    (response_time,) = statistics(
+        cloudwatch, "AWS/ApplicationELB", "TargetResponseTime", both, period=3600
+    )
     assert response_time["SampleCount"] == 3 and 0 < response_time["Average"] < 5
     assert response_time["Unit"] == "Seconds"
 
