@@ -1,8 +1,11 @@
-"""A stack at time scale K=30 (a 2 s metric period): AWS metrics, awslogs task logs, scaling
+"""A stack at time scale K=60 (a 1 s metric period): AWS metrics, awslogs task logs, scaling
 registration and task-role credentials, read back with the AWS APIs on the endpoint."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,10 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.autoscaling import Autoscaler
 from harness.stack.provision import aws_client
 from harness.stack.stack import Stack, StackConfig
 
-K = 30.0
+K = 60.0
+LOAD_TARGET = 8.0  # percent of the task's cpu units; see the autoscaling test
+TIMELINE_OUT = os.environ.get("TELEMETRY_TIMELINE_OUT")  # write the autoscaling timeline there
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +126,73 @@ def test_replicas_call_aws_with_the_task_role(fast_stack: Stack) -> None:
     credentials = fast_stack.telemetry.credentials
     assert credentials.requests >= 1  # every replica fetched the task role's session
     assert credentials.role.role_arn.endswith(":role/query-service-task-role")
+
+
+def desired_count(client: Callable[[str], Any], stack: Stack) -> int:
+    assert stack.infra is not None
+    service = client("ecs").describe_services(
+        cluster=stack.infra.cluster_name, services=["query-service"]
+    )["services"][0]
+    return int(service["desiredCount"])
+
+
+def test_load_scales_the_service_out_and_back_to_min(
+    fast_stack: Stack, client: Callable[[str], Any]
+) -> None:
+    """CPU above the target under load: desiredCount 2 -> >= 3; idle: back to 2. (The replicas
+    follow desiredCount once ECS tasks drive them; here the decision is what is checked.)"""
+    assert fast_stack.gateway is not None and fast_stack.telemetry is not None
+    assert desired_count(client, fast_stack) == 2
+    # The Terraform target (60 % of a quarter core per task) is out of reach here: gateway, load
+    # balancer and load generator share this one Python process on a loaded 2-core machine, and
+    # give each replica some 10-20 % of its cpu units. The same policy with a reachable target:
+    (terraform,) = fast_stack.telemetry.autoscalers
+    terraform.stop()
+    reachable = dataclasses.replace(terraform.policy, target_value=LOAD_TARGET)
+    scaler = Autoscaler(client, terraform.endpoint_url, terraform.target, reachable, time_scale=K)
+    scaler.register()
+    fast_stack.telemetry.autoscalers = [scaler.start()]
+    stop = threading.Event()
+    outcomes: list[int] = []
+
+    def load() -> None:
+        with httpx.Client(base_url=fast_stack.gateway.stage_url, timeout=30) as api:
+            while not stop.is_set():
+                response = api.get("/health")
+                outcomes.append(response.status_code)
+
+    workers = [threading.Thread(target=load) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    timeline: list[tuple[float, int, dict[str, tuple[float, float]]]] = []
+    started = time.monotonic()
+
+    def observe() -> int:
+        assert fast_stack.telemetry is not None and fast_stack.telemetry.ecs_metrics is not None
+        count = desired_count(client, fast_stack)
+        timeline.append((time.monotonic() - started, count, fast_stack.telemetry.ecs_metrics.last))
+        return count
+
+    try:
+        scaled_out = eventually(lambda: observe() >= 3, timeout_s=60)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert scaled_out, timeline[-5:]
+    scaled_in = eventually(lambda: observe() == 2, timeout_s=90)
+    assert scaled_in, timeline[-5:]
+    failed = [status for status in outcomes if status != 200]
+    assert outcomes and failed == [], f"{len(failed)} of {len(outcomes)} requests failed"
+    aas = client("application-autoscaling")
+    steps = aas.describe_scaling_activities(ServiceNamespace="ecs")["ScalingActivities"]
+    assert steps[0]["Description"] == "Setting desired count to 2."
+    assert any("AlarmHigh" in step["Cause"] for step in steps)
+    if TIMELINE_OUT:
+        with open(TIMELINE_OUT, "w", encoding="utf-8") as out:
+            for at, count, cpu in timeline:
+                tasks = " ".join(f"{c:.0f}%" for c, _ in cpu.values())
+                out.write(f"{at:6.1f}s desired={count} task cpu={tasks}\n")
+            out.write(f"requests={len(outcomes)} failed={len(failed)}\n")
+            for step in reversed(steps):
+                out.write(f"{step['StartTime']} {step['Description']} {step['Cause']}\n")
