@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from harness.autoscaling.target_tracking import (
     TargetTracker,
     TargetTrackingPolicy,
 )
+from harness.cloudwatch.periodic import Periodic
 
 __all__ = ["Autoscaler", "PREDEFINED_METRICS"]
 
@@ -66,8 +66,7 @@ class Autoscaler:
         self.clock = clock
         self.alarm_names = {"high": "AlarmHigh", "low": "AlarmLow"}
         self.decisions: list[tuple[float, Decision]] = []
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("autoscaler", self.period_s, self.step)
 
     # -- registration -----------------------------------------------------------------------
     def register(self) -> None:
@@ -200,21 +199,9 @@ class Autoscaler:
     # -- thread -----------------------------------------------------------------------------
     def start(self) -> Autoscaler:
         """Evaluate once a period on a daemon thread until :meth:`stop`."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="autoscaler", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         """Stop evaluating."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.period_s):
-            try:
-                self.step()
-            except Exception:
-                logger.exception("autoscaling %s: evaluation failed", self.target.resource_id)
+        self._loop.stop()

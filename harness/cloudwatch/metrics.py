@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.cloudwatch.periodic import Periodic
+
 __all__ = ["AWS_PERIOD_S", "Collector", "MetricKey", "MetricSink", "period_for"]
 
 logger = logging.getLogger(__name__)
@@ -86,8 +88,8 @@ class MetricSink:
         self._collectors: list[Collector] = []
         self._periods: dict[int, dict[MetricKey, _Statistics]] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        interval = period_s / self.samples_per_period
+        self._loop = Periodic("metric-sink", interval, self._tick, aligned=clock)
         self.sent = 0  # datapoints sent so far
         self.errors = 0  # PutMetricData calls that failed (logged, data kept for the next try)
 
@@ -175,24 +177,17 @@ class MetricSink:
 
     def start(self) -> MetricSink:
         """Collect and publish on a daemon thread until :meth:`stop`."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="metric-sink", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         """Stop the thread and send what is left."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._loop.stop()
         self.flush(everything=True)
 
-    def _run(self) -> None:
-        interval = self.period_s / self.samples_per_period
-        while not self._stopping.wait(interval - (self.clock() % interval)):
-            self.collect()
-            self.flush()
+    def _tick(self) -> None:
+        self.collect()
+        self.flush()
 
 
 def _chunks(items: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:

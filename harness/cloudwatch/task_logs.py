@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cloudwatch.periodic import Periodic
 from harness.cloudwatch.publishers import TaskLister
 
 __all__ = ["AwsLogsConfig", "TaskLogShipper"]
@@ -84,8 +85,7 @@ class TaskLogShipper:
         self.clock = clock
         self._follows: dict[str, _Follow] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("task-logs", interval_s, self.ship)
         self.sent = 0
         self.errors = 0
 
@@ -140,25 +140,13 @@ class TaskLogShipper:
 
     def start(self) -> TaskLogShipper:
         """Ship every ``interval_s`` on a daemon thread until :meth:`stop`."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="task-logs", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         """Stop the thread and send what is left."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._loop.stop()
         self.ship()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval_s):
-            try:
-                self.ship()
-            except Exception:
-                logger.exception("shipping task logs failed")
 
 
 def _batches(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
