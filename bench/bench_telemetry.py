@@ -25,7 +25,8 @@ from typing import Any
 import boto3
 import psutil
 
-from harness.autoscaling import Autoscaler, ScalableTarget, TargetTrackingPolicy
+from harness.autoscaling.controller import Autoscaler
+from harness.autoscaling.target_tracking import ScalableTarget, TargetTrackingPolicy
 from harness.aws.endpoint import Endpoint
 from harness.cloudwatch import (
     AwsLogsConfig,

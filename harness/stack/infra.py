@@ -323,9 +323,7 @@ def _role_name(tf: Terraform, block: Block) -> str:
 def _scaling(tf: Terraform) -> list[ScalingSpec]:
     """Each target-tracking policy with its scalable target (other policy types are skipped)."""
     specs = []
-    targets = {
-        tf.attr(t, "resource_id"): t for t in tf.of_type("aws_appautoscaling_target")
-    }
+    targets = {tf.attr(t, "resource_id"): t for t in tf.of_type("aws_appautoscaling_target")}
     for policy in tf.of_type("aws_appautoscaling_policy"):
         if tf.attr(policy, "policy_type", "StepScaling") != "TargetTrackingScaling":
             continue

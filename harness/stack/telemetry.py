@@ -17,7 +17,8 @@ from typing import Any
 
 import boto3
 
-from harness.autoscaling import Autoscaler, ScalableTarget, TargetTrackingPolicy
+from harness.autoscaling.controller import Autoscaler
+from harness.autoscaling.target_tracking import ScalableTarget, TargetTrackingPolicy
 from harness.cloudwatch import (
     ApiGatewayMetrics,
     AwsLogsConfig,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.autoscaling import Autoscaler
+from harness.autoscaling.controller import Autoscaler
 from harness.stack.provision import aws_client
 from harness.stack.stack import Stack, StackConfig
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.autoscaling import Autoscaler, ScalableTarget, TargetTrackingPolicy
+from harness.autoscaling.controller import Autoscaler
+from harness.autoscaling.target_tracking import ScalableTarget, TargetTrackingPolicy
 from harness.cloudwatch import EcsServiceMetrics, MetricSink, TaskProcess
 
 SCALE = 60.0  # one AWS minute is one second here

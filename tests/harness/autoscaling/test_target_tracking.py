@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.autoscaling import ScalableTarget, TargetTracker, TargetTrackingPolicy
+from harness.autoscaling.target_tracking import ScalableTarget, TargetTracker, TargetTrackingPolicy
 
 TARGET = ScalableTarget("service/cluster/service", min_capacity=2, max_capacity=6)
 
