@@ -103,6 +103,7 @@ class Infra:
     scaling: list[ScalingSpec] = field(default_factory=list)
     load_balancer_name: str = ""  # the application load balancer in front of the service
     target_group_name: str = ""
+    api_access_log_group: str | None = None  # the stage's access_log_settings destination
 
     @property
     def container(self) -> dict[str, Any]:
@@ -218,6 +219,12 @@ def load_infra(
     stage_block = next(tf.of_type("aws_api_gateway_stage"), None)
     if stage_block is not None:
         infra.api_stage = tf.attr(stage_block, "stage_name")
+        for settings in tf.sub_blocks(stage_block, "access_log_settings"):
+            group = _reference(
+                tf, stage_block, "access_log_settings", settings.get("destination_arn"),
+                "an aws_cloudwatch_log_group",
+            )
+            infra.api_access_log_group = tf.attr(group, "name")
     return infra
 
 

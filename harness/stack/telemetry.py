@@ -87,6 +87,7 @@ class Telemetry:
         )
         self.ecs_metrics: EcsServiceMetrics | None = None
         self.logs: TaskLogShipper | None = None
+        self.access_logs: TaskLogShipper | None = None
         self.autoscalers: list[Autoscaler] = []
 
     def client(self, service: str) -> Any:
@@ -145,6 +146,14 @@ class Telemetry:
         title = str(self.infra.api_document.get("info", {}).get("title", "api"))
         metrics = ApiGatewayMetrics(self.sink, title, self.infra.api_stage)
         lock = threading.Lock()
+        group = self.infra.api_access_log_group
+        if group is not None:  # the stage's access-log group: one stream for the stage
+            stream = f"{title}/{self.infra.api_stage}"
+            self.access_logs = TaskLogShipper(
+                self.client("logs"),
+                AwsLogsConfig(group, "", ""),
+                lambda: [TaskProcess(stream, 0, 0, 0, path)],
+            )
 
         def write(record: dict[str, Any]) -> None:
             metrics(record)
@@ -159,8 +168,9 @@ class Telemetry:
         """Publish metrics and logs, register and run the target-tracking policies (the ECS
         service must exist on the endpoint)."""
         self.sink.start()
-        if self.logs is not None:
-            self.logs.start()
+        for shipper in (self.logs, self.access_logs):
+            if shipper is not None:
+                shipper.start()
         for spec in self.infra.scaling:
             target = ScalableTarget(
                 spec.resource_id,
@@ -194,7 +204,7 @@ class Telemetry:
         for scaler in self.autoscalers:
             scaler.stop()
         self.autoscalers = []
-        for part in (self.logs, self.sink):
+        for part in (self.logs, self.access_logs, self.sink):
             if part is None:
                 continue
             try:
