@@ -65,6 +65,13 @@ class _Follow:
     offset: int = 0
     partial: bytes = b""
 
+    def done(self) -> bool:
+        """Everything in the file was sent (an unfinished last line is sent as it is)."""
+        try:
+            return self.offset >= self.path.stat().st_size
+        except FileNotFoundError:
+            return True
+
 
 class TaskLogShipper:
     """Follows every task's log file and sends its new lines to the task's awslogs stream."""
@@ -92,10 +99,14 @@ class TaskLogShipper:
     def ship(self) -> int:
         """Send the lines written since the last call; the number of events sent."""
         with self._lock:
-            for task in self.tasks():
-                if task.log_path is not None and task.task_id not in self._follows:
-                    self._follow(task.task_id, task.log_path)
+            listed = {task.task_id: task.log_path for task in self.tasks() if task.log_path}
+            for task_id, path in listed.items():
+                if task_id not in self._follows:
+                    self._follow(task_id, path)
             sent = sum(self._ship_one(follow) for follow in self._follows.values())
+            for gone in set(self._follows) - set(listed):
+                if self._follows[gone].done():  # a gone task's last lines are sent: let it go
+                    del self._follows[gone]
         self.sent += sent
         return sent
 

@@ -190,7 +190,15 @@ class Telemetry:
             scaler = Autoscaler(
                 self.client, self.endpoint_url, target, policy, time_scale=self.time_scale
             )
-            scaler.register()
+            try:
+                scaler.register()
+            except Exception as exc:  # e.g. a LocalStack without Application Auto Scaling
+                logger.error(
+                    "target tracking for %s is off: registering it failed: %s",
+                    spec.resource_id,
+                    exc,
+                )
+                continue
             self.autoscalers.append(scaler.start())
         logger.info(
             "telemetry: metric period %.2f s (time scale %g), %d target-tracking policies",
