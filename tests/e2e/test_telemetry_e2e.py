@@ -4,7 +4,11 @@ registration and task-role credentials, read back with the AWS APIs on the endpo
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -108,6 +112,73 @@ def test_requests_show_in_aws_metrics_and_task_logs(
     assert hosts
 
 
+def aws_cli(stack: Stack, *args: str) -> Any:
+    """Run the AWS CLI (the project's, else the one on PATH) on the stack's endpoint."""
+    found = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    if found is None:
+        pytest.skip("no AWS CLI installed (awscli is a dev dependency once ECS part 1 lands)")
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": stack.state()["edge_url"],
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": stack.config.region,
+    }
+    done = subprocess.run(
+        [found, *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout or "{}")
+
+
+def test_aws_cli_finds_a_request_id_in_task_logs_and_answers_metrics(fast_stack: Stack) -> None:
+    assert fast_stack.gateway is not None
+    request_id = f"cli-{uuid.uuid4()}"
+    response = httpx.post(
+        fast_stack.gateway.stage_url + "/query/user",
+        json={"user_id": "nobody"},
+        headers={"X-Request-Id": request_id},
+        timeout=30,
+    )
+    assert response.status_code == 200
+
+    def logged() -> list[Any]:
+        found = aws_cli(
+            fast_stack,
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            "/ecs/query-service",
+            "--filter-pattern",
+            f'"{request_id}"',
+        )
+        return list(found["events"])
+
+    assert eventually(logged), f"aws logs filter-log-events never found {request_id}"
+    now = datetime.now(UTC)
+    answer = aws_cli(
+        fast_stack,
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/ECS",
+        "--metric-name",
+        "CPUUtilization",
+        "--dimensions",
+        f"Name=ClusterName,Value={fast_stack.infra.cluster_name if fast_stack.infra else ''}",
+        "Name=ServiceName,Value=query-service",
+        "--statistics",
+        "Average",
+        "--period",
+        "60",
+        "--start-time",
+        (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "--end-time",
+        (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    assert answer["Datapoints"] and answer["Label"] == "CPUUtilization"
+
+
 def test_scaling_policy_registered_from_terraform(client: Callable[[str], Any]) -> None:
     aas = client("application-autoscaling")
     (target,) = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
@@ -174,7 +245,7 @@ def test_load_scales_the_service_out_and_back_to_min(
         return count
 
     try:
-        scaled_out = eventually(lambda: observe() >= 3, timeout_s=60)
+        scaled_out = eventually(lambda: observe() >= 3, timeout_s=120)
     finally:
         stop.set()
         for worker in workers:
@@ -188,6 +259,15 @@ def test_load_scales_the_service_out_and_back_to_min(
     steps = aas.describe_scaling_activities(ServiceNamespace="ecs")["ScalingActivities"]
     assert steps[0]["Description"] == "Setting desired count to 2."
     assert any("AlarmHigh" in step["Cause"] for step in steps)
+    cli = aws_cli(
+        fast_stack,
+        "application-autoscaling",
+        "describe-scaling-activities",
+        "--service-namespace",
+        "ecs",
+    )
+    assert {a["ActivityId"] for a in steps} <= {a["ActivityId"] for a in cli["ScalingActivities"]}
+    assert cli["ScalingActivities"][0]["StatusCode"] == "Successful"
     if TIMELINE_OUT:
         with open(TIMELINE_OUT, "w", encoding="utf-8") as out:
             for at, count, cpu in timeline:
