@@ -28,6 +28,7 @@ from harness.autoscaling.target_tracking import (
     TargetTracker,
     TargetTrackingPolicy,
 )
+from harness.cloudwatch.metrics import period_for
 from harness.cloudwatch.periodic import Periodic
 
 __all__ = ["Autoscaler", "PREDEFINED_METRICS"]
@@ -61,7 +62,7 @@ class Autoscaler:
         self.target = target
         self.policy = policy
         self.time_scale = time_scale
-        self.period_s = 60.0 / time_scale
+        self.period_s = period_for(time_scale)  # the metric's period: what the alarms count
         self.tracker = TargetTracker(target, policy, time_scale=time_scale)
         self.clock = clock
         self.alarm_names = {"high": "AlarmHigh", "low": "AlarmLow"}
@@ -111,7 +112,7 @@ class Autoscaler:
             ],
             StartTime=datetime.fromtimestamp(first * self.period_s, UTC),
             EndTime=datetime.fromtimestamp(now, UTC) + timedelta(seconds=1),
-            Period=max(1, round(self.period_s)),
+            Period=int(self.period_s),
             Statistics=["Average"],
         )
         by_period = {

@@ -33,10 +33,11 @@ Collector = Callable[["MetricSink"], None]
 
 
 def period_for(time_scale: float) -> float:
-    """AWS's one-minute period divided by the time scale K (K=1: real time)."""
+    """AWS's one-minute period divided by the time scale K (K=1: real time), in whole seconds
+    and at least one: CloudWatch's finest period is a second (high-resolution metrics)."""
     if time_scale <= 0:
         raise ValueError(f"the time scale must be > 0, got {time_scale}")
-    return AWS_PERIOD_S / time_scale
+    return float(max(1, round(AWS_PERIOD_S / time_scale)))
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,15 @@ def test_api_gateway_metrics_from_access_log_records(cloudwatch: Any) -> None:
     assert one("5XXError")["Sum"] == 1
     assert one("Latency")["Maximum"] == 29000.0 and one("Latency")["Unit"] == "Milliseconds"
     assert one("IntegrationLatency")["SampleCount"] == 2
+
+
+@pytest.mark.parametrize(
+    ("scale", "period"), [(1, 60.0), (30, 2.0), (60, 1.0), (120, 1.0), (7, 9.0)]
+)
+def test_period_is_a_minute_over_k_in_whole_seconds(scale: float, period: float) -> None:
+    assert period_for(scale) == period
+
+
+def test_period_needs_a_positive_time_scale() -> None:
+    with pytest.raises(ValueError, match="time scale must be > 0"):
+        period_for(0)
