@@ -69,7 +69,8 @@ class MetricSink:
 
     ``client`` is a boto3 CloudWatch client (anything with ``put_metric_data``). ``collectors``
     run every ``period_s / samples_per_period`` seconds on the sink's thread (ECS samples a task's
-    CPU three times a minute); counters (``add``) may be called from any thread.
+    CPU three times a minute; by default up to 3, each at least a second apart); counters
+    (``add``) may be called from any thread.
     """
 
     def __init__(
@@ -77,13 +78,17 @@ class MetricSink:
         client: Any,
         *,
         period_s: float = AWS_PERIOD_S,
-        samples_per_period: int = 3,
+        samples_per_period: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if period_s <= 0:
             raise ValueError(f"period_s must be > 0, got {period_s}")
         self.client = client
         self.period_s = period_s
+        # ECS samples three times a period; CPU times tick every 10 ms, so by default a sample
+        # spans >= 1 s where the period allows (a 0.33 s sample sees 12 % steps of 256 units)
+        if samples_per_period is None:
+            samples_per_period = min(3, int(period_s))
         self.samples_per_period = max(1, samples_per_period)
         self.clock = clock
         self._collectors: list[Collector] = []

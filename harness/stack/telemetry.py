@@ -78,13 +78,7 @@ class Telemetry:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.credentials: ContainerCredentialsServer | None = None
-        period = period_for(time_scale)
-        # ECS samples three times a period; CPU times tick every 10 ms, so a sample spans >= 1 s
-        # where the period allows (at K=60 a 0.33 s sample could only see 12 % steps of 256 units)
-        samples = max(1, min(3, int(period)))
-        self.sink = MetricSink(
-            self.client("cloudwatch"), period_s=period, samples_per_period=samples
-        )
+        self.sink = MetricSink(self.client("cloudwatch"), period_s=period_for(time_scale))
         self.ecs_metrics: EcsServiceMetrics | None = None
         self.logs: TaskLogShipper | None = None
         self.access_logs: TaskLogShipper | None = None
