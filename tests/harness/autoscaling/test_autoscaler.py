@@ -3,18 +3,16 @@ AWS-shaped scaling activities out."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from harness.autoscaling.controller import Autoscaler
 from harness.autoscaling.target_tracking import ScalableTarget, TargetTrackingPolicy
-from harness.cloudwatch import EcsServiceMetrics, MetricSink, TaskProcess
+from harness.cloudwatch import MetricSink
 
 SCALE = 60.0  # one AWS minute is one second here
 
@@ -110,58 +108,3 @@ def test_describe_scaling_activities_validates_like_aws(
     assert answer["ScalingActivities"] == []
     with pytest.raises(botocore.exceptions.ParamValidationError):
         aas.describe_scaling_activities()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        process.kill()
-        process.wait()
-
-
-def test_autoscaler_follows_measured_cpu_out_and_back_to_min(
-    aws_client_factory: Callable[..., Any],
-    endpoint: Any,
-    service: ScalableTarget,
-    processes: list[subprocess.Popen[bytes]],
-) -> None:
-    """Real time at K=60: two busy tasks scale the service out; idle ones bring it back."""
-    busy = [sys.executable, "-c", "while True: pass"]
-    idle = [sys.executable, "-c", "import time; time.sleep(120)"]
-    processes += [subprocess.Popen(busy) for _ in range(2)]
-    tasks = [TaskProcess(f"t{i}", p.pid, 256, 512) for i, p in enumerate(processes)]
-    sink = MetricSink(aws_client_factory("cloudwatch"), period_s=60 / SCALE)
-    sink.add_collector(EcsServiceMetrics(service.cluster, service.service, lambda: tasks))
-    # a low target: on a loaded 2-core machine a busy loop may get well under a quarter core
-    policy = TargetTrackingPolicy("cpu", 10.0, scale_out_cooldown_s=60, scale_in_cooldown_s=120)
-    scaler = Autoscaler(aws_client_factory, endpoint.url, service, policy, time_scale=SCALE)
-    scaler.register()
-    sink.start()
-    scaler.start()
-    try:
-        assert wait_until(lambda: desired(aws_client_factory, service) >= 3, 30), scaler.decisions[
-            -5:
-        ]
-        for process in processes:
-            process.kill()
-        processes += [subprocess.Popen(idle) for _ in range(2)]
-        tasks[:] = [TaskProcess(f"i{i}", p.pid, 256, 512) for i, p in enumerate(processes[2:])]
-        assert wait_until(lambda: desired(aws_client_factory, service) == 2, 60), scaler.decisions[
-            -3:
-        ]
-    finally:
-        scaler.stop()
-        sink.stop()
-    steps = [a["Description"] for a in reversed(activities(aws_client_factory, service))]
-    assert steps[-1] == "Setting desired count to 2." and len(steps) >= 2
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
