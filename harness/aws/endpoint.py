@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.autoscaling.activities import Store as ScalingActivities
 from harness.aws.data_json import data_json
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 from harness.aws.reset import ResetGate, ResetHooks
@@ -208,6 +209,14 @@ class EndpointApp:
         endpoint = self._endpoint
         if ESM_PATH.match(request.path) or ESM_TAGS_PATH.match(request.path):
             return self._event_source_mappings(request, endpoint.account_for(scope, request), region)
+        if request.path.startswith("/_harness/application-autoscaling") or (
+            request.header("x-amz-target") or ""
+        ).endswith(".DescribeScalingActivities"):
+            status, answer = endpoint.scaling_activities.handle(
+                request.method, request.path, request.body
+            )
+            headers = [("Content-Type", "application/x-amz-json-1.1")]
+            return HttpResponse(status, headers, json.dumps(answer).encode())
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
@@ -311,6 +320,8 @@ class Endpoint:
         #: Every request that touches state passes it; a reset closes it (see harness.aws.reset).
         self.gate = ResetGate()
         self._reset_hooks = ResetHooks()
+        #: DescribeScalingActivities (moto does not implement it): harness.autoscaling.activities
+        self.scaling_activities = ScalingActivities()
 
     def on_reset(self, hook: Callable[[], None], name: str | None = None) -> Callable[[], None]:
         """Run ``hook`` in every reset, after the endpoint's own state is wiped and before
@@ -340,6 +351,7 @@ class Endpoint:
             from moto.moto_api._internal.models import moto_api_backend  # noqa: PLC0415
 
             moto_api_backend.reset()
+            self.scaling_activities = ScalingActivities()
             failed = self._reset_hooks.run()
         deadline = time.monotonic() + RESET_JOIN_S
         for poller in pollers:  # outside the gate: a poller may be waiting on it
@@ -431,6 +443,7 @@ class Endpoint:
             log_sink=self._log_sink,
             max_concurrency=self._max_concurrency,
             python=self._python,
+            role_credentials=self._execution_role_credentials(),
         )
         self.lambda_api = LambdaApi(self._runtime, self._code_root, guard=self.gate.request)
         try:
@@ -445,6 +458,23 @@ class Endpoint:
             account_id="123456789012",
             runtime=self._runtime,
         )
+
+    def _execution_role_credentials(self) -> Any:
+        """Each function's execution role session, from STS AssumeRole here (harness.iam)."""
+        from harness.iam import ExecutionRoleCredentials  # noqa: PLC0415
+
+        def sts() -> Any:
+            import boto3  # noqa: PLC0415
+
+            return boto3.client(
+                "sts",
+                endpoint_url=self.url,
+                region_name=self.region,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+
+        return ExecutionRoleCredentials(sts)
 
     def _log_sink(self, name: str, lines: list[str]) -> None:
         if self.lambda_api is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -77,6 +78,7 @@ class LoadBalancer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_connections: int = 100,
+        observer: Callable[[int, float | None], None] | None = None,
     ) -> None:
         if hasattr(targets, "target_urls"):
             self._provider: Callable[[], Sequence[str]] = targets.target_urls
@@ -93,6 +95,8 @@ class LoadBalancer:
         self.request_timeout_s = request_timeout_s
         self.idempotent = idempotent
         self._max_connections = max_connections
+        #: called with (status, seconds the target took) per request; None: the ALB answered
+        self.observer = observer
         self._health: dict[str, _Health] = {}
         self._next = 0
         self._client: httpx.AsyncClient | None = None
@@ -166,6 +170,7 @@ class LoadBalancer:
         method, path = scope["method"], scope["path"]
         healthy = self.healthy_targets()
         if not healthy:
+            self._observe(503, None)
             await send_json(send, 503, {"message": "Service Unavailable: no healthy target"})
             return
         first = self._next % len(healthy)
@@ -180,9 +185,11 @@ class LoadBalancer:
             request = self._client.build_request(
                 method, target + suffix, headers=headers, content=body
             )
+            began = time.perf_counter()
             try:
                 response = await self._client.send(request, stream=True)
             except (httpx.ReadTimeout, httpx.WriteTimeout):
+                self._observe(504, None)
                 await send_json(send, 504, {"message": f"Gateway Timeout: {target} timed out"})
                 return
             except NO_RESPONSE_ERRORS as exc:
@@ -192,13 +199,19 @@ class LoadBalancer:
                 elif not isinstance(exc, httpx.PoolTimeout) and not self.idempotent(method, path):
                     break
             else:
+                self._observe(response.status_code, time.perf_counter() - began)
                 await _stream_back(response, send)
                 return
             if attempt < len(order):
                 logger.warning(
                     "%s %s failed on %s; retrying on %s", method, path, target, order[attempt]
                 )
+        self._observe(502, None)
         await send_json(send, 502, {"message": "Bad Gateway: " + "; ".join(errors)})
+
+    def _observe(self, status: int, target_seconds: float | None) -> None:
+        if self.observer is not None:
+            self.observer(status, target_seconds)
 
     # -- health ---------------------------------------------------------------------------
     def _health_of(self, url: str) -> _Health:

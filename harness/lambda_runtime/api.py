@@ -266,6 +266,7 @@ class LambdaApi:
             timeout_s=float(function.timeout),
             memory_mb=int(function.memory_size),
             reserved_concurrency=int(reserved) if reserved not in (None, "") else None,
+            role=str(function.role or ""),
         )
         fingerprint = repr((digest, config))
         with self._lock:  # the runtime is called outside the lock: it may call log_sink

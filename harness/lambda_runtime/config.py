@@ -20,3 +20,4 @@ class FunctionConfig:
     timeout_s: float = 3.0
     memory_mb: int = 128
     reserved_concurrency: int | None = None
+    role: str = ""  # the execution role's ARN

@@ -143,12 +143,15 @@ class LambdaRuntime:
         aws_secret_access_key: str = "test",
         event_retry_delays_s: Sequence[float] = (60.0, 120.0),
         event_throttle_delay_s: float = 1.0,
+        role_credentials: Callable[[str, str], dict[str, str]] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self.max_concurrency = max_concurrency
         self.python = python or sys.executable
         self._credentials = (aws_access_key_id, aws_secret_access_key)
+        #: (role ARN, function name) -> the execution role's session variables (harness.iam)
+        self._role_credentials = role_credentials
         self._log_sink = log_sink
         self._retry_delays = tuple(event_retry_delays_s)
         self._throttle_delay = event_throttle_delay_s
@@ -369,6 +372,8 @@ class LambdaRuntime:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
             }
         )
+        if config.role and self._role_credentials is not None:
+            env.update(self._role_credentials(config.role, config.name))
         return env
 
     # -- logs --------------------------------------------------------------------------------

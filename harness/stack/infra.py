@@ -64,6 +64,23 @@ class HealthCheckSpec:
     unhealthy_threshold: int = 3
 
 
+@dataclass(frozen=True)
+class ScalingSpec:
+    """An ``aws_appautoscaling_target`` with its target-tracking ``aws_appautoscaling_policy``."""
+
+    resource_id: str
+    min_capacity: int
+    max_capacity: int
+    policy_name: str
+    target_value: float
+    metric_type: str
+    scale_out_cooldown_s: float = 300.0
+    scale_in_cooldown_s: float = 300.0
+    disable_scale_in: bool = False
+    service_namespace: str = "ecs"
+    scalable_dimension: str = "ecs:service:DesiredCount"
+
+
 @dataclass
 class Infra:
     """Everything provisioning needs, read from ``infra/``."""
@@ -83,6 +100,10 @@ class Infra:
     health_check: HealthCheckSpec = field(default_factory=HealthCheckSpec)
     api_document: dict[str, Any] = field(default_factory=dict)
     api_stage: str = "v1"
+    scaling: list[ScalingSpec] = field(default_factory=list)
+    load_balancer_name: str = ""  # the application load balancer in front of the service
+    target_group_name: str = ""
+    api_access_log_group: str | None = None  # the stage's access_log_settings destination
 
     @property
     def container(self) -> dict[str, Any]:
@@ -189,9 +210,21 @@ def load_infra(
             healthy_threshold=int(check.get("healthy_threshold", 2)),
             unhealthy_threshold=int(check.get("unhealthy_threshold", 3)),
         )
+    if service_tg is not None:
+        infra.target_group_name = tf.attr(service_tg, "name")
+    for lb in tf.of_type("aws_lb"):
+        if tf.attr(lb, "load_balancer_type", "application") == "application":
+            infra.load_balancer_name = tf.attr(lb, "name")
+    infra.scaling = _scaling(tf)
     stage_block = next(tf.of_type("aws_api_gateway_stage"), None)
     if stage_block is not None:
         infra.api_stage = tf.attr(stage_block, "stage_name")
+        for settings in tf.sub_blocks(stage_block, "access_log_settings"):
+            group = _reference(
+                tf, stage_block, "access_log_settings", settings.get("destination_arn"),
+                "an aws_cloudwatch_log_group",
+            )
+            infra.api_access_log_group = tf.attr(group, "name")
     return infra
 
 
@@ -292,6 +325,42 @@ def _mapping(tf: Terraform, block: Block) -> MappingSpec:
 def _role_name(tf: Terraform, block: Block) -> str:
     role = _reference(tf, block, "role", block.body.get("role"), "an aws_iam_role")
     return str(tf.attr(role, "name"))
+
+
+def _scaling(tf: Terraform) -> list[ScalingSpec]:
+    """Each target-tracking policy with its scalable target (other policy types are skipped)."""
+    specs = []
+    targets = {tf.attr(t, "resource_id"): t for t in tf.of_type("aws_appautoscaling_target")}
+    for policy in tf.of_type("aws_appautoscaling_policy"):
+        if tf.attr(policy, "policy_type", "StepScaling") != "TargetTrackingScaling":
+            continue
+        resource_id = tf.attr(policy, "resource_id")
+        target = targets.get(resource_id)
+        if target is None:
+            raise InfraError(
+                f"{policy.file.name}: {policy.address}: no aws_appautoscaling_target for "
+                f"{resource_id!r}"
+            )
+        (config,) = tf.eval(
+            tf.sub_blocks(policy, "target_tracking_scaling_policy_configuration"), policy.file
+        ) or [{}]
+        (metric,) = config.get("predefined_metric_specification") or [{}]
+        specs.append(
+            ScalingSpec(
+                resource_id=resource_id,
+                min_capacity=int(tf.attr(target, "min_capacity")),
+                max_capacity=int(tf.attr(target, "max_capacity")),
+                policy_name=tf.attr(policy, "name"),
+                target_value=float(config.get("target_value", 0)),
+                metric_type=str(metric.get("predefined_metric_type", "")),
+                scale_out_cooldown_s=float(config.get("scale_out_cooldown", 300)),
+                scale_in_cooldown_s=float(config.get("scale_in_cooldown", 300)),
+                disable_scale_in=bool(config.get("disable_scale_in", False)),
+                service_namespace=tf.attr(target, "service_namespace"),
+                scalable_dimension=tf.attr(target, "scalable_dimension"),
+            )
+        )
+    return specs
 
 
 def _target_group_for_service(tf: Terraform) -> Block | None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where used: the endpoint is launched before they l
     from harness.ingress.gateway import Gateway
     from harness.ingress.load_balancer import LoadBalancer
     from harness.ingress.replicas import ReplicaSet
+    from harness.stack.telemetry import Telemetry
 
 logger = logging.getLogger("harness.stack.stack")
 Progress = Callable[[str], None]
@@ -46,6 +47,7 @@ class StackConfig:
         default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness"))
     )
     allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    time_scale: float = 1.0  # K: AWS's periods, evaluations and cooldowns divided by K
 
 
 def ensure_port_free(port: int, what: str, flag: str) -> None:
@@ -74,6 +76,7 @@ class Stack:
         self.replicas: ReplicaSet | None = None
         self.load_balancer: LoadBalancer | None = None
         self.gateway: Gateway | None = None
+        self.telemetry: Telemetry | None = None
         self.timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
         self.log_dir = self.config.state_dir / "logs"
@@ -133,6 +136,10 @@ class Stack:
             cfg.root, region=cfg.region, account_id=account, cache_dir=cfg.state_dir / "cache"
         )
         self._timed("infra", t)
+        from harness.stack.telemetry import Telemetry, replica_tasks  # noqa: PLC0415
+
+        # metrics, task logs, autoscaling and the task role's credentials (telemetry.py)
+        self.telemetry = Telemetry(infra, edge, cfg.region, time_scale=cfg.time_scale)
 
         # Replicas boot (separate processes) while the AWS side comes up and is provisioned.
         count = (
@@ -143,11 +150,12 @@ class Stack:
         self.replicas = ReplicaSet(
             "service.app:create_app",
             count=count,
-            env=self._replica_env(edge),
+            env={**self._replica_env(edge), **self.telemetry.task_environment()},
             health_path=infra.health_check.path,
             log_dir=self.log_dir,
             app_dir=cfg.root,
         )
+        self.telemetry.watch_tasks(replica_tasks(self.replicas, infra))
         replica_error: list[BaseException] = []
         replica_thread = threading.Thread(
             target=self._run,
@@ -196,6 +204,7 @@ class Stack:
         if replica_error:
             raise StackError(str(replica_error[0])) from replica_error[0]
         assert self.gateway is not None
+        self.telemetry.start()
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
 
@@ -218,7 +227,12 @@ class Stack:
             timeout_s=min(check.timeout_s, 1.0),
             healthy_threshold=check.healthy_threshold,
             unhealthy_threshold=check.unhealthy_threshold,
-        ).start()
+        )
+        if self.telemetry is not None:
+            self.load_balancer.observer = self.telemetry.load_balancer_metrics(
+                self.load_balancer.target_health
+            )
+        self.load_balancer.start()
         self.gateway = Gateway(
             infra.api_document,
             self.load_balancer.url,
@@ -226,7 +240,9 @@ class Stack:
             allowed_source_cidrs=self.config.allowed_source_cidrs,
             region=self.config.region,
             account_id=account,
-            access_log=self.log_dir / "gateway-access.log",
+            access_log=self.log_dir / "gateway-access.log"
+            if self.telemetry is None
+            else self.telemetry.gateway_access_log(self.log_dir / "gateway-access.log"),
             port=self.config.gateway_port,
         ).start()
         self._timed("gateway_ready", self._t0)
@@ -280,6 +296,9 @@ class Stack:
 
     def stop(self) -> None:
         """Tear down in reverse order; safe to call twice or after a failed start."""
+        if self.telemetry is not None:  # first: it sends what it holds to the endpoint
+            self.telemetry.stop()
+            self.telemetry = None
         parts = [
             (name, getattr(self, name))
             for name in ("gateway", "load_balancer", "replicas", "backend")
@@ -328,6 +347,7 @@ class Stack:
                 for r in self.replicas.replicas
             ],
             "region": self.config.region,
+            "time_scale": self.config.time_scale,
             "log_dir": str(self.log_dir.resolve()),
             "timings_s": self.timings,
             "python": sys.executable,

@@ -28,6 +28,9 @@ HARNESS_PARTS = (
     "harness.pytest_plugin",
     "harness.doctor",
     "harness.verify",
+    "harness.cloudwatch",
+    "harness.autoscaling",
+    "harness.iam",
 )
 
 #: package or module -> import prefixes it must not use
@@ -60,6 +63,19 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "harness.contracts": (
         "moto", "boto3", "botocore", "httpx", *SERVERS,
         *(p for p in HARNESS_PARTS if p not in ("harness.contracts", "harness.stack")),
+    ),
+    # the control plane's parts are handed boto3 clients and callables; they import no other part
+    "harness.cloudwatch": (
+        "moto", "boto3", "botocore", *SERVERS,
+        *(p for p in HARNESS_PARTS if p != "harness.cloudwatch"),
+    ),
+    "harness.autoscaling": (  # it reads CloudWatch: harness.cloudwatch is its one other part
+        "moto", "boto3", "botocore", *SERVERS,
+        *(p for p in HARNESS_PARTS if p not in ("harness.autoscaling", "harness.cloudwatch")),
+    ),
+    "harness.iam": (
+        "moto", "boto3", "botocore", *(s for s in SERVERS if s != "http.server"),
+        *(p for p in HARNESS_PARTS if p != "harness.iam"),
     ),
 }
 #: the only modules that may import moto
@@ -141,6 +157,8 @@ def test_layout_every_part_says_what_it_is() -> None:
         ("harness.lambda_runtime.worker", "import psutil\n", "standard library only"),
         ("service.app", "from harness import cli\n", "service must not import harness"),
         ("lambdas.query.handler", "import service.app\n", "lambdas must not import service"),
+        ("harness.cloudwatch.metrics", "import boto3\n", "harness.cloudwatch must not import boto3"),
+        ("harness.autoscaling.controller", "from harness.stack import infra\n", "must not import harness.stack"),
     ],
 )
 def test_layout_checker_reports_a_breach(module: str, source: str, expected: str) -> None:
