@@ -116,18 +116,26 @@ def test_sink_keeps_counting_when_put_metric_data_fails() -> None:
 
 @pytest.fixture
 def burner() -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    process = subprocess.Popen(
+        [sys.executable, "-c", "print('ready', flush=True)\nwhile True: pass"], stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
     yield process
     process.kill()
-    process.wait()
+    process.communicate()
 
 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # started and past its interpreter's start-up (whose CPU time would count as work) when yielded
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
     yield process
     process.kill()
-    process.wait()
+    process.communicate()
 
 
 def test_ecs_metrics_measure_cpu_against_the_task_cpu_units(
