@@ -18,7 +18,7 @@ def own_stack(stack):
     return stack.stack
 
 
-def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(
+def test_killing_a_replica_costs_at_most_the_request_in_flight_and_it_is_replaced(
     api: httpx.Client, own_stack
 ) -> None:
     before = {r.pid for r in own_stack.replicas.replicas}
@@ -53,7 +53,9 @@ def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(
     done.set()
     worker.join()
     after = {r.pid for r in own_stack.replicas.replicas}
-    assert failures == [], failures[:5]
+    # An ALB does not retry on another target: the one request in flight on the killed replica
+    # may fail with a 502 (never anything else); everything after goes to the live replica.
+    assert len(failures) <= 1 and all(f.startswith("502 ") for f in failures), failures[:5]
     assert count > 10
     assert victim.pid not in after and len(after) == len(before), (before, after)
 
