@@ -114,6 +114,7 @@ class ServiceController:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> ServiceController:
         """Start the task runner and the scheduler thread."""
+        self.runner.on_exit(lambda pid, code: self._wake.set())
         self.runner.start()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="ecs-service", daemon=True)

@@ -7,7 +7,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from harness.ecs.model import Task
@@ -32,8 +32,11 @@ class TaskRunner:
         app_dir: Path | None = None,
         python: str = sys.executable,
         start_timeout_s: float = 15.0,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.base_env = dict(base_env)
+        #: set after the revision's environment (the harness's endpoint URL, region, credentials)
+        self.overrides = dict(overrides or {})
         self.log_dir = log_dir
         self.host = host
         self._zygote = Zygote(
@@ -45,6 +48,10 @@ class TaskRunner:
             start_timeout_s=start_timeout_s,
         )
         self._processes: dict[str, ForkedProcess] = {}
+
+    def on_exit(self, callback: Callable[[int, int], None]) -> None:
+        """Call ``callback(pid, code)`` the moment a task process ends (event-driven, no polling)."""
+        self._zygote.on_exit.append(callback)
 
     def start(self) -> None:
         """Start the zygote (it imports the service while the caller goes on)."""
@@ -59,8 +66,8 @@ class TaskRunner:
         """Fork the task's process with its revision's environment (raises ZygoteError)."""
         port = free_port(self.host)
         task.log_path = self.log_dir / f"task-{task.id}.log"
-        env = {**self.base_env, **task.revision.environment, "ECS_TASK_ARN": task.arn}
-        env["ECS_CONTAINER_METADATA_URI_V4"] = ""  # no metadata endpoint locally
+        env = {**self.base_env, **task.revision.environment, **self.overrides}
+        env["ECS_TASK_ARN"] = task.arn
         process = self._zygote.spawn(port, self.host, task.log_path, False, env)
         self._processes[task.id] = process
         task.pid, task.url = process.pid, f"http://{self.host}:{port}"

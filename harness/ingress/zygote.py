@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -104,6 +104,8 @@ class Zygote:
         self._exits: dict[int, int] = {}
         self._eof = False
         self._reader: threading.Thread | None = None
+        #: called with (pid, exit code) from the reader thread as soon as a child ends
+        self.on_exit: list[Callable[[int, int], None]] = []
 
     @property
     def pid(self) -> int | None:
@@ -242,6 +244,9 @@ class Zygote:
                 elif "spawned" in message or "error" in message:
                     self._replies.append(message)
                 self._changed.notify_all()
+            if "exited" in message:
+                for callback in list(self.on_exit):
+                    callback(int(message["exited"]), int(message["code"]))
         process.wait()
         with self._changed:
             self._eof = True

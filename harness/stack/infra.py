@@ -62,6 +62,8 @@ class HealthCheckSpec:
     timeout_s: float = 5.0
     healthy_threshold: int = 2
     unhealthy_threshold: int = 3
+    deregistration_delay_s: float = 300.0  # the target group's deregistration_delay (AWS default)
+    target_group_name: str = ""
 
 
 @dataclass
@@ -188,6 +190,8 @@ def load_infra(
             timeout_s=float(check.get("timeout", 5)),
             healthy_threshold=int(check.get("healthy_threshold", 2)),
             unhealthy_threshold=int(check.get("unhealthy_threshold", 3)),
+            deregistration_delay_s=float(tf.attr(service_tg, "deregistration_delay", 300)),
+            target_group_name=str(tf.attr(service_tg, "name", "")),
         )
     stage_block = next(tf.of_type("aws_api_gateway_stage"), None)
     if stage_block is not None:
