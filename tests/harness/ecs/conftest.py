@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from harness.ecs.controller import ServiceConfig, ServiceController
@@ -19,6 +17,9 @@ from harness.ecs.model import Revision
 from harness.ecs.runner import TaskRunner
 from harness.ecs.timescale import TimeScale
 from harness.ingress.load_balancer import LoadBalancer
+from tests.load_loop import Load
+
+__all__ = ["Load", "Service", "revision", "wait_for"]
 
 APPS_DIR = Path(__file__).parents[1] / "ingress" / "apps"
 SCALE = TimeScale(20.0)  # health checks every 0.5 s, grace 3 s, deregistration delay 1.5 s
@@ -56,39 +57,6 @@ class Service:
 
     def tasks(self, status: str | None = None) -> list[Any]:
         return [t for t in self.controller.snapshot() if status is None or t.last_status == status]
-
-
-@dataclass
-class Load:
-    """Requests in a loop through the load balancer, counting every answer."""
-
-    url: str
-    statuses: list[int] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    _done: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Load:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self._done.is_set():
-                try:
-                    answer = client.post(self.url + "/query/user", json={"user_id": "u"})
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                self.statuses.append(answer.status_code)
-                if answer.status_code != 200:
-                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        assert self._thread is not None
-        self._thread.join(timeout=15)
 
 
 @pytest.fixture
