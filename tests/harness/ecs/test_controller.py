@@ -63,7 +63,7 @@ def test_rolling_deployment_under_load_loses_nothing(service_factory) -> None:
         assert wait_for(lambda: service.controller.steady(), 60)
         took = time.monotonic() - started
     print(f"deployment took {took:.2f} s, {len(load.statuses)} requests")
-    assert load.failures == [] and len(load.statuses) > 10
+    assert load.failures == [] and len(load.statuses) > 5
     assert {t.last_status for t in old} == {"STOPPED"}
     assert all(t.stopped_reason and "Scaling activity initiated" in t.stopped_reason for t in old)
     new = service.tasks("RUNNING")
@@ -99,9 +99,10 @@ def test_broken_revision_fails_rolls_back_and_loses_nothing(service_factory) -> 
     )
     assert f"(service svc) rolling back to deployment {first}." in messages
     assert min(healthy_counts) >= 1  # minimumHealthyPercent 50 of 2
-    assert load.failures == [] and len(load.statuses) > 20
-    crashed = [t for t in service.tasks("STOPPED") if t.revision.short == "svc:2"]
-    assert crashed and {t.stopped_reason for t in crashed} == {"Essential container in task exited"}
+    assert load.failures == [] and len(load.statuses) > 5
+    crashed = [t for t in service.tasks("STOPPED") if t.stop_code == "EssentialContainerExited"]
+    assert len(crashed) >= 3 and {t.revision.short for t in crashed} == {"svc:2"}
+    assert {t.stopped_reason for t in crashed} == {"Essential container in task exited"}
 
 
 def test_task_over_its_memory_is_stopped_out_of_memory(service_factory) -> None:
