@@ -24,17 +24,6 @@ __all__ = ["print_ecs", "register"]
 StateDir = Annotated[
     Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives.")
 ]
-TASK_DEFINITION_KEYS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "runtimePlatform",
-)
 
 
 def print_ecs(state: dict[str, Any], console: Console) -> None:
@@ -134,6 +123,8 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         current = call(client.describe_services, cluster=cluster, services=[service])
         arn = current["services"][0]["taskDefinition"]
         definition = call(client.describe_task_definition, taskDefinition=arn)["taskDefinition"]
+        from harness.stack.provision import TASK_DEFINITION_KEYS  # noqa: PLC0415
+
         params = {k: definition[k] for k in TASK_DEFINITION_KEYS if definition.get(k)}
         container = dict(params["containerDefinitions"][0])
         environment = {e["name"]: e["value"] for e in container.get("environment", [])}
@@ -157,10 +148,12 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         """The service's tasks as ecs describe-tasks shows them."""
         client, cluster, service = ecs_client(state_dir)
         status = "STOPPED" if stopped else "RUNNING"
-        arns = call(
-            client.list_tasks, cluster=cluster, serviceName=service, desiredStatus=status
-        )["taskArns"]
-        described = call(client.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
+        arns = call(client.list_tasks, cluster=cluster, serviceName=service, desiredStatus=status)[
+            "taskArns"
+        ]
+        described = (
+            call(client.describe_tasks, cluster=cluster, tasks=arns)["tasks"] if arns else []
+        )
         table = Table(show_header=True, header_style="bold")
         for column in ("task", "revision", "lastStatus", "health", "stoppedReason"):
             table.add_column(column)

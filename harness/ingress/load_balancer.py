@@ -105,7 +105,6 @@ class LoadBalancer:
         self._client: httpx.AsyncClient | None = None
         self._checker: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.server = ASGIServer(self, host=host, port=port, name="load-balancer")
 
@@ -164,7 +163,6 @@ class LoadBalancer:
                 timeout = httpx.Timeout(self.idle_timeout_s, connect=max(self.timeout_s, 2.0))
                 self._client = httpx.AsyncClient(limits=limits, timeout=timeout)
                 self._checker = httpx.AsyncClient(timeout=self.timeout_s)
-                self._wake = asyncio.Event()
                 self._loop = asyncio.get_running_loop()
                 await self._check_round()  # targets listed at start are checked before serving
                 self._task = asyncio.create_task(self._check_forever())
@@ -187,8 +185,6 @@ class LoadBalancer:
         candidates = [url for url in registered if states[url] == HEALTHY]
         if not candidates:
             candidates = [url for url in registered if states[url] == UNHEALTHY]
-        if any(state == INITIAL for state in states.values()) and self._wake is not None:
-            self._wake.set()  # a new target: check it now rather than at the next interval
         if not candidates:
             return None
         target = candidates[self._next % len(candidates)]
@@ -245,11 +241,8 @@ class LoadBalancer:
         return self._health.setdefault(url, _Health())
 
     async def _check_forever(self) -> None:
-        assert self._wake is not None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            self._wake.clear()
+            await asyncio.sleep(self.interval_s)
             await self._check_round()
 
     async def _check_round(self) -> None:

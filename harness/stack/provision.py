@@ -283,7 +283,7 @@ class Provisioner:
         if not any(c.get("status") == "ACTIVE" for c in clusters):
             ecs.create_cluster(clusterName=infra.cluster_name)
             self._did(True, f"ECS cluster {infra.cluster_name}")
-        task = {k: v for k, v in infra.task_definition.items() if k in _TASK_DEFINITION_KEYS}
+        task = {k: v for k, v in infra.task_definition.items() if k in TASK_DEFINITION_KEYS}
         family = task["family"]
         try:
             latest = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
@@ -326,7 +326,7 @@ class Provisioner:
         self._did(created, f"REST API {title} (stage {self.infra.api_stage})")
 
 
-_TASK_DEFINITION_KEYS = (
+TASK_DEFINITION_KEYS = (
     "family",
     "taskRoleArn",
     "executionRoleArn",

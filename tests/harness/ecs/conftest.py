@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from harness.ecs.runner import TaskRunner
 from harness.ecs.timescale import TimeScale
 from harness.ingress.load_balancer import LoadBalancer
 from tests.load_loop import Load
+from tests.polling import wait_for
 
 __all__ = ["Load", "Service", "revision", "wait_for"]
 
@@ -39,15 +39,6 @@ def revision(number: int, memory: int = 512, **env: str) -> Revision:
             ],
         }
     )
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @dataclass

@@ -199,7 +199,7 @@ def test_load_balancer_draining_target_finishes_in_flight_gets_no_new(
     with LoadBalancer(lambda: list(registered), interval_s=60) as lb:
         results: list[int] = []
         slow = threading.Thread(
-            target=lambda: results.append(httpx.get(f"{lb.url}/slow/800", timeout=10).status_code)
+            target=lambda: results.append(httpx.get(f"{lb.url}/slow/3000", timeout=10).status_code)
         )
         slow.start()
         assert wait_for(lambda: lb.in_flight(echo_servers[0].url) == 1)
