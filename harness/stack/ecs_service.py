@@ -22,7 +22,7 @@ from harness.ecs.model import Revision
 from harness.ecs.runner import TaskRunner
 from harness.ecs.timescale import TimeScale
 from harness.ingress.load_balancer import LoadBalancer
-from harness.ingress.replicas import tail
+from harness.ingress.replicas import ReplicaInfo, tail
 from harness.stack.infra import Infra
 
 __all__ = ["EcsService", "TasksNotRunning"]
@@ -129,6 +129,21 @@ class EcsService:
         httpx.post(
             endpoint_url.rstrip("/") + ECS_DELEGATE_PATH, json={"url": self.api.url}, timeout=10
         ).raise_for_status()
+
+    @property
+    def replicas(self) -> list[ReplicaInfo]:
+        """The running tasks as (id, url, pid, state), as :class:`ReplicaSet` lists replicas."""
+        return [
+            ReplicaInfo(
+                t.id, t.url, t.pid or 0, "HEALTHY" if t.health_status == "HEALTHY" else "STARTING"
+            )
+            for t in self.controller.snapshot()
+            if t.url and t.live and t.last_status == "RUNNING"
+        ]
+
+    def target_urls(self) -> list[str]:
+        """The registered tasks (the load balancer's targets)."""
+        return self.controller.target_urls()
 
     def stop(self) -> None:
         """Stop the API, the load balancer and every task."""

@@ -285,8 +285,14 @@ class Provisioner:
             self._did(True, f"ECS cluster {infra.cluster_name}")
         task = {k: v for k, v in infra.task_definition.items() if k in TASK_DEFINITION_KEYS}
         family = task["family"]
+        # the latest ACTIVE revision, as DescribeTaskDefinition(family) answers on AWS (moto also
+        # counts deregistered ones)
+        active = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")
+        revisions = sorted(active["taskDefinitionArns"], key=lambda a: int(a.rsplit(":", 1)[1]))
         try:
-            latest = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+            latest = ecs.describe_task_definition(taskDefinition=(revisions or [family])[-1])[
+                "taskDefinition"
+            ]
             same = all(
                 latest.get(k) == v for k, v in task.items() if k != "containerDefinitions"
             ) and len(latest.get("containerDefinitions", [])) == len(task["containerDefinitions"])

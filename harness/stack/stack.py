@@ -79,6 +79,12 @@ class Stack:
         self._t0 = time.perf_counter()
         self.log_dir = self.config.state_dir / "logs"
 
+    @property
+    def replicas(self) -> EcsService | None:
+        """The service's tasks, listed as replicas (``stack.replicas.replicas``), for callers
+        written before the ECS service ran them."""
+        return self.ecs
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Stack:

@@ -174,6 +174,7 @@ def test_deploy_script_and_the_seed_rollback_command_change_the_revision(
     assert load.failures == [] and len(load.statuses) > 5
     service = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
     assert service["taskDefinition"].endswith(f"{FAMILY}:{previous}")
+    ecs.deregister_task_definition(taskDefinition=f"{FAMILY}:{new}")  # leave it as found
 
 
 def test_broken_revision_fails_and_rolls_back_without_a_failed_request(
@@ -214,6 +215,7 @@ def test_broken_revision_fails_and_rolls_back_without_a_failed_request(
     )
     assert service["taskDefinition"].endswith(f"{FAMILY}:{good}")
     assert running_revisions(ecs) == [f"{FAMILY}:{good}"] * own_stack.ecs.controller.desired_count
+    ecs.deregister_task_definition(taskDefinition=f"{FAMILY}:{broken}")  # leave it as found
     stopped_arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
     stopped = ecs.describe_tasks(cluster=CLUSTER, tasks=stopped_arns[:100])["tasks"]
     crashed = [t for t in stopped if t["taskDefinitionArn"].endswith(f":{broken}")]
