@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +40,8 @@ class TaskRunner:
         self.overrides = dict(overrides or {})
         self.log_dir = log_dir
         self.host = host
+        self.python = python
+        self.app_dir = app_dir
         self._zygote = Zygote(
             app,
             env=self.base_env,
@@ -47,7 +50,7 @@ class TaskRunner:
             log_path=log_dir / "zygote.log",
             start_timeout_s=start_timeout_s,
         )
-        self._processes: dict[str, ForkedProcess] = {}
+        self._processes: dict[str, ForkedProcess | subprocess.Popen[bytes]] = {}
 
     def on_exit(self, callback: Callable[[int, int], None]) -> None:
         """Call ``callback(pid, code)`` the moment a task process ends (event-driven, no polling)."""
@@ -59,16 +62,50 @@ class TaskRunner:
         self._zygote.start()
 
     def stop(self, grace_s: float = 3.0) -> None:
-        """Stop the zygote, which stops every task process still running."""
+        """Stop every task process still running (the zygote stops its own children)."""
+        own = [p for p in self._processes.values() if isinstance(p, subprocess.Popen)]
+        for process in own:
+            if process.poll() is None:
+                process.terminate()
+        for process in own:
+            try:
+                process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         self._zygote.stop(grace_s)
 
     def launch(self, task: Task) -> None:
-        """Fork the task's process with its revision's environment (raises ZygoteError)."""
+        """Start the task's process with its revision's environment (raises ZygoteError).
+
+        Without ``entryPoint``/``command`` the task is forked from the zygote (the image's default
+        command, ``python -m service``, already imported); with them, ``entryPoint + command`` runs
+        as a process of its own (``python`` is this interpreter), told its port in ``PORT`` and
+        ``HOST``, as the image's container port is 8000 on every task on AWS.
+        """
         port = free_port(self.host)
         task.log_path = self.log_dir / f"task-{task.id}.log"
         env = {**self.base_env, **task.revision.environment, **self.overrides}
-        env["ECS_TASK_ARN"] = task.arn
-        process = self._zygote.spawn(port, self.host, task.log_path, False, env)
+        env.update({"ECS_TASK_ARN": task.arn, "PORT": str(port), "HOST": self.host})
+        argv = [*(task.revision.entry_point or []), *(task.revision.command or [])]
+        process: ForkedProcess | subprocess.Popen[bytes]
+        if argv:
+            if argv[0] in ("python", "python3"):
+                argv[0] = self.python
+            with task.log_path.open("ab") as log:
+                try:
+                    process = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=self.app_dir,
+                    )
+                except OSError as exc:
+                    raise ZygoteError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        else:
+            process = self._zygote.spawn(port, self.host, task.log_path, False, env)
         self._processes[task.id] = process
         task.pid, task.url = process.pid, f"http://{self.host}:{port}"
         logger.info("task %s (%s) pid=%d port=%d", task.id, task.revision.short, process.pid, port)
@@ -105,9 +142,14 @@ class TaskRunner:
     def signal(self, task: Task, signum: int = signal.SIGTERM) -> None:
         """Send ``signum`` to the task's process (SIGTERM: ECS's stop; SIGKILL after stopTimeout)."""
         process = self._processes.get(task.id)
-        if process is not None:
-            process.send_signal(signum)
+        if process is not None and process.poll() is None:
+            try:
+                process.send_signal(signum)
+            except ProcessLookupError:
+                pass
 
     def forget(self, task: Task) -> None:
-        """Drop the handle of a stopped task."""
-        self._processes.pop(task.id, None)
+        """Drop the handle of a stopped task (kept while its process runs: stop() ends it)."""
+        process = self._processes.get(task.id)
+        if process is not None and process.poll() is not None:
+            del self._processes[task.id]

@@ -25,8 +25,10 @@ APPS_DIR = Path(__file__).parents[1] / "ingress" / "apps"
 SCALE = TimeScale(20.0)  # health checks every 0.5 s, grace 3 s, deregistration delay 1.5 s
 
 
-def revision(number: int, memory: int = 512, **env: str) -> Revision:
-    """A revision of the fake service's task definition with ``env``."""
+def revision(
+    number: int, memory: int = 512, command: list[str] | None = None, **env: str
+) -> Revision:
+    """A revision of the fake service's task definition with ``env`` (and ``command``)."""
     return Revision.from_task_definition(
         {
             "family": "svc",
@@ -35,7 +37,11 @@ def revision(number: int, memory: int = 512, **env: str) -> Revision:
             "memory": str(memory),
             "cpu": "256",
             "containerDefinitions": [
-                {"name": "app", "environment": [{"name": k, "value": v} for k, v in env.items()]}
+                {
+                    "name": "app",
+                    "environment": [{"name": k, "value": v} for k, v in env.items()],
+                    **({"command": command} if command else {}),
+                }
             ],
         }
     )

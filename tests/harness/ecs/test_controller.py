@@ -111,3 +111,22 @@ def test_task_over_its_memory_is_stopped_out_of_memory(service_factory) -> None:
     task = service.tasks("STOPPED")[-1]
     assert task.stopped_reason == "OutOfMemoryError: Container killed due to memory usage"
     assert task.exit_code == 137
+
+
+SERVE_FAKE = (
+    "import os, uvicorn; uvicorn.run('fake_service:create_app', factory=True, "
+    "host=os.environ['HOST'], port=int(os.environ['PORT']), log_level='warning')"
+)
+
+
+def test_revision_command_runs_instead_of_the_default(service_factory) -> None:
+    service = service_factory(desired=1)
+    assert service.controller.wait_steady(30)
+    service.controller.update(
+        revision=revision(2, command=["python", "-c", SERVE_FAKE], FAKE_COLOUR="blue")
+    )
+    assert wait_for(lambda: service.controller.steady(), 60)
+    (task,) = service.tasks("RUNNING")
+    assert task.revision.command == ["python", "-c", SERVE_FAKE]
+    assert httpx.get(service.lb.url + "/env/FAKE_COLOUR").json()["value"] == "blue"
+    assert httpx.get(service.lb.url + "/env/PORT").json()["value"] == task.url.rsplit(":", 1)[1]
