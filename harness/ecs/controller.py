@@ -323,13 +323,13 @@ class ServiceController:
         elif task.last_status == model.DEACTIVATING:
             drained = self.target_group is None or self.target_group.in_flight(task.url or "") == 0
             delay = self.scale.seconds(self.config.deregistration_delay_s)
-            settled = now - (task.stopping_at or 0.0) >= min(0.2, delay)  # the LB saw it leave
-            if (drained and settled) or now - (task.stopping_at or 0.0) >= delay:
+            settled = now - task.stop_mono >= min(0.2, delay)  # the LB saw it leave
+            if (drained and settled) or now - task.stop_mono >= delay:
                 task.last_status = model.STOPPING
-                task.stopping_at = now
+                task.stop_mono = now
                 self.runner.signal(task, signal.SIGTERM)
         elif task.last_status == model.STOPPING:
-            if now - (task.stopping_at or now) >= self.scale.seconds(self.config.stop_timeout_s):
+            if now - task.stop_mono >= self.scale.seconds(self.config.stop_timeout_s):
                 self.runner.signal(task, signal.SIGKILL)
 
     def _watch_running(self, task: Task, now: float, health: dict[str, str]) -> None:
@@ -339,7 +339,7 @@ class ServiceController:
             self._failed(task, StopCode.OOM_REASON)
             task.desired_status, task.stop_code = model.STOPPED, StopCode.ESSENTIAL_EXITED
             task.stopped_reason = StopCode.OOM_REASON
-            task.last_status, task.stopping_at = model.STOPPING, now
+            task.last_status, task.stop_mono, task.stopping_at = model.STOPPING, now, time.time()
             task.registered = False
             self._publish()
             self.runner.signal(task, signal.SIGKILL)
@@ -423,7 +423,7 @@ class ServiceController:
         if task.desired_status != model.RUNNING:
             return
         task.desired_status, task.stop_code, task.stopped_reason = model.STOPPED, code, reason
-        task.stopping_at = time.monotonic()
+        task.stop_mono, task.stopping_at = time.monotonic(), time.time()
         if task.registered:
             task.registered = False
             self._publish()

@@ -132,6 +132,7 @@ class Task:
     failed_checks: int = 0
     next_check: float = 0.0
     started_mono: float = 0.0  # when it became RUNNING, on the monotonic clock
+    stop_mono: float = 0.0  # when its current stop phase (DEACTIVATING, STOPPING) began
 
     @property
     def live(self) -> bool:

@@ -37,6 +37,10 @@ def test_service_desired_count_scales_out_and_in(service_factory) -> None:
         f"Scaling activity initiated by (deployment {deployment})"
     }
     assert {t.stop_code for t in stopped} == {"ServiceSchedulerInitiated"}
+    for task in stopped:  # wall-clock timestamps, in lifecycle order
+        assert task.started_at and task.stopping_at and task.stopped_at
+        assert task.created_at <= task.started_at <= task.stopping_at <= task.stopped_at
+        assert task.stopping_at > 1.7e9
     assert service.controller.wait_steady(30)
 
 
