@@ -134,3 +134,22 @@ def test_revision_command_runs_instead_of_the_default(service_factory) -> None:
     assert task.revision.command == ["python", "-c", SERVE_FAKE]
     assert httpx.get(service.lb.url + "/env/FAKE_COLOUR").json()["value"] == "blue"
     assert httpx.get(service.lb.url + "/env/PORT").json()["value"] == task.url.rsplit(":", 1)[1]
+
+
+def test_revision_failing_elb_health_checks_is_stopped_after_grace_and_rolled_back(
+    service_factory,
+) -> None:
+    service = service_factory(desired=2, grace_period_s=20.0)  # 1 s at K=20
+    controller = service.controller
+    assert controller.wait_steady(30)
+    with Load(service.lb.url) as load:
+        controller.update(revision=revision(2, FAKE_HEALTH_STATUS="503"))
+        failed = controller.primary
+        assert wait_for(lambda: controller.primary is not failed and controller.steady(), 120)
+    assert failed.rollout_state == "FAILED"
+    reason = "Task failed ELB health checks in (target-group target-group)"
+    sick = [t for t in service.tasks("STOPPED") if t.revision.short == "svc:2"]
+    assert sum(t.stopped_reason == reason for t in sick) >= 3, [t.stopped_reason for t in sick]
+    assert all(t.started_at for t in sick)  # they ran: the checks, not the start, failed
+    assert controller.primary.revision.short == "svc:1"
+    assert load.failures == []
