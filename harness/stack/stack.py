@@ -102,6 +102,10 @@ class Stack:
     def _start(self) -> None:
         cfg = self.config
         self._t0 = t0 = time.perf_counter()
+        from harness.ecs.timescale import TimeScale  # noqa: PLC0415
+
+        # One factor for every part: the endpoint and the tasks inherit it (TimeScale.from_env()).
+        os.environ.update(TimeScale(cfg.time_scale).export())
         if cfg.backend == "embedded" and not cfg.endpoint_url:
             ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
         ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")
@@ -131,7 +135,6 @@ class Stack:
 
         t = time.perf_counter()
         account = getattr(backend, "account_id", None)
-        from harness.ecs.timescale import TimeScale  # noqa: PLC0415
         from harness.stack.ecs_service import EcsService  # noqa: PLC0415
         from harness.stack.provision import Provisioner, aws_client  # noqa: PLC0415 - see the top
 
