@@ -464,7 +464,7 @@ class ServiceController:
         )
         if done and primary.rollout_state == model.IN_PROGRESS:
             primary.rollout_state = model.COMPLETED
-            primary.rollout_state_reason = "ECS deployment ecs-svc completed."
+            primary.rollout_state_reason = f"ECS deployment {primary.id} completed."
             primary.completed_at = primary.updated_at = time.time()
             self.events.add(f"(deployment {primary.id}) deployment completed.")
         if done and primary.rollout_state == model.COMPLETED:

@@ -197,12 +197,17 @@ class Deployment:
     desired_count: int
     status: str = PRIMARY
     rollout_state: str = IN_PROGRESS
-    rollout_state_reason: str = "ECS deployment ecs-svc in progress."
+    rollout_state_reason: str = ""
     failed_tasks: int = 0
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     completed_at: float | None = None
     first_healthy_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.rollout_state_reason = (
+            self.rollout_state_reason or f"ECS deployment {self.id} in progress."
+        )
 
     def describe(self, running: int, pending: int) -> dict[str, Any]:
         """The deployment as DescribeServices answers it."""
