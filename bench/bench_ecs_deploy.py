@@ -11,6 +11,8 @@ requests per scale and the stack process's CPU at idle (controller, load balance
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -53,6 +55,35 @@ def deploy_once(ecs: Any, stack: Stack, number: int, timeout_s: float) -> tuple[
     return deployment.first_healthy_at - called, deployment.completed_at - called
 
 
+def crash_and_scale_in(ecs: Any, stack: Stack, loops: int = 4) -> tuple[int, int, int, int]:
+    """(failed, sent) while a task is SIGKILLed, then while the service scales 3 -> 2 (drained)."""
+    assert stack.ecs is not None and stack.gateway is not None
+    controller = stack.ecs.controller
+    url = stack.gateway.stage_url
+    loads = [Load(url) for _ in range(loops)]
+    for load in loads:
+        load.__enter__()
+    victim = next(t for t in controller.snapshot() if t.last_status == "RUNNING" and t.pid)
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+    controller.wait_steady(120)
+    time.sleep(1.0)
+    for load in loads:
+        load.__exit__()
+    crash = (sum(len(x.failures) for x in loads), sum(len(x.statuses) for x in loads))
+    ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=3)
+    controller.wait_steady(120)
+    loads = [Load(url) for _ in range(loops)]
+    for load in loads:
+        load.__enter__()
+    ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=2)
+    controller.wait_steady(120)
+    for load in loads:
+        load.__exit__()
+    drain = (sum(len(x.failures) for x in loads), sum(len(x.statuses) for x in loads))
+    return (*crash, *drain)
+
+
 def idle_cpu(seconds: float) -> float:
     """CPU seconds per second this process used while nothing was asked of it."""
     started, cpu = time.monotonic(), time.process_time()
@@ -86,6 +117,12 @@ def run_scale(scale: float, runs: int) -> dict[str, Any]:
                     f"COMPLETED {done:.2f} s",
                     flush=True,
                 )
+        crash_failed, crash_sent, drain_failed, drain_sent = crash_and_scale_in(ecs, stack)
+        print(
+            f"  K={scale:g} SIGKILL of a task under 4 loops: {crash_failed} of {crash_sent} "
+            f"requests failed; scale-in 3 -> 2: {drain_failed} of {drain_sent} failed",
+            flush=True,
+        )
         return {
             "healthy": healthy,
             "completed": completed,
