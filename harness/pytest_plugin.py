@@ -45,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("HARNESS_ENDPOINT_URL"),
         help="AWS endpoint of the running stack given by --harness-gateway-url.",
     )
+    group.addoption(
+        "--harness-time-scale",
+        type=float,
+        default=float(os.environ.get("HARNESS_TIME_SCALE", "20")),
+        help="Divide AWS periods (health checks, grace period, deregistration delay, metric "
+        "periods, cooldowns) by this factor; 1 = AWS's real timing (env HARNESS_TIME_SCALE).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,7 +99,12 @@ def stack(
 
     backend = config.getoption("--harness-backend")
     state_dir = tmp_path_factory.mktemp("harness")
-    running = Stack(StackConfig(backend=backend, edge_port=0, gateway_port=0, state_dir=state_dir))
+    scale = config.getoption("--harness-time-scale")
+    running = Stack(
+        StackConfig(
+            backend=backend, edge_port=0, gateway_port=0, state_dir=state_dir, time_scale=scale
+        )
+    )
     try:
         running.start()
     except BackendUnavailable as exc:

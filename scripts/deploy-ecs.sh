@@ -14,6 +14,8 @@
 #   BUILD_CONTEXT    default: the repository root
 #   TASK_DEFINITION_FILE  default: infra/ecs/task-definition.json
 #   WAIT_FOR_STABILITY    default: true (set false to return after update-service)
+#   SKIP_IMAGE_BUILD      default: false; true registers IMAGE (default query-service:local) as is,
+#                         without docker or ECR: a local stack (AWS_ENDPOINT_URL=http://127.0.0.1:4566)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,8 +48,13 @@ DOCKERFILE="${DOCKERFILE:-Dockerfile}"
 BUILD_CONTEXT="${BUILD_CONTEXT:-${repo_root}}"
 TASK_DEFINITION_FILE="${TASK_DEFINITION_FILE:-${repo_root}/infra/ecs/task-definition.json}"
 WAIT_FOR_STABILITY="${WAIT_FOR_STABILITY:-true}"
+SKIP_IMAGE_BUILD="${SKIP_IMAGE_BUILD:-false}"
+tools=(aws python3)
+if [[ "${SKIP_IMAGE_BUILD}" != "true" ]]; then
+  tools+=(docker)
+fi
 
-for tool in aws docker python3; do
+for tool in "${tools[@]}"; do
   if ! command -v "${tool}" >/dev/null 2>&1; then
     echo "deploy-ecs.sh: error: '${tool}' is not on PATH; install it first." >&2
     exit 2
@@ -59,17 +66,22 @@ if [[ ! -f "${TASK_DEFINITION_FILE}" ]]; then
 fi
 
 registry="${AWS_ACCOUNT_ID}.dkr.ecr.${AWS_REGION}.amazonaws.com"
-image="${registry}/${ECR_REPOSITORY}:${IMAGE_TAG}"
+if [[ "${SKIP_IMAGE_BUILD}" == "true" ]]; then
+  image="${IMAGE:-query-service:local}"
+  echo "==> [1-3/5] SKIP_IMAGE_BUILD=true: registering ${image} as is (no docker, no ECR)"
+else
+  image="${registry}/${ECR_REPOSITORY}:${IMAGE_TAG}"
 
-echo "==> [1/5] logging in to ${registry}"
-aws ecr get-login-password --region "${AWS_REGION}" \
-  | docker login --username AWS --password-stdin "${registry}"
+  echo "==> [1/5] logging in to ${registry}"
+  aws ecr get-login-password --region "${AWS_REGION}" \
+    | docker login --username AWS --password-stdin "${registry}"
 
-echo "==> [2/5] building ${image}"
-(cd "${BUILD_CONTEXT}" && docker build --file "${DOCKERFILE}" --tag "${image}" .)
+  echo "==> [2/5] building ${image}"
+  (cd "${BUILD_CONTEXT}" && docker build --file "${DOCKERFILE}" --tag "${image}" .)
 
-echo "==> [3/5] pushing ${image}"
-docker push "${image}"
+  echo "==> [3/5] pushing ${image}"
+  docker push "${image}"
+fi
 
 echo "==> [4/5] registering task definition from ${TASK_DEFINITION_FILE}"
 rendered="$(mktemp)"

@@ -53,6 +53,11 @@ ACCOUNT_HEADER = "x-moto-account-id"  # moto's way to name the account of a requ
 DATA_PATH = "/moto-api/data.json"
 #: How long a reset waits for the pollers it stopped (each finishes its current call).
 RESET_JOIN_S = 10.0
+# ECS requests are delegated to the stack's scheduler (harness.ecs.api) once it registers here;
+# it forwards what moto stores back with ECS_DIRECT_HEADER. POST {"url": ...} / DELETE.
+ECS_DELEGATE_PATH = "/_harness/ecs-delegate"
+ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+ECS_DIRECT_HEADER = "x-harness-ecs-direct"
 SERVICES = (
     "dynamodb",
     "dynamodbstreams",
@@ -217,6 +222,14 @@ class EndpointApp:
             )
             headers = [("Content-Type", "application/x-amz-json-1.1")]
             return HttpResponse(status, headers, json.dumps(answer).encode())
+        if request.path == ECS_DELEGATE_PATH:
+            return self._set_ecs_delegate(request)
+        if (
+            endpoint.ecs_delegate
+            and (request.header("x-amz-target") or "").startswith(ECS_TARGET_PREFIX)
+            and request.header(ECS_DIRECT_HEADER) is None
+        ):
+            return self._delegate_ecs(endpoint.ecs_delegate, request)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
@@ -240,6 +253,33 @@ class EndpointApp:
         ):
             endpoint.mappings.notify_send()  # wake the SQS pollers (JSON or query protocol)
         return response
+
+    def _set_ecs_delegate(self, request: HttpRequest) -> HttpResponse:
+        """Register (POST {"url"}) or drop (DELETE) the ECS scheduler that answers ECS requests."""
+        if request.method == "DELETE":
+            self._endpoint.ecs_delegate = None
+        else:
+            try:
+                url = json.loads(request.body or b"{}")["url"]
+            except (ValueError, KeyError, TypeError):
+                return json_error(400, "ValidationException", 'expected {"url": "http://..."}')
+            self._endpoint.ecs_delegate = str(url).rstrip("/")
+        return HttpResponse(204, [], b"")
+
+    def _delegate_ecs(self, url: str, request: HttpRequest) -> HttpResponse:
+        import httpx  # noqa: PLC0415 - only when a stack runs ECS tasks
+
+        headers = [(k, v) for k, v in request.headers if k not in ("host", "content-length")]
+        try:
+            answer = httpx.post(url + "/", headers=headers, content=request.body, timeout=60)
+        except httpx.HTTPError as exc:
+            message = f"the ECS scheduler at {url} did not answer: {exc}"
+            return json_error(500, "ServerException", message, json_protocol=True)
+        return HttpResponse(
+            answer.status_code,
+            [("Content-Type", answer.headers.get("content-type", "application/x-amz-json-1.1"))],
+            answer.content,
+        )
 
     def _event_source_mappings(
         self, request: HttpRequest, account: str, region: str
@@ -306,6 +346,8 @@ class Endpoint:
         self.moto_version = ""
         self.lambda_api: LambdaApi | None = None
         self.mappings: Any = None
+        #: URL of the ECS scheduler that answers ECS requests (harness.ecs.api), once registered
+        self.ecs_delegate: str | None = None
         self.lambda_unavailable = "the Lambda runtime (harness.lambda_runtime.runtime) is not available"
         self.mappings_unavailable = (
             "event source mappings are served by "

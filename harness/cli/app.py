@@ -131,6 +131,15 @@ def up(
         bool, typer.Option("--seed/--no-seed", help="Load the seed command records.")
     ] = True,
     state_dir: StateDir = Path(".harness"),
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=0.001,
+            help="Divide AWS periods (health checks, grace period, deregistration delay, "
+            "metric periods, cooldowns) by this factor; 1 = AWS's real timing.",
+        ),
+    ] = 1.0,
 ) -> None:
     """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
     if backend not in BACKENDS:
@@ -145,12 +154,21 @@ def up(
         raise typer.Exit(
             _detach(
                 lambda: _run_foreground(
-                    backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir
+                    backend,
+                    edge_port,
+                    gateway_port,
+                    replicas,
+                    endpoint_url,
+                    seed,
+                    state_dir,
+                    time_scale,
                 ),
                 state_dir,
             )
         )
-    _run_foreground(backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir)
+    _run_foreground(
+        backend, edge_port, gateway_port, replicas, endpoint_url, seed, state_dir, time_scale
+    )
 
 
 def _run_foreground(
@@ -161,6 +179,7 @@ def _run_foreground(
     endpoint_url: str | None,
     seed: bool,
     state_dir: Path,
+    time_scale: float = 1.0,
 ) -> None:
     from harness.stack.stack import Stack, StackConfig, StackError
     from harness.stack.terraform import InfraError
@@ -174,6 +193,7 @@ def _run_foreground(
         endpoint_url=endpoint_url,
         seed=seed,
         state_dir=state_dir,
+        time_scale=time_scale,
     )
     stack = Stack(
         config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False)
@@ -327,6 +347,7 @@ def status(
         console.print_json(json.dumps({**state, "health": health}))
     else:
         print_summary(state)
+        cli_ecs.print_ecs(state, console)
         for name, answer in health.items():
             console.print(f"{name}: {answer}")
     if any(not answer.startswith("200") for answer in health.values()):
@@ -371,12 +392,14 @@ def logs(
 from harness.cli import aws as cli_aws  # noqa: E402
 from harness.cli import collisions as cli_collisions  # noqa: E402
 from harness.cli import doctor as cli_doctor  # noqa: E402
+from harness.cli import ecs as cli_ecs  # noqa: E402  (scale, deploy, tasks: the ECS API)
 from harness.cli import verify as cli_verify  # noqa: E402
 
 cli_aws.register(app, contract_app, fail, console)
 cli_collisions.register(app, fail, console)
 cli_doctor.register(app, fail, console)
 cli_verify.register(app, fail, console)
+cli_ecs.register(app, fail, console)
 
 
 def main() -> None:

@@ -1,10 +1,26 @@
-"""The internal ALB: a round-robin reverse proxy over healthy targets with active health checks."""
+"""The internal ALB: round-robin over healthy targets, active health checks, draining.
+
+What it copies from an Application Load Balancer (AWS's ELB user guide, target groups):
+
+- A newly registered target is ``initial`` until it passes **one** health check, then ``healthy``.
+- A target stays in service until ``unhealthy_threshold`` consecutive health checks fail
+  (``interval_s`` apart); ``healthy_threshold`` consecutive passes put it back.
+- **No retry on another target**: the request goes to one target and its failure is the client's:
+  502 when the connection is refused or reset, 504 when the target does not answer within the
+  idle timeout. A request error never takes a target out; only health checks do.
+- **Fail open**: when every registered target is unhealthy, requests go to all of them.
+- **Draining**: a target that leaves the target list (deregistered) gets no new requests; its
+  in-flight requests finish. :meth:`LoadBalancer.in_flight` tells the deregistering party when
+  nothing is left, as ELB completes deregistration early when a draining target is idle.
+- No registered target at all: 503.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,17 +38,18 @@ from harness.ingress.servers import (
     send_json,
 )
 
-__all__ = ["LoadBalancer", "TargetSource", "default_idempotent"]
+__all__ = ["LoadBalancer", "TargetSource"]
 
 logger = logging.getLogger(__name__)
 
-# errors where the target never answered: safe to try another target for idempotent requests
-NO_RESPONSE_ERRORS = (
+INITIAL, HEALTHY, UNHEALTHY, DRAINING = "initial", "healthy", "unhealthy", "draining"
+# the target failed before answering: the ALB answers 502 Bad Gateway
+BAD_GATEWAY_ERRORS = (
     httpx.ConnectError,
+    httpx.ConnectTimeout,
     httpx.RemoteProtocolError,
     httpx.ReadError,
     httpx.WriteError,
-    httpx.ConnectTimeout,
     httpx.PoolTimeout,
 )
 
@@ -43,26 +60,15 @@ class TargetSource(Protocol):
     def target_urls(self) -> list[str]: ...
 
 
-def default_idempotent(method: str, path: str) -> bool:
-    """GET/HEAD/OPTIONS, and POST under /query/ (read-only queries), may be retried."""
-    return method in {"GET", "HEAD", "OPTIONS"} or (method == "POST" and path.startswith("/query/"))
-
-
 @dataclass
 class _Health:
-    healthy: bool = True
+    state: str = INITIAL
     successes: int = 0
     failures: int = 0
 
 
 class LoadBalancer:
-    """Round-robin over healthy targets; a target failing health checks is taken out.
-
-    New targets are healthy on arrival (a ReplicaSet lists a replica only once it answered its
-    health check). A connection refused also takes a target out at once, and the request goes to
-    the next healthy target; other errors before a response are retried only when
-    ``idempotent(method, path)`` is true.
-    """
+    """Round-robin over healthy targets, kept by active health checks (see the module doc)."""
 
     def __init__(
         self,
@@ -73,8 +79,7 @@ class LoadBalancer:
         healthy_threshold: int = 2,
         unhealthy_threshold: int = 2,
         timeout_s: float = 1.0,
-        request_timeout_s: float = 60.0,
-        idempotent: Callable[[str, str], bool] = default_idempotent,
+        idle_timeout_s: float = 60.0,
         host: str = "127.0.0.1",
         port: int = 0,
         max_connections: int = 100,
@@ -92,16 +97,20 @@ class LoadBalancer:
         self.healthy_threshold = healthy_threshold
         self.unhealthy_threshold = unhealthy_threshold
         self.timeout_s = timeout_s
-        self.request_timeout_s = request_timeout_s
-        self.idempotent = idempotent
+        #: ALB's idle timeout (default 60 s): a target silent for this long gets the client a 504.
+        self.idle_timeout_s = idle_timeout_s
         self._max_connections = max_connections
-        #: called with (status, seconds the target took) per request; None: the ALB answered
+        #: sees (status, target response seconds or None) of every request: AWS/ApplicationELB
+        #: metrics (harness.cloudwatch); None where the load balancer itself answered
         self.observer = observer
         self._health: dict[str, _Health] = {}
+        self._in_flight: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
         self._next = 0
         self._client: httpx.AsyncClient | None = None
         self._checker: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.server = ASGIServer(self, host=host, port=port, name="load-balancer")
 
     # -- server object --------------------------------------------------------------------
@@ -111,7 +120,7 @@ class LoadBalancer:
         return self.server.url
 
     def start(self) -> LoadBalancer:
-        """Serve on the configured host/port and start the health checks."""
+        """Serve on the configured host/port; returns after the first round of health checks."""
         self.server.start()
         return self
 
@@ -126,15 +135,23 @@ class LoadBalancer:
         self.stop()
 
     def target_health(self) -> dict[str, str]:
-        """Each current target URL with ``healthy`` or ``unhealthy``."""
-        return {
-            url: "healthy" if self._health_of(url).healthy else "unhealthy"
-            for url in self._provider()
-        }
+        """Each registered target URL with its state: initial, healthy or unhealthy."""
+        return {url: self._health_of(url).state for url in self._provider()}
 
     def healthy_targets(self) -> list[str]:
-        """The current targets that pass their health checks, in registration order."""
-        return [url for url in self._provider() if self._health_of(url).healthy]
+        """The registered targets that pass their health checks, in registration order."""
+        return [url for url in self._provider() if self._health_of(url).state == HEALTHY]
+
+    def in_flight(self, url: str) -> int:
+        """Requests sent to ``url`` that have not finished (a draining target is done at 0)."""
+        with self._counts_lock:
+            return self._in_flight.get(url, 0)
+
+    def check_now(self, timeout_s: float = 10.0) -> None:
+        """Run one round of health checks now and wait for it (e.g. right after a registration)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._check_round(), loop).result(timeout_s)
 
     # -- ASGI -----------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,9 +165,11 @@ class LoadBalancer:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 limits = httpx.Limits(max_connections=self._max_connections)
-                timeout = httpx.Timeout(self.request_timeout_s, connect=self.timeout_s * 2)
+                timeout = httpx.Timeout(self.idle_timeout_s, connect=max(self.timeout_s, 2.0))
                 self._client = httpx.AsyncClient(limits=limits, timeout=timeout)
                 self._checker = httpx.AsyncClient(timeout=self.timeout_s)
+                self._loop = asyncio.get_running_loop()
+                await self._check_round()  # targets listed at start are checked before serving
                 self._task = asyncio.create_task(self._check_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -164,50 +183,68 @@ class LoadBalancer:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _choose(self) -> str | None:
+        """The next target, round-robin: healthy ones, or all when all are unhealthy (fail open)."""
+        registered = list(self._provider())
+        states = {url: self._health_of(url).state for url in registered}
+        candidates = [url for url in registered if states[url] == HEALTHY]
+        if not candidates:
+            candidates = [url for url in registered if states[url] == UNHEALTHY]
+        if not candidates:
+            return None
+        target = candidates[self._next % len(candidates)]
+        self._next += 1
+        with self._counts_lock:
+            self._in_flight[target] = self._in_flight.get(target, 0) + 1
+        return target
+
+    def _done(self, target: str) -> None:
+        with self._counts_lock:
+            left = self._in_flight.get(target, 0) - 1
+            if left > 0:
+                self._in_flight[target] = left
+            else:
+                self._in_flight.pop(target, None)
+
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self._client is not None, "LoadBalancer must be served (start()) to proxy"
         body = await read_body(receive)
-        method, path = scope["method"], scope["path"]
-        healthy = self.healthy_targets()
-        if not healthy:
+        target = self._choose()
+        if target is None:
             self._observe(503, None)
             await send_json(send, 503, {"message": "Service Unavailable: no healthy target"})
             return
-        first = self._next % len(healthy)
-        self._next += 1
-        order = healthy[first:] + healthy[:first]
-        headers = _forward_headers(scope)
-        target_path = scope.get("raw_path") or path.encode()
+        try:
+            await self._forward(target, scope, body, send)
+        finally:
+            self._done(target)
+
+    async def _forward(self, target: str, scope: Scope, body: bytes, send: Send) -> None:
+        assert self._client is not None
+        method = scope["method"]
+        target_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         suffix = target_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-        errors: list[str] = []
-        for attempt, target in enumerate(order, start=1):
-            request = self._client.build_request(
-                method, target + suffix, headers=headers, content=body
+        request = self._client.build_request(
+            method, target + suffix, headers=_forward_headers(scope), content=body
+        )
+        began = time.perf_counter()
+        try:
+            response = await self._client.send(request, stream=True)
+        except (httpx.ReadTimeout, httpx.WriteTimeout):
+            self._observe(504, None)
+            logger.warning(
+                "%s %s: %s silent for %g s", method, scope["path"], target, self.idle_timeout_s
             )
-            began = time.perf_counter()
-            try:
-                response = await self._client.send(request, stream=True)
-            except (httpx.ReadTimeout, httpx.WriteTimeout):
-                self._observe(504, None)
-                await send_json(send, 504, {"message": f"Gateway Timeout: {target} timed out"})
-                return
-            except NO_RESPONSE_ERRORS as exc:
-                errors.append(f"{target}: {type(exc).__name__}: {exc}".rstrip(": "))
-                if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-                    self._eject(target)  # nothing was sent: any request may go elsewhere
-                elif not isinstance(exc, httpx.PoolTimeout) and not self.idempotent(method, path):
-                    break
-            else:
-                self._observe(response.status_code, time.perf_counter() - began)
-                await _stream_back(response, send)
-                return
-            if attempt < len(order):
-                logger.warning(
-                    "%s %s failed on %s; retrying on %s", method, path, target, order[attempt]
-                )
-        self._observe(502, None)
-        await send_json(send, 502, {"message": "Bad Gateway: " + "; ".join(errors)})
+            await send_json(send, 504, {"message": f"Gateway Timeout: {target} timed out"})
+        except BAD_GATEWAY_ERRORS as exc:
+            self._observe(502, None)
+            logger.warning("%s %s failed on %s: %s", method, scope["path"], target, exc)
+            detail = f"{target}: {type(exc).__name__}: {exc}".rstrip(": ")
+            await send_json(send, 502, {"message": "Bad Gateway: " + detail})
+        else:
+            self._observe(response.status_code, time.perf_counter() - began)
+            await _stream_back(response, send)
 
     def _observe(self, status: int, target_seconds: float | None) -> None:
         if self.observer is not None:
@@ -217,22 +254,18 @@ class LoadBalancer:
     def _health_of(self, url: str) -> _Health:
         return self._health.setdefault(url, _Health())
 
-    def _eject(self, target: str) -> None:
-        health = self._health_of(target)
-        if health.healthy:
-            logger.warning("target %s refused a connection; taken out", target)
-        health.healthy, health.successes = False, 0
-        health.failures = max(health.failures, self.unhealthy_threshold)
-
     async def _check_forever(self) -> None:
         while True:
-            targets = list(self._provider())
-            for gone in set(self._health) - set(targets):
-                del self._health[gone]
-            results = await asyncio.gather(*(self._check(url) for url in targets))
-            for url, ok in zip(targets, results, strict=True):
-                self._record(url, ok)
             await asyncio.sleep(self.interval_s)
+            await self._check_round()
+
+    async def _check_round(self) -> None:
+        targets = list(self._provider())
+        for gone in set(self._health) - set(targets):
+            del self._health[gone]  # deregistered: draining (no new requests), then forgotten
+        results = await asyncio.gather(*(self._check(url) for url in targets))
+        for url, ok in zip(targets, results, strict=True):
+            self._record(url, ok)
 
     async def _check(self, url: str) -> bool:
         assert self._checker is not None
@@ -246,13 +279,16 @@ class LoadBalancer:
         health = self._health_of(url)
         if ok:
             health.successes, health.failures = health.successes + 1, 0
-            if not health.healthy and health.successes >= self.healthy_threshold:
-                health.healthy = True
-                logger.info("target %s is healthy again", url)
+            if health.state == INITIAL or (
+                health.state == UNHEALTHY and health.successes >= self.healthy_threshold
+            ):
+                if health.state == UNHEALTHY:
+                    logger.info("target %s is healthy again", url)
+                health.state = HEALTHY
         else:
             health.failures, health.successes = health.failures + 1, 0
-            if health.healthy and health.failures >= self.unhealthy_threshold:
-                health.healthy = False
+            if health.state != UNHEALTHY and health.failures >= self.unhealthy_threshold:
+                health.state = UNHEALTHY
                 logger.warning("target %s failed %d health checks; taken out", url, health.failures)
 
 

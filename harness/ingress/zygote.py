@@ -8,7 +8,8 @@ and serves it with ``uvicorn.run``, logging to its own file. gunicorn's ``--prel
 same way; ECS starts every task from the same image.
 
 Protocol (one JSON object per line): the parent writes ``{"port": N, "host": H, "log": PATH,
-"access_log": BOOL}`` to the zygote's stdin; the zygote answers ``{"ready": true}`` once,
+"access_log": BOOL, "env": {...} (optional: the child's whole environment, e.g. an ECS task
+definition revision's)}`` to the zygote's stdin; the zygote answers ``{"ready": true}`` once,
 ``{"spawned": PID}`` per request and ``{"exited": PID, "code": C}`` when a child ends (C negative:
 killed by that signal, as :class:`subprocess.Popen` reports it). When its stdin closes (the
 parent stopped or died), the zygote stops its children and exits, so none is left behind.
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,6 +104,8 @@ class Zygote:
         self._exits: dict[int, int] = {}
         self._eof = False
         self._reader: threading.Thread | None = None
+        #: called with (pid, exit code) from the reader thread as soon as a child ends
+        self.on_exit: list[Callable[[int, int], None]] = []
 
     @property
     def pid(self) -> int | None:
@@ -133,14 +136,29 @@ class Zygote:
         )
         self._reader.start()
 
-    def spawn(self, port: int, host: str, log_path: Path, access_log: bool) -> ForkedProcess:
-        """Fork a replica serving on ``host:port`` that logs to ``log_path``."""
+    def spawn(
+        self,
+        port: int,
+        host: str,
+        log_path: Path,
+        access_log: bool,
+        env: Mapping[str, str] | None = None,
+    ) -> ForkedProcess:
+        """Fork a replica serving on ``host:port`` that logs to ``log_path`` (with ``env``, if given,
+        as its whole environment instead of the zygote's)."""
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self.start()
             process = self._process
             assert process is not None and process.stdin is not None
-            request = {"port": port, "host": host, "log": str(log_path), "access_log": access_log}
+            request: dict[str, Any] = {
+                "port": port,
+                "host": host,
+                "log": str(log_path),
+                "access_log": access_log,
+            }
+            if env is not None:
+                request["env"] = dict(env)
             try:
                 process.stdin.write(json.dumps(request).encode() + b"\n")
                 process.stdin.flush()
@@ -226,6 +244,9 @@ class Zygote:
                 elif "spawned" in message or "error" in message:
                     self._replies.append(message)
                 self._changed.notify_all()
+            if "exited" in message:
+                for callback in list(self.on_exit):
+                    callback(int(message["exited"]), int(message["code"]))
         process.wait()
         with self._changed:
             self._eof = True
@@ -263,6 +284,9 @@ def _serve_child(app: str, request: dict[str, Any], keep_closed: list[int]) -> N
         for fd in keep_closed:
             os.close(fd)
         redirect_output(Path(request["log"]))
+        if isinstance(request.get("env"), dict):
+            os.environ.clear()
+            os.environ.update({str(k): str(v) for k, v in request["env"].items()})
         import uvicorn  # noqa: PLC0415 - already imported by the zygote
 
         uvicorn.run(

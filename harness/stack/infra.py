@@ -62,6 +62,8 @@ class HealthCheckSpec:
     timeout_s: float = 5.0
     healthy_threshold: int = 2
     unhealthy_threshold: int = 3
+    deregistration_delay_s: float = 300.0  # the target group's deregistration_delay (AWS default)
+    target_group_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,8 @@ def load_infra(
             timeout_s=float(check.get("timeout", 5)),
             healthy_threshold=int(check.get("healthy_threshold", 2)),
             unhealthy_threshold=int(check.get("unhealthy_threshold", 3)),
+            deregistration_delay_s=float(tf.attr(service_tg, "deregistration_delay", 300)),
+            target_group_name=str(tf.attr(service_tg, "name", "")),
         )
     if service_tg is not None:
         infra.target_group_name = tf.attr(service_tg, "name")

@@ -283,10 +283,16 @@ class Provisioner:
         if not any(c.get("status") == "ACTIVE" for c in clusters):
             ecs.create_cluster(clusterName=infra.cluster_name)
             self._did(True, f"ECS cluster {infra.cluster_name}")
-        task = {k: v for k, v in infra.task_definition.items() if k in _TASK_DEFINITION_KEYS}
+        task = {k: v for k, v in infra.task_definition.items() if k in TASK_DEFINITION_KEYS}
         family = task["family"]
+        # the latest ACTIVE revision, as DescribeTaskDefinition(family) answers on AWS (moto also
+        # counts deregistered ones)
+        active = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE")
+        revisions = sorted(active["taskDefinitionArns"], key=lambda a: int(a.rsplit(":", 1)[1]))
         try:
-            latest = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+            latest = ecs.describe_task_definition(taskDefinition=(revisions or [family])[-1])[
+                "taskDefinition"
+            ]
             same = all(
                 latest.get(k) == v for k, v in task.items() if k != "containerDefinitions"
             ) and len(latest.get("containerDefinitions", [])) == len(task["containerDefinitions"])
@@ -350,7 +356,7 @@ def _private_api_patch(document: dict[str, Any]) -> list[dict[str, str]]:
     return operations
 
 
-_TASK_DEFINITION_KEYS = (
+TASK_DEFINITION_KEYS = (
     "family",
     "taskRoleArn",
     "executionRoleArn",

@@ -20,7 +20,7 @@ from harness.stack.infra import ROOT, Infra, load_infra_cached
 if TYPE_CHECKING:  # imported where used: the endpoint is launched before they load (~0.35 s)
     from harness.ingress.gateway import Gateway
     from harness.ingress.load_balancer import LoadBalancer
-    from harness.ingress.replicas import ReplicaSet
+    from harness.stack.ecs_service import EcsService
     from harness.stack.telemetry import Telemetry
 
 logger = logging.getLogger("harness.stack.stack")
@@ -47,7 +47,7 @@ class StackConfig:
         default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness"))
     )
     allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    time_scale: float = 1.0  # K: AWS's periods, evaluations and cooldowns divided by K
+    time_scale: float = 1.0  # AWS periods divided by this (harness.ecs.timescale): one K for all
 
 
 def ensure_port_free(port: int, what: str, flag: str) -> None:
@@ -73,13 +73,19 @@ class Stack:
         self.progress = progress or (lambda message: logger.info("%s", message))
         self.backend: Backend | None = None
         self.infra: Infra | None = None
-        self.replicas: ReplicaSet | None = None
+        self.ecs: EcsService | None = None
         self.load_balancer: LoadBalancer | None = None
         self.gateway: Gateway | None = None
         self.telemetry: Telemetry | None = None
         self.timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
         self.log_dir = self.config.state_dir / "logs"
+
+    @property
+    def replicas(self) -> EcsService | None:
+        """The service's tasks, listed as replicas (``stack.replicas.replicas``), for callers
+        written before the ECS service ran them."""
+        return self.ecs
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,6 +104,10 @@ class Stack:
     def _start(self) -> None:
         cfg = self.config
         self._t0 = t0 = time.perf_counter()
+        from harness.ecs.timescale import TimeScale  # noqa: PLC0415
+
+        # One factor for every part: the endpoint and the tasks inherit it (TimeScale.from_env()).
+        os.environ.update(TimeScale(cfg.time_scale).export())
         if cfg.backend == "embedded" and not cfg.endpoint_url:
             ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
         ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")
@@ -127,7 +137,7 @@ class Stack:
 
         t = time.perf_counter()
         account = getattr(backend, "account_id", None)
-        from harness.ingress.replicas import ReplicaSet  # noqa: PLC0415
+        from harness.stack.ecs_service import EcsService  # noqa: PLC0415
         from harness.stack.provision import Provisioner, aws_client  # noqa: PLC0415 - see the top
 
         if account is None:
@@ -136,26 +146,21 @@ class Stack:
             cfg.root, region=cfg.region, account_id=account, cache_dir=cfg.state_dir / "cache"
         )
         self._timed("infra", t)
-        from harness.stack.telemetry import Telemetry, replica_tasks  # noqa: PLC0415
+        from harness.stack.telemetry import Telemetry, ecs_tasks  # noqa: PLC0415
 
         # metrics, task logs, autoscaling and the task role's credentials (telemetry.py)
         self.telemetry = Telemetry(infra, edge, cfg.region, time_scale=cfg.time_scale)
 
-        # Replicas boot (separate processes) while the AWS side comes up and is provisioned.
-        count = (
-            cfg.replicas
-            if cfg.replicas is not None
-            else int(infra.service_definition["desiredCount"])
-        )
-        self.replicas = ReplicaSet(
-            "service.app:create_app",
-            count=count,
+        # The ECS service's tasks boot (separate processes) while the AWS side is provisioned.
+        self.ecs = EcsService(
+            infra,
             env={**self._replica_env(edge), **self.telemetry.task_environment()},
-            health_path=infra.health_check.path,
             log_dir=self.log_dir,
-            app_dir=cfg.root,
+            root=cfg.root,
+            time_scale=TimeScale(cfg.time_scale),
+            desired_count=cfg.replicas,
         )
-        self.telemetry.watch_tasks(replica_tasks(self.replicas, infra))
+        self.telemetry.watch_tasks(ecs_tasks(self.ecs.controller))
         replica_error: list[BaseException] = []
         replica_thread = threading.Thread(
             target=self._run,
@@ -203,36 +208,32 @@ class Stack:
         replica_thread.join()
         if replica_error:
             raise StackError(str(replica_error[0])) from replica_error[0]
+        if cfg.backend == "embedded" and not cfg.endpoint_url:
+            assert self.ecs is not None  # aws ecs ... on the endpoint now drives the tasks
+            self.ecs.serve_api(edge, os.environ.get("AWS_ACCESS_KEY_ID", "test"))
         assert self.gateway is not None
         self.telemetry.start()
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
 
     def _start_serving(self, infra: Infra, account: str) -> None:
-        """Replicas, then the load balancer and the gateway in front of them (a thread of its own,
-        while the AWS side is provisioned and seeded)."""
+        """ECS tasks, then the load balancer and the gateway in front of them (a thread of its
+        own, while the AWS side is provisioned and seeded)."""
         from harness.ingress.gateway import Gateway  # noqa: PLC0415 - see the top
-        from harness.ingress.load_balancer import LoadBalancer  # noqa: PLC0415
 
-        assert self.replicas is not None
-        self.replicas.start()
+        assert self.ecs is not None
+        self.ecs.start()
+        self.load_balancer = self.ecs.load_balancer
+        assert self.load_balancer is not None
         self._timed("replicas_healthy", self._t0)
-        self.progress(f"{len(self.replicas.replicas)} service replicas healthy")
-        check = infra.health_check
-        self.load_balancer = LoadBalancer(
-            self.replicas,
-            health_path=check.path,
-            # Locally the checks run every second (AWS: every interval_s); thresholds as deployed.
-            interval_s=min(check.interval_s, 1.0),
-            timeout_s=min(check.timeout_s, 1.0),
-            healthy_threshold=check.healthy_threshold,
-            unhealthy_threshold=check.unhealthy_threshold,
-        )
         if self.telemetry is not None:
             self.load_balancer.observer = self.telemetry.load_balancer_metrics(
                 self.load_balancer.target_health
             )
-        self.load_balancer.start()
+        self.progress(
+            f"{len(self.ecs.controller.target_urls())} ECS tasks running "
+            f"({self.ecs.scale.describe()})"
+        )
         self.gateway = Gateway(
             infra.api_document,
             self.load_balancer.url,
@@ -301,7 +302,7 @@ class Stack:
             self.telemetry = None
         parts = [
             (name, getattr(self, name))
-            for name in ("gateway", "load_balancer", "replicas", "backend")
+            for name in ("gateway", "ecs", "backend")
         ]
         # Nothing is served any more, so the parts stop in parallel (each waits on its own I/O).
         threads = [
@@ -313,7 +314,7 @@ class Stack:
             thread.start()
         for thread in threads:
             thread.join()
-        self.gateway = self.load_balancer = self.replicas = self.backend = None
+        self.gateway = self.load_balancer = self.ecs = self.backend = None
 
     @staticmethod
     def _stop_part(name: str, part: Any) -> None:
@@ -334,18 +335,26 @@ class Stack:
 
     def state(self) -> dict[str, Any]:
         """Where everything is, as written to ``.harness/state.json``."""
-        assert self.backend is not None and self.gateway is not None and self.replicas is not None
+        assert self.backend is not None and self.gateway is not None and self.ecs is not None
         assert self.load_balancer is not None
+        ecs = self.ecs.state()
         return {
             "pid": os.getpid(),
             "backend": self.config.backend,
             "edge_url": self.backend.endpoint_url,
             "gateway_url": self.gateway.stage_url,
             "load_balancer_url": self.load_balancer.url,
-            "replicas": [
-                {"id": r.id, "url": r.url, "pid": r.pid, "state": r.state}
-                for r in self.replicas.replicas
+            "replicas": [  # the ECS tasks, as the status table shows them
+                {
+                    "id": t["id"][:12],
+                    "url": t["url"],
+                    "pid": t["pid"],
+                    "state": "HEALTHY" if t["health"] == "HEALTHY" else t["last_status"],
+                }
+                for t in ecs["tasks"]
+                if t["url"] and t["last_status"] == "RUNNING"
             ],
+            "ecs": ecs,
             "region": self.config.region,
             "time_scale": self.config.time_scale,
             "log_dir": str(self.log_dir.resolve()),

@@ -34,7 +34,7 @@ from harness.iam import ContainerCredentialsServer, RoleCredentials
 from harness.stack.infra import Infra
 from harness.stack.provision import aws_client
 
-__all__ = ["Telemetry", "replica_tasks"]
+__all__ = ["Telemetry", "ecs_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +49,15 @@ NO_STATIC_CREDENTIALS = {
 }
 
 
-def replica_tasks(replicas: Any, infra: Infra) -> Callable[[], list[TaskProcess]]:
-    """The tasks of a ReplicaSet, with the task definition's cpu units and memory."""
-    cpu = int(infra.task_definition.get("cpu", 256))
-    memory = int(infra.task_definition.get("memory", 512))
+def ecs_tasks(controller: Any) -> Callable[[], list[TaskProcess]]:
+    """The running ECS tasks of a :class:`harness.ecs.controller.ServiceController`, each with its
+    own revision's cpu units and memory."""
 
     def tasks() -> list[TaskProcess]:
         return [
-            TaskProcess(r.id, r.pid, cpu, memory, replicas.log_path(r.id))
-            for r in replicas.replicas
-            if r.state == "HEALTHY"
+            TaskProcess(t.id, t.pid, t.revision.cpu, t.revision.memory_mib, t.log_path)
+            for t in controller.snapshot()
+            if t.pid and t.last_status == "RUNNING"
         ]
 
     return tasks

@@ -18,11 +18,16 @@ def own_stack(stack):
     return stack.stack
 
 
-def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(
+def test_killing_a_replica_costs_at_most_the_request_in_flight_and_it_is_replaced(
     api: httpx.Client, own_stack
 ) -> None:
-    before = {r.pid for r in own_stack.replicas.replicas}
-    victim = own_stack.replicas.replicas[0]
+    controller = own_stack.ecs.controller
+
+    def running() -> list:
+        return [t for t in controller.snapshot() if t.last_status == "RUNNING" and t.live]
+
+    before = {t.pid for t in running()}
+    victim = running()[0]
     failures: list[str] = []
     done = threading.Event()
     count = 0
@@ -41,21 +46,27 @@ def test_killing_a_replica_during_queries_loses_none_and_it_is_replaced(
     os.kill(victim.pid, signal.SIGKILL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        now = own_stack.replicas.replicas
+        now = running()
         if (
             len(now) == len(before)
-            and victim.pid not in {r.pid for r in now}
-            and all(r.state == "HEALTHY" for r in now)
+            and victim.pid not in {t.pid for t in now}
+            and len(own_stack.load_balancer.healthy_targets()) == len(before)
         ):
             break
         time.sleep(0.1)
-    time.sleep(0.5)
+    settle = time.monotonic() + 30  # a loaded machine: let the loop run on the replacement too
+    while count < 12 and time.monotonic() < settle:
+        time.sleep(0.1)
     done.set()
     worker.join()
-    after = {r.pid for r in own_stack.replicas.replicas}
-    assert failures == [], failures[:5]
+    after = {t.pid for t in running()}
+    # An ALB does not retry on another target: the one request in flight on the killed replica
+    # may fail with a 502 (never anything else); everything after goes to the live replica.
+    assert len(failures) <= 1 and all(f.startswith("502 ") for f in failures), failures[:5]
     assert count > 10
     assert victim.pid not in after and len(after) == len(before), (before, after)
+    assert victim.last_status == "STOPPED"
+    assert victim.stopped_reason == "Essential container in task exited"
 
 
 def test_provisioning_twice_changes_nothing(own_stack) -> None:

@@ -21,6 +21,7 @@ HARNESS_PARTS = (
     "harness.lambda_runtime",
     "harness.streams",
     "harness.ingress",
+    "harness.ecs",
     "harness.stack",
     "harness.contracts",
     "harness.readside",
@@ -60,6 +61,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         *(p for p in HARNESS_PARTS if p != "harness.readside"),
     ),
     "harness.verify": ("moto", "harness.cli", "harness.pytest_plugin"),
+    "harness.ecs": (
+        "moto", "boto3", "botocore",
+        *(p for p in HARNESS_PARTS if p not in ("harness.ecs", "harness.ingress")),
+    ),
     "harness.contracts": (
         "moto", "boto3", "botocore", "httpx", *SERVERS,
         *(p for p in HARNESS_PARTS if p not in ("harness.contracts", "harness.stack")),

@@ -27,7 +27,7 @@ FULL_ENV = {
     "AWS_ACCOUNT_ID": "123456789012",
     "ECR_REPOSITORY": "query-service",
     "IMAGE_TAG": "abc123",
-    "CLUSTER_NAME": "query-service",
+    "CLUSTER_NAME": "query-service-cluster",
     "SERVICE_NAME": "query-service",
 }
 BASH = shutil.which("bash") or "/bin/bash"
@@ -102,7 +102,7 @@ case "$1 $2" in
   "ecr get-login-password") echo secret ;;
   "ecs register-task-definition")
     for arg in "$@"; do case "$arg" in file://*) cp "${{arg#file://}}" {registered} ;; esac; done
-    echo "arn:aws:ecs:ap-southeast-1:123456789012:task-definition/query-service:7" ;;
+    echo "arn:aws:ecs:ap-southeast-1:123456789012:task-definition/query-service-task:7" ;;
 esac
 """,
     )

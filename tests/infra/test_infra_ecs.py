@@ -52,7 +52,7 @@ def test_service_definition_passes_create_service_validation():
 def test_task_definition_is_fargate_256_cpu_512_memory_awsvpc():
     document = task_definition()
 
-    assert document["family"] == "query-service"
+    assert document["family"] == "query-service-task"
     assert (document["cpu"], document["memory"]) == ("256", "512")
     assert int(document["memory"]) in FARGATE_256_MEMORY
     assert document["networkMode"] == "awsvpc"

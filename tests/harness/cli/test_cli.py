@@ -37,12 +37,18 @@ def port_free(url: str) -> bool:
 def test_cli_help_lists_every_command(tmp_path: Path) -> None:
     result = run("--help", state_dir=tmp_path)
     assert result.returncode == 0
-    for command in ("up", "down", "status", "logs", "seed", "invoke", "put-command", "contract"):
+    for command in (
+        "up", "down", "status", "logs", "seed", "invoke", "put-command", "contract", "scale",
+        "deploy", "tasks",
+    ):
         assert command in result.stdout
 
 
 def test_cli_up_detach_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
-    up = run("up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=tmp_path)
+    up = run(
+        "up", "--detach", "--edge-port", "0", "--gateway-port", "0", "--time-scale", "20",
+        state_dir=tmp_path,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["gateway_url"].endswith("/v1") and "curl -s -X POST" in up.stdout
@@ -52,7 +58,18 @@ def test_cli_up_detach_status_down_leaves_nothing_behind(tmp_path: Path) -> None
         ).status_code
         == 200
     )
-    assert run("status", state_dir=tmp_path).returncode == 0
+    status = run("status", state_dir=tmp_path)
+    assert status.returncode == 0
+    assert "time scale 20" in status.stdout and "query-service-task:1 COMPLETED" in status.stdout
+    scaled = run("scale", "3", state_dir=tmp_path)
+    assert scaled.returncode == 0 and "desired count 3" in scaled.stdout, scaled.stderr
+    negative = run("scale", "--", "-1", state_dir=tmp_path)
+    assert negative.returncode == 1
+    assert negative.stderr.strip().splitlines() == [
+        "error: InvalidParameterException: The desired count must be a non-negative integer."
+    ]
+    tasks = run("tasks", state_dir=tmp_path)
+    assert tasks.returncode == 0 and tasks.stdout.count("query-service-task:1") >= 2
     pids = [state["pid"], *(r["pid"] for r in state["replicas"])]
     children = psutil.Process(state["pid"]).children(recursive=True)
     again = run("up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=tmp_path)
@@ -77,7 +94,10 @@ def test_cli_up_detach_status_down_leaves_nothing_behind(tmp_path: Path) -> None
 
 def test_cli_stack_killed_by_sigkill_leaves_nothing_behind(tmp_path: Path) -> None:
     """No chance to tear down: the endpoint and the replica zygote see their stdin close."""
-    up = run("up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=tmp_path)
+    up = run(
+        "up", "--detach", "--edge-port", "0", "--gateway-port", "0", "--time-scale", "20",
+        state_dir=tmp_path,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     state = json.loads((tmp_path / "state.json").read_text())
     stack = psutil.Process(state["pid"])

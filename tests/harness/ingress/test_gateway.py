@@ -189,7 +189,10 @@ def test_gateway_access_log_callable_gets_record(
     request_id = response.headers["x-amzn-requestid"]
     # The access log line is written once the response has gone out: wait for it, briefly.
     deadline = time.monotonic() + 5
-    while not any(r["requestId"] == request_id for r in access_records) and time.monotonic() < deadline:
+    while (
+        not any(r["requestId"] == request_id for r in access_records)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     (record,) = [r for r in access_records if r["requestId"] == request_id]
     assert (record["method"], record["path"], record["resourcePath"]) == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
@@ -34,6 +35,8 @@ def create_app() -> Starlette:
 
     async def query(request: Request) -> JSONResponse:
         body = await request.json()
+        if isinstance(body, dict) and body.get("sleep_ms"):
+            await asyncio.sleep(int(body["sleep_ms"]) / 1000)
         return JSONResponse({"kind": request.path_params["kind"], "body": body, "pid": os.getpid()})
 
     return Starlette(
