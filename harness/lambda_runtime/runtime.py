@@ -36,6 +36,7 @@ from typing import Any
 
 from harness.lambda_runtime.config import FunctionConfig
 from harness.lambda_runtime.environment import Outcome, Worker
+from harness.lambda_runtime.forkserver import ForkServer
 
 __all__ = [
     "RESERVED_ENVIRONMENT_KEYS",
@@ -140,6 +141,7 @@ class LambdaRuntime:
         aws_secret_access_key: str = "test",
         event_retry_delays_s: Sequence[float] = (60.0, 120.0),
         event_throttle_delay_s: float = 1.0,
+        fork: bool = True,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
@@ -153,6 +155,8 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._live: set[Worker] = set()
         self._closed = False
+        # environments are forked from a process that imported the heavy libraries once
+        self._forks = ForkServer(self.python, self._base_environment()) if fork else None
         self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
         self._log_thread = threading.Thread(
             target=self._deliver_logs, name="lambda-logs", daemon=True
@@ -179,6 +183,8 @@ class LambdaRuntime:
             self._check_open()
             old = self._pools.get(config.name)
             self._pools[config.name] = _Pool(config, limit)
+        if self._forks is not None:
+            self._forks.start()  # imports while the caller goes on; no-op once it runs
         if old is not None:
             self._retire(old)
 
@@ -284,7 +290,9 @@ class LambdaRuntime:
     def _new_worker(self, pool: _Pool) -> Worker:
         """A new worker for ``pool``, whose ``count`` the caller has already raised."""
         try:
-            worker = Worker(pool.config, self.python, self._environment(pool.config))
+            worker = Worker(
+                pool.config, self.python, self._environment(pool.config), self._forks
+            )
         except BaseException:
             with pool.lock:
                 pool.count -= 1
@@ -323,14 +331,19 @@ class LambdaRuntime:
         if self._closed:
             raise RuntimeError("LambdaRuntime is closed")
 
-    def _environment(self, config: FunctionConfig) -> dict[str, str]:
-        """The worker's environment: defaults, then the function's variables, then Lambda's."""
+    def _base_environment(self) -> dict[str, str]:
+        """What every worker's environment starts from (and the fork server runs with)."""
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
         python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         if not _is_current_interpreter(self.python):  # let it reach this environment's packages
             python_path.append(sysconfig.get_paths()["purelib"])
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join(python_path)
+        return env
+
+    def _environment(self, config: FunctionConfig) -> dict[str, str]:
+        """The worker's environment: defaults, then the function's variables, then Lambda's."""
+        env = self._base_environment()
         env.update(config.environment)
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         env.update(
@@ -493,6 +506,8 @@ class LambdaRuntime:
             busy = list(self._live)
         for worker in busy:  # their invoking threads get an exit error and dispose of them
             worker.terminate()
+        if self._forks is not None:
+            self._forks.stop()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._logs.put(None)
         self._log_thread.join()
