@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.lambda_runtime.concurrency import account_concurrency
 from harness.lambda_runtime.config import FunctionConfig
 from harness.lambda_runtime.environment import Outcome, Worker
 from harness.lambda_runtime.forkserver import ForkServer
@@ -79,7 +80,13 @@ class ResourceNotFound(LambdaRuntimeError):
 
 
 class TooManyRequests(LambdaRuntimeError):
-    """Concurrency limit reached (429 TooManyRequestsException)."""
+    """Concurrency limit reached (429 TooManyRequestsException, with AWS's ``Reason``)."""
+
+    def __init__(
+        self, message: str, reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RequestTooLarge(LambdaRuntimeError):
@@ -108,6 +115,7 @@ class _Pool:
     def __init__(self, config: FunctionConfig, limit: int) -> None:
         self.config = config
         self.limit = limit
+        self.reserved = config.reserved_concurrency is not None
         self.lock = threading.Lock()
         self.idle: list[Worker] = []
         self.count = 0
@@ -135,7 +143,7 @@ class LambdaRuntime:
         endpoint_url: str,
         region: str,
         log_sink: LogSink | None = None,
-        max_concurrency: int = 10,
+        max_concurrency: int | None = None,
         python: str | None = None,
         aws_access_key_id: str = "test",
         aws_secret_access_key: str = "test",
@@ -145,7 +153,9 @@ class LambdaRuntime:
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
-        self.max_concurrency = max_concurrency
+        #: the account limit (concurrency.py: AWS's 1,000 unless given, capped by the machine)
+        self.max_concurrency = max_concurrency = account_concurrency(max_concurrency)
+        self._unreserved_busy = 0  # executions of functions without reserved concurrency
         self.python = python or sys.executable
         self._credentials = (aws_access_key_id, aws_secret_access_key)
         self._log_sink = log_sink
@@ -251,15 +261,41 @@ class LambdaRuntime:
         return pool
 
     def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> Outcome:
-        worker = self._acquire(pool)
-        config = pool.config
-        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
-        header = json.dumps(
-            {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
-        ).encode()
-        outcome = worker.invoke(request_id, header, event)
-        self._release(pool, worker, outcome.reusable)
+        if not pool.reserved:
+            self._enter_unreserved()
+        try:
+            worker = self._acquire(pool)
+            config = pool.config
+            deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+            header = json.dumps(
+                {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
+            ).encode()
+            outcome = worker.invoke(request_id, header, event)
+            self._release(pool, worker, outcome.reusable)
+        finally:
+            if not pool.reserved:
+                with self._lock:
+                    self._unreserved_busy -= 1
         return outcome
+
+    def _enter_unreserved(self) -> None:
+        """Count one execution against the account's unreserved concurrency, or throttle.
+
+        AWS: functions without reserved concurrency share the account limit minus what the
+        others reserved; beyond it, ConcurrentInvocationLimitExceeded.
+        """
+        with self._lock:
+            reserved = sum(
+                p.config.reserved_concurrency or 0 for p in self._pools.values() if p.reserved
+            )
+            available = max(self.max_concurrency - reserved, 0)
+            if self._unreserved_busy >= available:
+                raise TooManyRequests(
+                    f"Rate Exceeded. Account concurrency limit of {self.max_concurrency} "
+                    f"({available} unreserved) reached",
+                    "ConcurrentInvocationLimitExceeded",
+                )
+            self._unreserved_busy += 1
 
     def prewarm(self, name: str) -> None:
         """Start one execution environment of ``name`` before its first invocation.
