@@ -274,6 +274,42 @@ def _preload(names: list[str] | tuple[str, ...], tried: set[str]) -> None:
             pass
 
 
+#: botocore's parsed data files (service models, endpoint rules), shared by every fork
+_BOTOCORE_FILES: dict[str, Any] = {}
+_FILE_PREFIX = "file:"
+
+
+def _share_botocore_data() -> None:
+    """Parse each botocore data file once, in the server, for all its children.
+
+    A new botocore session re-reads and re-parses its JSON models (~50 ms CPU for one
+    DynamoDB client); forked children find those already parsed. botocore treats them as
+    read-only (a Loader already hands the same object to every client of its session).
+    """
+    loaders = sys.modules.get("botocore.loaders")
+    if loaders is None or getattr(loaders.JSONFileLoader.load_file, "shared", False):
+        return
+    original = loaders.JSONFileLoader.load_file
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if file_path not in _BOTOCORE_FILES:
+            _BOTOCORE_FILES[file_path] = original(self, file_path)
+        return _BOTOCORE_FILES[file_path]
+
+    load_file.shared = True  # type: ignore[attr-defined]
+    loaders.JSONFileLoader.load_file = load_file
+
+
+def _preload_files(paths: list[str]) -> None:
+    loaders = sys.modules.get("botocore.loaders")
+    for path in paths:
+        if loaders is not None and path not in _BOTOCORE_FILES:
+            try:
+                loaders.JSONFileLoader().load_file(path)
+            except Exception:  # noqa: BLE001 - the child parses it itself
+                pass
+
+
 def _become_environment(
     worker: ModuleType, request: dict[str, Any], fds: list[int], report_fd: int, close: list[int]
 ) -> None:
@@ -329,6 +365,7 @@ class _ImportReport:
         self._before = set(sys.modules)
         # the handler's package is the function's even where it is found outside its code
         self._own = _own_names(task_root) | {os.environ.get("_HANDLER", "").partition(".")[0]}
+        self._files = set(_BOTOCORE_FILES)
 
     def __call__(self, last: bool) -> None:
         if self._fd is None:
@@ -339,8 +376,10 @@ class _ImportReport:
             if name not in self._before and name.partition(".")[0] not in self._own
         ]
         self._before.update(names)
+        files = [_FILE_PREFIX + path for path in _BOTOCORE_FILES if path not in self._files]
+        self._files.update(_BOTOCORE_FILES)
         try:
-            data = "\n".join(names).encode() + b"\n"
+            data = "\n".join(names + files).encode() + b"\n"
             while data:
                 data = data[os.write(self._fd, data) :]
         except OSError:  # the server is gone: nothing to teach
@@ -388,6 +427,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
     tried: set[str] = set()
     _preload(PRELOAD, tried)
+    _share_botocore_data()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -405,7 +445,10 @@ def main() -> int:
                 reports[fd] += chunk
                 continue
             os.close(fd)
-            _preload(reports.pop(fd).decode().split(), tried)
+            lines = [line for line in reports.pop(fd).decode().splitlines() if line]
+            _preload([n for n in lines if not n.startswith(_FILE_PREFIX)], tried)
+            _share_botocore_data()
+            _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
         if sock not in readable:
             continue
         try:

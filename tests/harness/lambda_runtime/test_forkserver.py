@@ -118,6 +118,27 @@ def test_libraries_a_function_imported_are_preloaded_for_the_next_environment(
         assert time.monotonic() < deadline, "the fork server never preloaded xml.dom.minidom"
 
 
+def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    (tmp_path / "app.py").write_text(
+        "import sys\nimport boto3\n"
+        "def handler(event, context):\n"
+        "    shared = sys.modules['__main__']._BOTOCORE_FILES  # white-box: the server's cache\n"
+        "    had = any('dynamodb' in path for path in shared)\n"
+        "    boto3.session.Session().client('dynamodb')\n"
+        "    return had\n"
+    )
+    register(runtime, tmp_path)
+    assert invoke(runtime) is False
+    deadline = time.monotonic() + 30
+    while True:  # the server reads the child's report between forks: allow a few
+        register(runtime, tmp_path)
+        if invoke(runtime) is True:
+            break
+        assert time.monotonic() < deadline, "the fork server never parsed DynamoDB's model"
+
+
 def test_function_init_never_runs_in_the_fork_server(
     runtime: LambdaRuntime, tmp_path: Path
 ) -> None:

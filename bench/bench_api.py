@@ -1,0 +1,169 @@
+"""The API through the whole stack: a cold burst right after `up`, then closed-loop load.
+
+Usage: .venv/bin/python bench/bench_api.py [--seconds 8] [--concurrency 1,4,16,64] [--burst 64]
+Starts `query-harness up --detach` on free ports, fires ``--burst`` concurrent requests the moment
+it is up (every Lambda environment is cold), then for each concurrency runs closed-loop clients
+with keep-alive over the three queries (after a warm-up) and prints p50/p99/requests/s/errors.
+Targets (2 cores): burst of 64 right after up: 0 errors, p99 <= 1 s; concurrency 16 warm:
+>= 300 requests/s, p99 <= 100 ms, 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench_stack import cli, stack_rss_mb
+
+QUERIES = [
+    ("/query/user", {"user_id": "test_user_001"}),
+    ("/query/marketing", {"marketing_id": "campaign_2024_new_year"}),
+    ("/query/fail", {"transaction_id": "tx_002"}),
+]
+
+
+@dataclass
+class Load:
+    """What a run of requests gave: latencies (ms), errors, wall time."""
+
+    latencies_ms: list[float]
+    errors: int
+    seconds: float
+    statuses: dict[int, int]
+
+    def p(self, fraction: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)] if ordered else 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def row(self) -> dict[str, float]:
+        return {
+            "p50_ms": self.p(0.5),
+            "p99_ms": self.p(0.99),
+            "max_ms": max(self.latencies_ms, default=0.0),
+            "requests_per_s": self.rate,
+            "errors": float(self.errors),
+            "requests": float(len(self.latencies_ms)),
+        }
+
+
+@contextmanager
+def stack(state_dir: str, *extra: str) -> Iterator[tuple[dict[str, Any], float]]:
+    """A detached stack on free ports; yields its state and how long `up` took."""
+    started = time.perf_counter()
+    up = cli("up", "--detach", "--edge-port", "0", "--gateway-port", "0", *extra, state_dir=state_dir)
+    took = time.perf_counter() - started
+    if up.returncode != 0:
+        raise RuntimeError(f"up failed: {up.stdout[-1500:]} {up.stderr[-1500:]}")
+    state = json.loads((Path(state_dir) / "state.json").read_text())
+    try:
+        yield state, took
+    finally:
+        cli("down", state_dir=state_dir)
+
+
+async def _one(client: httpx.AsyncClient, url: str, index: int, load: Load) -> None:
+    path, body = QUERIES[index % len(QUERIES)]
+    began = time.perf_counter()
+    try:
+        response = await client.post(url + path, json=body)
+        status = response.status_code
+    except httpx.HTTPError:
+        status = 0
+    load.latencies_ms.append((time.perf_counter() - began) * 1000.0)
+    load.statuses[status] = load.statuses.get(status, 0) + 1
+    if status != 200:
+        load.errors += 1
+
+
+async def burst(url: str, count: int) -> Load:
+    """``count`` requests at once, each on its own connection."""
+    load = Load([], 0, 0.0, {})
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(_one(client, url, i, load) for i in range(count)))
+        load.seconds = time.perf_counter() - began
+    return load
+
+
+async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: float = 1.0) -> Load:
+    """``concurrency`` clients, each sending its next request when the last one answered."""
+    load = Load([], 0, 0.0, {})
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+
+        async def client_loop(worker: int, until: float, sink: Load) -> None:
+            index = worker
+            while time.perf_counter() < until:
+                await _one(client, url, index, sink)
+                index += 1
+
+        warm = Load([], 0, 0.0, {})
+        until = time.perf_counter() + warmup_s
+        await asyncio.gather(*(client_loop(w, until, warm) for w in range(concurrency)))
+        began = time.perf_counter()
+        until = began + seconds
+        await asyncio.gather(*(client_loop(w, until, load) for w in range(concurrency)))
+        load.seconds = time.perf_counter() - began
+    return load
+
+
+def measure(
+    concurrencies: list[int], seconds: float, burst_size: int
+) -> dict[str, Any]:
+    """Up, the cold burst, closed-loop load per concurrency and the stack's RSS."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as state_dir, stack(state_dir) as (
+        state,
+        up_s,
+    ):
+        url = state["gateway_url"]
+        cold = asyncio.run(burst(url, burst_size))
+        loads = {c: asyncio.run(closed_loop(url, c, seconds)) for c in concurrencies}
+        rss_mb, processes = stack_rss_mb(state["pid"])
+    return {
+        "up_s": up_s,
+        "burst": cold.row() | {"statuses": cold.statuses},
+        "load": {c: load.row() for c, load in loads.items()},
+        "rss_mb": rss_mb,
+        "processes": processes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per level")
+    parser.add_argument("--concurrency", default="1,4,16,64", help="comma-separated levels")
+    parser.add_argument("--burst", type=int, default=64, help="concurrent requests right after up")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    figures = measure([int(c) for c in args.concurrency.split(",")], args.seconds, args.burst)
+    b = figures["burst"]
+    print(f"up --detach: {figures['up_s']:.2f} s")
+    print(
+        f"burst of {args.burst} right after up: errors {b['errors']:.0f} {b['statuses']}, "
+        f"p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms, max {b['max_ms']:.0f} ms"
+    )
+    for level, row in figures["load"].items():
+        print(
+            f"concurrency {level:3}: {row['requests_per_s']:6.0f} req/s, p50 {row['p50_ms']:6.1f} ms, "
+            f"p99 {row['p99_ms']:6.1f} ms, max {row['max_ms']:6.0f} ms, errors {row['errors']:.0f}"
+        )
+    print(f"stack RSS after load: {figures['rss_mb']:.0f} MB in {figures['processes']} processes")
+
+
+if __name__ == "__main__":
+    main()
