@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from bench_stack import cli, stack_rss_mb
 
 QUERIES = [
@@ -75,6 +76,42 @@ def stack(state_dir: str, *extra: str) -> Iterator[tuple[dict[str, Any], float]]
         cli("down", state_dir=state_dir)
 
 
+def _role(process: psutil.Process, stack_pid: int) -> str:
+    """Which hop of the request path a stack process is."""
+    if process.pid == stack_pid:
+        return "gateway+load balancer"
+    command = " ".join(process.cmdline())
+    if "harness.aws.endpoint" in command:
+        return "endpoint (Invoke, moto)"
+    if "forkserver.py" in command or "worker.py" in command:
+        return "Lambda environments"
+    if "zygote" in command:
+        return "service replicas"
+    return "other"
+
+
+def cpu_by_role(stack_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each hop (and by this client), summed over its processes."""
+    root = psutil.Process(stack_pid)
+    totals: dict[str, float] = {"client (this benchmark)": sum(psutil.Process().cpu_times()[:2])}
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            role = _role(process, stack_pid)
+        except psutil.Error:
+            continue
+        totals[role] = totals.get(role, 0.0) + times.user + times.system
+    return totals
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU ms per request of each hop between two :func:`cpu_by_role` snapshots."""
+    return {
+        role: (after[role] - before.get(role, 0.0)) * 1000.0 / max(requests, 1)
+        for role in after
+    }
+
+
 async def _one(client: httpx.AsyncClient, url: str, index: int, load: Load) -> None:
     path, body = QUERIES[index % len(QUERIES)]
     began = time.perf_counter()
@@ -112,9 +149,10 @@ async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: floa
                 await _one(client, url, index, sink)
                 index += 1
 
-        warm = Load([], 0, 0.0, {})
-        until = time.perf_counter() + warmup_s
-        await asyncio.gather(*(client_loop(w, until, warm) for w in range(concurrency)))
+        if warmup_s > 0:
+            warm = Load([], 0, 0.0, {})
+            until = time.perf_counter() + warmup_s
+            await asyncio.gather(*(client_loop(w, until, warm) for w in range(concurrency)))
         began = time.perf_counter()
         until = began + seconds
         await asyncio.gather(*(client_loop(w, until, load) for w in range(concurrency)))
@@ -132,12 +170,19 @@ def measure(
     ):
         url = state["gateway_url"]
         cold = asyncio.run(burst(url, burst_size))
-        loads = {c: asyncio.run(closed_loop(url, c, seconds)) for c in concurrencies}
+        loads: dict[int, Load] = {}
+        cpu: dict[int, dict[str, float]] = {}
+        for level in concurrencies:
+            asyncio.run(closed_loop(url, level, 1.0, warmup_s=0.0))  # warm-up, not counted
+            before = cpu_by_role(state["pid"])
+            loads[level] = asyncio.run(closed_loop(url, level, seconds, warmup_s=0.0))
+            cpu[level] = cpu_per_request(before, cpu_by_role(state["pid"]), len(loads[level].latencies_ms))
         rss_mb, processes = stack_rss_mb(state["pid"])
     return {
         "up_s": up_s,
         "burst": cold.row() | {"statuses": cold.statuses},
         "load": {c: load.row() for c, load in loads.items()},
+        "cpu_ms_per_request": cpu,
         "rss_mb": rss_mb,
         "processes": processes,
     }
@@ -163,6 +208,10 @@ def main() -> None:
             f"p99 {row['p99_ms']:6.1f} ms, max {row['max_ms']:6.0f} ms, errors {row['errors']:.0f}"
         )
     print(f"stack RSS after load: {figures['rss_mb']:.0f} MB in {figures['processes']} processes")
+    print("CPU ms per request, by hop (user+system, all processes of the hop):")
+    for level, by_role in figures["cpu_ms_per_request"].items():
+        parts = ", ".join(f"{role} {ms:.1f}" for role, ms in sorted(by_role.items()))
+        print(f"  concurrency {level:3}: total {sum(by_role.values()):.1f} = {parts}")
 
 
 if __name__ == "__main__":

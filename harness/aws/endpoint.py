@@ -288,11 +288,12 @@ class Endpoint:
             name="endpoint",
             ready_timeout_s=15.0,
             graceful_shutdown_s=5.0,
-            # no lifespan; h11 and asyncio as measured fastest here; clients keep connections
+            # no lifespan; httptools and uvloop when installed (CPU per Invoke 5.0 -> 3.2 ms,
+            # bench/bench_api.py), else h11 and asyncio; clients keep connections
             uvicorn_options={
                 "lifespan": "off",
-                "loop": "asyncio",
-                "http": "h11",
+                "loop": "auto",
+                "http": "auto",
                 "timeout_keep_alive": 75,
             },
         )
