@@ -39,8 +39,8 @@ contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, liv
 fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
 	BIN=$(BIN) scripts/fuzz.sh
 
-bench: $(STAMP) bytecode ## print the benchmark figures (takes a few minutes)
-	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+bench: $(STAMP) bytecode ## one table of every figure beside its baseline; JSON + pictures in reports/bench/ (~8 min)
+	$(BIN)/python bench/report.py $(BENCH_ARGS)
 
 lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)
 	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \

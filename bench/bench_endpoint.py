@@ -114,8 +114,9 @@ def _create_table(client: Any) -> None:
     )
 
 
-def _load(client: Any, count: int) -> None:
-    for start in range(0, count, 25):
+def _load(client: Any, count: int, first: int = 0) -> None:
+    """Items ``first``..``count`` (500 users, 100 campaigns), 25 per BatchWriteItem."""
+    for start in range(first, count, 25):
         client.batch_write_item(
             RequestItems={
                 TABLE: [
