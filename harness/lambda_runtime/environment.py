@@ -111,6 +111,9 @@ class Worker:
             finally:
                 os.close(child_in)
                 os.close(child_out)
+            # Init Duration starts at the fork, not while the server was still importing
+            self.started -= time.time() - self.process.forked_at
+            self.started_wall = self.process.forked_at
         self._poll = select.poll()
         self._poll.register(self._read_fd, select.POLLIN)
         self._buffer = bytearray()
