@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean
+.PHONY: install bytecode up down test lint bench bench-record-test fuzz contract lambda-package clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation aga
 
 bench: $(STAMP) bytecode ## one table of every figure beside its baseline; JSON + pictures in reports/bench/ (~8 min)
 	$(BIN)/python bench/report.py $(BENCH_ARGS)
+
+bench-record-test: ## run `make test` once and record its wall time for make bench's table
+	@mkdir -p reports/bench
+	@start=$$(date +%s); $(MAKE) test || exit 1; end=$$(date +%s); \
+	    printf '{"wall_s": %s, "recorded": "%s"}\n' $$((end - start)) "$$(date -u +%FT%TZ)" \
+	    > reports/bench/make-test.json; cat reports/bench/make-test.json
 
 lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)
 	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \
