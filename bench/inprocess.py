@@ -13,13 +13,13 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
-from bench_endpoint import _create_table, _load
+from bench_endpoint import _create_table, _load, timed
 from moto import mock_aws
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # read when lambdas are imported
@@ -76,18 +76,6 @@ def moto_table(items: int) -> Iterator[Any]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def timed(call: Callable[[], Any], samples: int, warmup: int = 3) -> list[float]:
-    """Milliseconds of ``samples`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        call()
-    spent = []
-    for _ in range(samples):
-        began = time.perf_counter()
-        call()
-        spent.append((time.perf_counter() - began) * 1000.0)
-    return spent
 
 
 def query_load(concurrency: int, seconds: float, items: int = 1_000) -> tuple[list[float], float]:

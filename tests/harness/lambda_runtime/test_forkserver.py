@@ -54,6 +54,18 @@ def invoke(rt: LambdaRuntime) -> Any:
     return json.loads(result.payload)
 
 
+def assert_learned_by_a_later_environment(rt: LambdaRuntime, code: Path, what: str) -> None:
+    """The first environment answers False; a later new one (after the server learnt) True."""
+    register(rt, code)
+    assert invoke(rt) is False
+    deadline = time.monotonic() + 30
+    while True:  # the server reads the child's report between forks: allow a few
+        register(rt, code)
+        if invoke(rt) is True:
+            return
+        assert time.monotonic() < deadline, f"the fork server never had {what}"
+
+
 def fork_server_pid(rt: LambdaRuntime) -> int:
     assert rt._forks is not None and rt._forks.pid is not None  # white-box: which parent
     return rt._forks.pid
@@ -108,14 +120,7 @@ def test_libraries_a_function_imported_are_preloaded_for_the_next_environment(
         "import sys\nPRELOADED = 'xml.dom.minidom' in sys.modules\nimport xml.dom.minidom\n"
         "def handler(event, context):\n    return PRELOADED\n"
     )
-    register(runtime, tmp_path)
-    assert invoke(runtime) is False
-    deadline = time.monotonic() + 30
-    while True:  # the server reads the child's report between forks: allow a few
-        register(runtime, tmp_path)
-        if invoke(runtime) is True:
-            break
-        assert time.monotonic() < deadline, "the fork server never preloaded xml.dom.minidom"
+    assert_learned_by_a_later_environment(runtime, tmp_path, "xml.dom.minidom preloaded")
 
 
 def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
@@ -129,14 +134,7 @@ def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
         "    boto3.session.Session().client('dynamodb')\n"
         "    return had\n"
     )
-    register(runtime, tmp_path)
-    assert invoke(runtime) is False
-    deadline = time.monotonic() + 30
-    while True:  # the server reads the child's report between forks: allow a few
-        register(runtime, tmp_path)
-        if invoke(runtime) is True:
-            break
-        assert time.monotonic() < deadline, "the fork server never parsed DynamoDB's model"
+    assert_learned_by_a_later_environment(runtime, tmp_path, "DynamoDB's model parsed")
 
 
 def test_function_init_never_runs_in_the_fork_server(
