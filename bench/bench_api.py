@@ -84,7 +84,7 @@ def _role(process: psutil.Process, stack_pid: int) -> str:
     command = " ".join(process.cmdline())
     if "harness.aws.endpoint" in command:
         return "endpoint (Invoke, moto)"
-    if "forkserver.py" in command or "worker.py" in command:
+    if "forkserver" in command or "worker.py" in command:
         return "Lambda environments"
     if "zygote" in command:
         return "service replicas"
