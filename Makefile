@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean verify checkov-venv
+.PHONY: install bytecode up down test lint bench bench-record-test fuzz contract lambda-package clean verify checkov-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,14 @@ contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, liv
 fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
 	BIN=$(BIN) scripts/fuzz.sh
 
-bench: $(STAMP) bytecode ## print the benchmark figures (takes a few minutes)
-	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+bench: $(STAMP) bytecode ## one table of every figure beside its baseline; JSON + pictures in reports/bench/ (~8 min)
+	$(BIN)/python bench/report.py $(BENCH_ARGS)
+
+bench-record-test: ## run `make test` once and record its wall time for make bench's table
+	@mkdir -p reports/bench
+	@start=$$(date +%s); $(MAKE) test || exit 1; end=$$(date +%s); \
+	    printf '{"wall_s": %s, "recorded": "%s"}\n' $$((end - start)) "$$(date -u +%FT%TZ)" \
+	    > reports/bench/make-test.json; cat reports/bench/make-test.json
 
 # checkov pins an old boto3: it lives in its own environment (with parliament), never in .venv.
 CHECKOV_VENV ?= .venv-checkov

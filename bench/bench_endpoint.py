@@ -60,7 +60,8 @@ def _wait_ready(url: str, deadline_s: float = 30.0) -> None:
             time.sleep(0.01)
 
 
-def _timings(call: Callable[[], Any], samples: int, warmup: int = 3) -> tuple[float, float]:
+def timed(call: Callable[[], Any], samples: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of ``samples`` calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         call()
     spent = []
@@ -68,7 +69,11 @@ def _timings(call: Callable[[], Any], samples: int, warmup: int = 3) -> tuple[fl
         started = time.perf_counter()
         call()
         spent.append((time.perf_counter() - started) * 1000)
-    spent.sort()
+    return spent
+
+
+def _timings(call: Callable[[], Any], samples: int, warmup: int = 3) -> tuple[float, float]:
+    spent = sorted(timed(call, samples, warmup))
     return statistics.median(spent), spent[min(len(spent) - 1, int(len(spent) * 0.99))]
 
 
@@ -114,8 +119,9 @@ def _create_table(client: Any) -> None:
     )
 
 
-def _load(client: Any, count: int) -> None:
-    for start in range(0, count, 25):
+def _load(client: Any, count: int, first: int = 0) -> None:
+    """Items ``first``..``count`` (500 users, 100 campaigns), 25 per BatchWriteItem."""
+    for start in range(first, count, 25):
         client.batch_write_item(
             RequestItems={
                 TABLE: [

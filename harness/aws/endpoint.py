@@ -330,7 +330,7 @@ class Endpoint:
         port: int = DEFAULT_PORT,
         region: str = DEFAULT_REGION,
         *,
-        max_concurrency: int = 10,
+        max_concurrency: int | None = None,  # the runtime's default: AWS's 1,000, machine-capped
         python: str | None = None,
         prewarm: bool = False,
         cache_dir: Path | None = None,
@@ -438,11 +438,12 @@ class Endpoint:
             name="endpoint",
             ready_timeout_s=15.0,
             graceful_shutdown_s=5.0,
-            # no lifespan; h11 and asyncio as measured fastest here; clients keep connections
+            # no lifespan; httptools and uvloop when installed (CPU per Invoke 5.0 -> 3.2 ms,
+            # bench/bench_api.py), else h11 and asyncio; clients keep connections
             uvicorn_options={
                 "lifespan": "off",
-                "loop": "asyncio",
-                "http": "h11",
+                "loop": "auto",
+                "http": "auto",
                 "timeout_keep_alive": 75,
             },
         )
@@ -577,12 +578,21 @@ def main(argv: list[str] | None = None) -> int:
         "(default $HARNESS_CACHE_DIR, else ~/.cache/query-harness)",
     )
     parser.add_argument(
+        "--lambda-concurrency",
+        type=int,
+        default=None,
+        help="the account's Lambda concurrency limit (default $HARNESS_LAMBDA_CONCURRENCY, else "
+        "AWS's 1000; lowered to what the machine can hold)",
+    )
+    parser.add_argument(
         "--stop-on-stdin-eof",
         action="store_true",
         help="stop when standard input closes: a parent that holds it open and dies (even by "
         "SIGKILL) takes the endpoint with it",
     )
     args = parser.parse_args(argv)
+    if args.lambda_concurrency is not None and args.lambda_concurrency < 1:
+        parser.error("--lambda-concurrency must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -592,7 +602,12 @@ def main(argv: list[str] | None = None) -> int:
             target=_stop_on_eof, args=(stopping,), name="stdin-watch", daemon=True
         ).start()
     endpoint = Endpoint(
-        args.host, args.port, args.region, prewarm=args.prewarm, cache_dir=args.cache_dir
+        args.host,
+        args.port,
+        args.region,
+        prewarm=args.prewarm,
+        cache_dir=args.cache_dir,
+        max_concurrency=args.lambda_concurrency,
     )
     try:
         endpoint.start()

@@ -140,8 +140,20 @@ def up(
             "metric periods, cooldowns) by this factor; 1 = AWS's real timing.",
         ),
     ] = 1.0,
+    lambda_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--lambda-concurrency",
+            min=1,
+            envvar="HARNESS_LAMBDA_CONCURRENCY",
+            help="The account's Lambda concurrency limit (default AWS's 1000, lowered to what "
+            "this machine can hold).",
+        ),
+    ] = None,
 ) -> None:
     """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
+    if lambda_concurrency is not None:  # the embedded endpoint (a child) reads it at start
+        os.environ["HARNESS_LAMBDA_CONCURRENCY"] = str(lambda_concurrency)
     if backend not in BACKENDS:
         raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}", 2)
     existing = state_file.read(state_dir)

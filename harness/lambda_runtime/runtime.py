@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.lambda_runtime.concurrency import account_concurrency
 from harness.lambda_runtime.config import FunctionConfig
 from harness.lambda_runtime.environment import Outcome, Worker
+from harness.lambda_runtime.forkserver import ForkServer
 
 __all__ = [
     "RESERVED_ENVIRONMENT_KEYS",
@@ -80,7 +82,13 @@ class ResourceNotFound(LambdaRuntimeError):
 
 
 class TooManyRequests(LambdaRuntimeError):
-    """Concurrency limit reached (429 TooManyRequestsException)."""
+    """Concurrency limit reached (429 TooManyRequestsException, with AWS's ``Reason``)."""
+
+    def __init__(
+        self, message: str, reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RequestTooLarge(LambdaRuntimeError):
@@ -109,6 +117,7 @@ class _Pool:
     def __init__(self, config: FunctionConfig, limit: int) -> None:
         self.config = config
         self.limit = limit
+        self.reserved = config.reserved_concurrency is not None
         self.lock = threading.Lock()
         self.idle: list[Worker] = []
         self.count = 0
@@ -137,17 +146,20 @@ class LambdaRuntime:
         endpoint_url: str,
         region: str,
         log_sink: LogSink | None = None,
-        max_concurrency: int = 10,
+        max_concurrency: int | None = None,
         python: str | None = None,
         aws_access_key_id: str = "test",
         aws_secret_access_key: str = "test",
         event_retry_delays_s: Sequence[float] = (60.0, 120.0),
         event_throttle_delay_s: float = 1.0,
         role_credentials: Callable[[str, str], dict[str, str]] | None = None,
+        fork: bool = True,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
-        self.max_concurrency = max_concurrency
+        #: the account limit (concurrency.py: AWS's 1,000 unless given, capped by the machine)
+        self.max_concurrency = max_concurrency = account_concurrency(max_concurrency)
+        self._unreserved_busy = 0  # executions of functions without reserved concurrency
         self.python = python or sys.executable
         self._credentials = (aws_access_key_id, aws_secret_access_key)
         #: (role ARN, function name) -> the execution role's session variables (harness.iam)
@@ -159,6 +171,8 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._live: set[Worker] = set()
         self._closed = False
+        # environments are forked from a process that imported the heavy libraries once
+        self._forks = ForkServer(self.python, self._base_environment()) if fork else None
         self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
         self._log_thread = threading.Thread(
             target=self._deliver_logs, name="lambda-logs", daemon=True
@@ -186,6 +200,8 @@ class LambdaRuntime:
             self._check_open()
             old = self._pools.get(config.arn)
             self._pools[config.arn] = _Pool(config, limit)
+        if self._forks is not None:
+            self._forks.start()  # imports while the caller goes on; no-op once it runs
         if old is not None:
             self._retire(old)
 
@@ -266,15 +282,41 @@ class LambdaRuntime:
         return pool
 
     def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> Outcome:
-        worker = self._acquire(pool)
-        config = pool.config
-        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
-        header = json.dumps(
-            {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
-        ).encode()
-        outcome = worker.invoke(request_id, header, event)
-        self._release(pool, worker, outcome.reusable)
+        if not pool.reserved:
+            self._enter_unreserved()
+        try:
+            worker = self._acquire(pool)
+            config = pool.config
+            deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+            header = json.dumps(
+                {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
+            ).encode()
+            outcome = worker.invoke(request_id, header, event)
+            self._release(pool, worker, outcome.reusable)
+        finally:
+            if not pool.reserved:
+                with self._lock:
+                    self._unreserved_busy -= 1
         return outcome
+
+    def _enter_unreserved(self) -> None:
+        """Count one execution against the account's unreserved concurrency, or throttle.
+
+        AWS: functions without reserved concurrency share the account limit minus what the
+        others reserved; beyond it, ConcurrentInvocationLimitExceeded.
+        """
+        with self._lock:
+            reserved = sum(
+                p.config.reserved_concurrency or 0 for p in self._pools.values() if p.reserved
+            )
+            available = max(self.max_concurrency - reserved, 0)
+            if self._unreserved_busy >= available:
+                raise TooManyRequests(
+                    f"Rate Exceeded. Account concurrency limit of {self.max_concurrency} "
+                    f"({available} unreserved) reached",
+                    "ConcurrentInvocationLimitExceeded",
+                )
+            self._unreserved_busy += 1
 
     def prewarm(self, name: str) -> None:
         """Start one execution environment of ``name`` before its first invocation.
@@ -305,7 +347,9 @@ class LambdaRuntime:
     def _new_worker(self, pool: _Pool) -> Worker:
         """A new worker for ``pool``, whose ``count`` the caller has already raised."""
         try:
-            worker = Worker(pool.config, self.python, self._environment(pool.config))
+            worker = Worker(
+                pool.config, self.python, self._environment(pool.config), self._forks
+            )
         except BaseException:
             with pool.lock:
                 pool.count -= 1
@@ -344,14 +388,19 @@ class LambdaRuntime:
         if self._closed:
             raise RuntimeError("LambdaRuntime is closed")
 
-    def _environment(self, config: FunctionConfig) -> dict[str, str]:
-        """The worker's environment: defaults, then the function's variables, then Lambda's."""
+    def _base_environment(self) -> dict[str, str]:
+        """What every worker's environment starts from (and the fork server runs with)."""
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
         python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         if not _is_current_interpreter(self.python):  # let it reach this environment's packages
             python_path.append(sysconfig.get_paths()["purelib"])
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join(python_path)
+        return env
+
+    def _environment(self, config: FunctionConfig) -> dict[str, str]:
+        """The worker's environment: defaults, then the function's variables, then Lambda's."""
+        env = self._base_environment()
         env.update(config.environment)
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         env.update(
@@ -558,6 +607,8 @@ class LambdaRuntime:
             busy = list(self._live)
         for worker in busy:  # their invoking threads get an exit error and dispose of them
             worker.terminate()
+        if self._forks is not None:
+            self._forks.stop()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._logs.put(None)
         self._log_thread.join()

@@ -2,7 +2,8 @@
 
 Run as ``python -B path/to/worker.py`` (or ``python -m harness.lambda_runtime.worker``) with the
 function's environment, ``LAMBDA_TASK_ROOT`` as the working directory and the protocol on
-stdin/stdout.  Standard library only, so any Python 3 interpreter can run it.
+stdin/stdout, or called as ``main(imported)`` in a child of ``forkserver.py``.
+Standard library only, so any Python 3 interpreter can run it.
 
 Wire format, both directions: ``kind (1 byte) | length (4 bytes, big-endian) | body``.
 
@@ -323,7 +324,7 @@ def _invoke(handler: Handler, header: dict[str, Any], payload: bytes) -> tuple[b
         return False, json.dumps(error).encode("utf-8")
 
 
-def _serve(channel: _Channel, stream: _LogStream) -> int:
+def _serve(channel: _Channel, stream: _LogStream, imported: Callable[[bool], None]) -> int:
     handler: Handler | None = None
     init_error: dict[str, Any] | None = None
     try:
@@ -332,6 +333,7 @@ def _serve(channel: _Channel, stream: _LogStream) -> int:
         init_error = _error_from_exception(exc, "")
     stream.drain()
     channel.send(KIND_INIT, repr(time.time()).encode())  # when init ended, for Init Duration
+    imported(handler is None)
     while True:
         frame = channel.receive()
         if frame is None:
@@ -353,10 +355,15 @@ def _serve(channel: _Channel, stream: _LogStream) -> int:
         max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         head = RESULT_HEAD.pack(ok, handler is None, duration_ms, max_rss_kb)
         channel.send(KIND_RESULT, head + result)
+        imported(True)  # clients are often made on the first call, not at init
 
 
-def main() -> int:
-    """Take over stdin/stdout for the protocol and serve invokes until the parent hangs up."""
+def main(imported: Callable[[bool], None] = lambda last: None) -> int:
+    """Take over stdin/stdout for the protocol and serve invokes until the parent hangs up.
+
+    ``imported(last)`` is called after init and after each invocation (``last``: the function
+    is not expected to import more); the fork server learns from it what to preload.
+    """
     channel = _Channel(os.dup(0), os.dup(1))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -373,7 +380,7 @@ def main() -> int:
     if sys.path and sys.path[0] in ("", script_dir, os.getcwd()):
         del sys.path[0]
     sys.path.insert(0, task_root)
-    return _serve(channel, stream)
+    return _serve(channel, stream, imported)
 
 
 if __name__ == "__main__":

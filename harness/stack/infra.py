@@ -45,6 +45,8 @@ class FunctionSpec:
     environment: dict[str, str]
     role_name: str
     description: str = ""
+    #: ``reserved_concurrent_executions`` (Terraform's default -1, "no reservation", is None)
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ def load_infra(
                 },
                 role_name=_role_name(tf, block),
                 description=tf.attr(block, "description", ""),
+                reserved_concurrency=_reserved(tf.attr(block, "reserved_concurrent_executions", -1)),
             )
         )
     for block in tf.of_type("aws_lambda_event_source_mapping"):
@@ -419,3 +422,9 @@ def _computed(infra: Infra, tf: Terraform, block: Block, attr: str) -> Any:
     if attr == "stream_arn" and block.type == "aws_dynamodb_table":
         return f"{arns['aws_dynamodb_table']}/stream/*"
     raise InfraError(f"{block.address}.{attr} is only known after apply")
+
+
+def _reserved(value: object) -> int | None:
+    """Terraform's ``reserved_concurrent_executions``: -1 (its default) means unreserved."""
+    number = int(str(value))
+    return None if number < 0 else number

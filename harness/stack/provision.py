@@ -241,6 +241,10 @@ class Provisioner:
                 "FunctionArn"
             ]
             self.result.function_arns[spec.name] = arn
+            if spec.reserved_concurrency is not None:
+                lam.put_function_concurrency(
+                    FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
+                )
             self._did(True, f"function {spec.name}")
             return
         changed = False
@@ -250,8 +254,26 @@ class Provisioner:
         if _config_differs(current, config):
             lam.update_function_configuration(FunctionName=spec.name, **config)
             changed = True
+        if self._reserve(spec):
+            changed = True
         self.result.function_arns[spec.name] = current["FunctionArn"]
         self._did(changed, f"function {spec.name}{' (updated)' if changed else ''}")
+
+    def _reserve(self, spec: FunctionSpec) -> bool:
+        """Make the function's reserved concurrency what infra/ says; True if it changed."""
+        lam = self.client("lambda")
+        have = lam.get_function_concurrency(FunctionName=spec.name).get(
+            "ReservedConcurrentExecutions"
+        )
+        if have == spec.reserved_concurrency:
+            return False
+        if spec.reserved_concurrency is None:
+            lam.delete_function_concurrency(FunctionName=spec.name)
+        else:
+            lam.put_function_concurrency(
+                FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
+            )
+        return True
 
     def mapping(self, spec: MappingSpec) -> None:
         lam = self.client("lambda")

@@ -86,7 +86,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 #: the only modules that may import moto
 MOTO_ALLOWED = ("harness.aws", "harness.lambda_runtime.api")
 #: runs inside the function's own interpreter: the standard library only
-STDLIB_ONLY = ("harness.lambda_runtime.worker",)
+STDLIB_ONLY = (
+    "harness.lambda_runtime.worker",
+    "harness.lambda_runtime.forkserver_process",
+)
 #: modules allowed directly under harness/ (public entry points); every other module sits in a part
 FLAT_ALLOWED = {"__init__", "__main__", "pytest_plugin", "endpoint"}
 

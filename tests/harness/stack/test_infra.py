@@ -73,6 +73,19 @@ def test_load_infra_service_settings_come_from_ecs_and_target_group(infra) -> No
     assert "/aws/lambda/query-lambda" in infra.log_groups
 
 
+def test_load_infra_reserved_concurrency_only_where_set(infra, infra_copy: Path) -> None:
+    assert {f.reserved_concurrency for f in infra.functions} == {None}
+    main = infra_copy / "infra" / "terraform" / "main.tf"
+    main.write_text(
+        main.read_text().replace(
+            "  memory_size      = 256\n", "  memory_size      = 256\n  reserved_concurrent_executions = 7\n", 1
+        )
+    )
+    functions = {f.name: f for f in load_infra(infra_copy).functions}
+    assert functions["query-lambda"].reserved_concurrency == 7
+    assert functions["stream-processor"].reserved_concurrency is None
+
+
 def test_load_infra_invalid_hcl_names_the_file(infra_copy: Path) -> None:
     bad = infra_copy / "infra" / "terraform" / "main.tf"
     bad.write_text(bad.read_text() + '\nresource "aws_sqs_queue" {{{\n')

@@ -1,0 +1,272 @@
+"""The API through the whole stack: a cold burst right after `up`, then closed-loop load.
+
+Usage: .venv/bin/python bench/bench_api.py [--seconds 8] [--concurrency 1,4,16,64] [--burst 64]
+Starts `query-harness up --detach` on free ports, fires ``--burst`` concurrent requests the moment
+it is up (every Lambda environment is cold), then for each concurrency runs closed-loop clients
+with keep-alive over the three queries (after a warm-up) and prints p50/p99/requests/s/errors.
+Targets (2 cores): burst of 64 right after up: 0 errors, p99 <= 1 s; concurrency 16 warm:
+>= 300 requests/s, p99 <= 100 ms, 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from bench_stack import cli, stack_rss_mb
+
+QUERIES = [
+    ("/query/user", {"user_id": "test_user_001"}),
+    ("/query/marketing", {"marketing_id": "campaign_2024_new_year"}),
+    ("/query/fail", {"transaction_id": "tx_002"}),
+]
+
+
+@dataclass
+class Load:
+    """What a run of requests gave: latencies (ms), errors, wall time."""
+
+    latencies_ms: list[float]
+    errors: int
+    seconds: float
+    statuses: dict[int, int]
+
+    def p(self, fraction: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)] if ordered else 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def row(self) -> dict[str, float]:
+        return {
+            "p50_ms": self.p(0.5),
+            "p99_ms": self.p(0.99),
+            "max_ms": max(self.latencies_ms, default=0.0),
+            "requests_per_s": self.rate,
+            "errors": float(self.errors),
+            "requests": float(len(self.latencies_ms)),
+        }
+
+
+@contextmanager
+def stack(state_dir: str, *extra: str) -> Iterator[tuple[dict[str, Any], float]]:
+    """A detached stack on free ports; yields its state and how long `up` took."""
+    started = time.perf_counter()
+    up = cli("up", "--detach", "--edge-port", "0", "--gateway-port", "0", *extra, state_dir=state_dir)
+    took = time.perf_counter() - started
+    if up.returncode != 0:
+        raise RuntimeError(f"up failed: {up.stdout[-1500:]} {up.stderr[-1500:]}")
+    state = json.loads((Path(state_dir) / "state.json").read_text())
+    try:
+        yield state, took
+    finally:
+        cli("down", state_dir=state_dir)
+
+
+def _role(process: psutil.Process, stack_pid: int) -> str:
+    """Which hop of the request path a stack process is."""
+    if process.pid == stack_pid:
+        return "gateway+load balancer"
+    command = " ".join(process.cmdline())
+    if "harness.aws.endpoint" in command:
+        return "endpoint (Invoke, moto)"
+    if "forkserver" in command or "worker.py" in command:
+        return "Lambda environments"
+    if "zygote" in command:
+        return "service replicas"
+    return "other"
+
+
+def cpu_by_role(stack_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each hop (and by this client), summed over its processes."""
+    root = psutil.Process(stack_pid)
+    totals: dict[str, float] = {"client (this benchmark)": sum(psutil.Process().cpu_times()[:2])}
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            role = _role(process, stack_pid)
+        except psutil.Error:
+            continue
+        totals[role] = totals.get(role, 0.0) + times.user + times.system
+    return totals
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU ms per request of each hop between two :func:`cpu_by_role` snapshots."""
+    return {
+        role: (after[role] - before.get(role, 0.0)) * 1000.0 / max(requests, 1)
+        for role in after
+    }
+
+
+async def _one(client: httpx.AsyncClient, url: str, index: int, load: Load) -> None:
+    path, body = QUERIES[index % len(QUERIES)]
+    began = time.perf_counter()
+    try:
+        response = await client.post(url + path, json=body)
+        status = response.status_code
+    except httpx.HTTPError:
+        status = 0
+    load.latencies_ms.append((time.perf_counter() - began) * 1000.0)
+    load.statuses[status] = load.statuses.get(status, 0) + 1
+    if status != 200:
+        load.errors += 1
+
+
+async def burst(url: str, count: int) -> Load:
+    """``count`` requests at once, each on its own connection."""
+    load = Load([], 0, 0.0, {})
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(_one(client, url, i, load) for i in range(count)))
+        load.seconds = time.perf_counter() - began
+    return load
+
+
+async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: float = 1.0) -> Load:
+    """``concurrency`` clients, each sending its next request when the last one answered."""
+    load = Load([], 0, 0.0, {})
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+
+        async def client_loop(worker: int, until: float, sink: Load) -> None:
+            index = worker
+            while time.perf_counter() < until:
+                await _one(client, url, index, sink)
+                index += 1
+
+        if warmup_s > 0:
+            warm = Load([], 0, 0.0, {})
+            until = time.perf_counter() + warmup_s
+            await asyncio.gather(*(client_loop(w, until, warm) for w in range(concurrency)))
+        began = time.perf_counter()
+        until = began + seconds
+        await asyncio.gather(*(client_loop(w, until, load) for w in range(concurrency)))
+        load.seconds = time.perf_counter() - began
+    return load
+
+
+async def sync_latency(state: dict[str, Any], rate: float, count: int) -> list[float]:
+    """Write ``count`` command records at ``rate``/s; ms until each is readable via the gateway.
+
+    Each write is followed by a poller asking the gateway every 5 ms for the record's user (a
+    user of its own, so one hit means this record).
+    """
+    import boto3  # noqa: PLC0415 - only this figure needs it
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=state["edge_url"],
+        region_name="ap-southeast-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    url = state["gateway_url"]
+    run = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+
+        async def follow(user: str, written: float) -> None:
+            deadline = written + 10.0
+            while time.perf_counter() < deadline:
+                response = await client.post(url + "/query/user", json={"user_id": user})
+                if response.status_code == 200 and response.json()["count"] > 0:
+                    latencies.append((time.perf_counter() - written) * 1000.0)
+                    return
+                await asyncio.sleep(0.005)
+            latencies.append(float("inf"))
+
+        followers = []
+        began = time.perf_counter()
+        for index in range(count):
+            await asyncio.sleep(max(began + index / rate - time.perf_counter(), 0))
+            user = f"sync-{run}-{index}"
+            item = {
+                "transaction_id": {"S": f"tx-{run}-{index}"},
+                "created_at": {"N": str(1_750_000_000_000 + index)},
+                "user_id": {"S": user},
+                "notification_title": {"S": "sync"},
+                "status": {"S": "SENT"},
+                "platform": {"S": "IOS"},
+                "device_token": {"S": "bench-device"},
+                "payload": {"S": "{}"},
+            }
+            written = time.perf_counter()  # from the write's start, as a client sees it
+            await asyncio.to_thread(dynamodb.put_item, TableName="command-records", Item=item)
+            followers.append(asyncio.create_task(follow(user, written)))
+        await asyncio.gather(*followers)
+    return latencies
+
+
+def measure(
+    concurrencies: list[int], seconds: float, burst_size: int
+) -> dict[str, Any]:
+    """Up, the cold burst, closed-loop load per concurrency and the stack's RSS."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as state_dir, stack(state_dir) as (
+        state,
+        up_s,
+    ):
+        url = state["gateway_url"]
+        cold = asyncio.run(burst(url, burst_size))
+        loads: dict[int, Load] = {}
+        cpu: dict[int, dict[str, float]] = {}
+        for level in concurrencies:
+            asyncio.run(closed_loop(url, level, 1.0, warmup_s=0.0))  # warm-up, not counted
+            before = cpu_by_role(state["pid"])
+            loads[level] = asyncio.run(closed_loop(url, level, seconds, warmup_s=0.0))
+            cpu[level] = cpu_per_request(before, cpu_by_role(state["pid"]), len(loads[level].latencies_ms))
+        rss_mb, processes = stack_rss_mb(state["pid"])
+    return {
+        "up_s": up_s,
+        "burst": cold.row() | {"statuses": cold.statuses},
+        "load": {c: load.row() for c, load in loads.items()},
+        "cpu_ms_per_request": cpu,
+        "rss_mb": rss_mb,
+        "processes": processes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per level")
+    parser.add_argument("--concurrency", default="1,4,16,64", help="comma-separated levels")
+    parser.add_argument("--burst", type=int, default=64, help="concurrent requests right after up")
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    figures = measure([int(c) for c in args.concurrency.split(",")], args.seconds, args.burst)
+    b = figures["burst"]
+    print(f"up --detach: {figures['up_s']:.2f} s")
+    print(
+        f"burst of {args.burst} right after up: errors {b['errors']:.0f} {b['statuses']}, "
+        f"p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms, max {b['max_ms']:.0f} ms"
+    )
+    for level, row in figures["load"].items():
+        print(
+            f"concurrency {level:3}: {row['requests_per_s']:6.0f} req/s, p50 {row['p50_ms']:6.1f} ms, "
+            f"p99 {row['p99_ms']:6.1f} ms, max {row['max_ms']:6.0f} ms, errors {row['errors']:.0f}"
+        )
+    print(f"stack RSS after load: {figures['rss_mb']:.0f} MB in {figures['processes']} processes")
+    print("CPU ms per request, by hop (user+system, all processes of the hop):")
+    for level, by_role in figures["cpu_ms_per_request"].items():
+        parts = ", ".join(f"{role} {ms:.1f}" for role, ms in sorted(by_role.items()))
+        print(f"  concurrency {level:3}: total {sum(by_role.values()):.1f} = {parts}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""The Lambda fork server's own process: preloads libraries, forks execution environments.
+
+Run by :class:`harness.lambda_runtime.forkserver.ForkServer` as
+``python -B forkserver_process.py`` with a ``SOCK_SEQPACKET`` socket on stdin; the protocol and
+what is (and is never) preloaded are described in ``forkserver.py``. Standard library only, like
+``worker.py`` beside it, which each forked child runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from types import ModuleType
+from typing import Any
+
+__all__ = ["MESSAGE_LIMIT", "PRELOAD", "main"]
+
+MESSAGE_LIMIT = 1 << 20
+#: imported before the first fork if present (the rest is learned from the children)
+PRELOAD = (
+    "boto3",
+    "boto3.session",
+    "boto3.dynamodb.types",
+    "botocore.session",
+    "botocore.client",
+    "botocore.endpoint",
+    "botocore.parsers",
+    "botocore.serialize",
+    "botocore.httpsession",
+    "botocore.retries.standard",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.logging",
+    "pydantic",
+)
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        sock.send(json.dumps(message).encode())
+    except OSError:  # the runtime is gone; the children are being stopped anyway
+        pass
+
+
+def _preload(names: list[str] | tuple[str, ...], tried: set[str]) -> None:
+    """Import what is not imported yet; a module that fails is left to the children."""
+    for name in names:
+        if name in sys.modules or name in tried:
+            continue
+        tried.add(name)
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the child imports it itself (and reports the error)
+            pass
+
+
+#: botocore's parsed data files (service models, endpoint rules), shared by every fork
+_BOTOCORE_FILES: dict[str, Any] = {}
+_FILE_PREFIX = "file:"
+
+
+def _share_botocore_data() -> None:
+    """Parse each botocore data file once, in the server, for all its children.
+
+    A new botocore session re-reads and re-parses its JSON models (~50 ms CPU for one
+    DynamoDB client); forked children find those already parsed. botocore treats them as
+    read-only (a Loader already hands the same object to every client of its session).
+    """
+    loaders = sys.modules.get("botocore.loaders")
+    if loaders is None or getattr(loaders.JSONFileLoader.load_file, "shared", False):
+        return
+    original = loaders.JSONFileLoader.load_file
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if file_path not in _BOTOCORE_FILES:
+            _BOTOCORE_FILES[file_path] = original(self, file_path)
+        return _BOTOCORE_FILES[file_path]
+
+    load_file.shared = True  # type: ignore[attr-defined]
+    loaders.JSONFileLoader.load_file = load_file
+
+
+def _preload_files(paths: list[str]) -> None:
+    loaders = sys.modules.get("botocore.loaders")
+    for path in paths:
+        if loaders is not None and path not in _BOTOCORE_FILES:
+            try:
+                loaders.JSONFileLoader().load_file(path)
+            except Exception:  # noqa: BLE001 - the child parses it itself
+                pass
+
+
+def _become_environment(
+    worker: ModuleType, request: dict[str, Any], fds: list[int], report_fd: int, close: list[int]
+) -> None:
+    """In a forked child: take the function's pipes, cwd and environment, then serve."""
+    code = 1
+    try:
+        os.setsid()  # its own process group, killed as one (as the spawned workers were)
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        for fd in close:
+            os.close(fd)
+        os.dup2(fds[0], 0)
+        os.dup2(fds[1], 1)
+        os.close(fds[0])
+        os.close(fds[1])
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _forget_shadowed(request["cwd"])
+        extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:0] = [p for p in extra if p not in sys.path]
+        code = int(worker.main(_ImportReport(report_fd, request["cwd"])))
+    except SystemExit as exc:  # the function called sys.exit(): exit as its interpreter would
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the runtime sees the exit; the trace goes to stderr
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _own_names(task_root: str) -> set[str]:
+    """Top-level module names the function's code provides (minus the standard library's)."""
+    try:
+        names = {entry.partition(".")[0] for entry in os.listdir(task_root)}
+    except OSError:
+        return set()
+    return names - set(sys.stdlib_module_names)
+
+
+def _forget_shadowed(task_root: str) -> None:
+    """Drop preloaded modules whose top-level name the function's own code provides."""
+    own = _own_names(task_root)
+    for name in [n for n in sys.modules if n.partition(".")[0] in own]:
+        del sys.modules[name]
+
+
+class _ImportReport:
+    """In a child: tells the server which modules outside the function's code it imported."""
+
+    def __init__(self, fd: int, task_root: str) -> None:
+        self._fd: int | None = fd
+        self._before = set(sys.modules)
+        # the handler's package is the function's even where it is found outside its code
+        self._own = _own_names(task_root) | {os.environ.get("_HANDLER", "").partition(".")[0]}
+        self._files = set(_BOTOCORE_FILES)
+
+    def __call__(self, last: bool) -> None:
+        if self._fd is None:
+            return
+        names = [
+            name
+            for name in list(sys.modules)
+            if name not in self._before and name.partition(".")[0] not in self._own
+        ]
+        self._before.update(names)
+        files = [_FILE_PREFIX + path for path in _BOTOCORE_FILES if path not in self._files]
+        self._files.update(_BOTOCORE_FILES)
+        try:
+            data = "\n".join(names + files).encode() + b"\n"
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError:  # the server is gone: nothing to teach
+            last = True
+        if last:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _reap(children: set[int], sock: socket.socket) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        _send(sock, {"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _stop_children(children: set[int]) -> None:
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def main() -> int:
+    """Serve fork requests on the socket at fd 0 until it closes."""
+    script_dir = os.path.dirname(os.path.abspath(__file__))
+    worker = importlib.import_module("worker")  # the sibling worker.py: this directory is on path
+    del sys.modules["worker"]  # a function's own `worker` module must not find ours
+    sys.path[:] = [p for p in sys.path if p not in ("", script_dir)]
+    sock = socket.socket(fileno=os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
+    tried: set[str] = set()
+    _preload(PRELOAD, tried)
+    _share_botocore_data()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children: set[int] = set()
+    reports: dict[int, bytearray] = {}  # a child's report pipe -> what it wrote so far
+    while True:
+        readable = select.select([sock, wake_r, *reports], [], [])[0]
+        if wake_r in readable:
+            os.read(wake_r, 512)
+            _reap(children, sock)
+        for fd in [fd for fd in readable if fd in reports]:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                reports[fd] += chunk
+                continue
+            os.close(fd)
+            lines = [line for line in reports.pop(fd).decode().splitlines() if line]
+            _preload([n for n in lines if not n.startswith(_FILE_PREFIX)], tried)
+            _share_botocore_data()
+            _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
+        if sock not in readable:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MESSAGE_LIMIT, 2)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            break
+        request = json.loads(data)
+        try:
+            report_r, report_w = os.pipe()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            forked_at = time.time()
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            _send(sock, {"id": request["id"], "error": str(exc)})
+            continue
+        if pid == 0:
+            close = [sock.fileno(), wake_r, wake_w, report_r, *reports]
+            _become_environment(worker, request, fds, report_w, close)
+        for fd in (*fds, report_w):
+            os.close(fd)
+        reports[report_r] = bytearray()
+        children.add(pid)
+        _send(sock, {"id": request["id"], "pid": pid, "at": forked_at})
+    _stop_children(children)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
