@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 
 if TYPE_CHECKING:
+    from harness.faults.hooks import EndpointFaults
     from harness.lambda_runtime.api import LambdaApi
 
 logger = logging.getLogger("harness.aws.endpoint")
@@ -42,6 +43,7 @@ DYNAMODB_WRITES = frozenset(
 )
 PARTIQL_TABLE = re.compile(r'(?i)\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z0-9_.-]+)"?')
 HEALTH_PATHS = ("/_localstack/health", "/_harness/health")
+FAULTS_PATH = "/_harness/faults"  # harness.faults' control API
 SERVICES = (
     "dynamodb",
     "dynamodbstreams",
@@ -89,6 +91,10 @@ def written_tables(action: str, body: bytes) -> list[str]:
     statements += [s.get("Statement", "") for s in document.get("Statements", [])]
     statements += [s.get("Statement", "") for s in document.get("TransactStatements", [])]
     return [m for s in statements for m in PARTIQL_TABLE.findall(str(s))]
+
+
+def _dynamodb_error(status: int, code: str, message: str) -> HttpResponse:
+    return json_error(status, code, message, json_protocol=True)
 
 
 class EndpointApp:
@@ -180,6 +186,9 @@ class EndpointApp:
             )
         if ESM_PATH.match(request.path):
             return self._event_source_mappings(request)
+        if request.path.startswith(FAULTS_PATH) and endpoint.faults is not None:
+            status, answer = endpoint.faults.control(request.method, request.path, request.body)
+            return HttpResponse(status, [("Content-Type", "application/json")], answer)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
@@ -189,8 +198,14 @@ class EndpointApp:
                 request, response, endpoint.account_for(scope), region
             )
             return response
-        response = self._moto(request)
         target = request.header("x-amz-target") or ""
+        response = (
+            self._moto(request)
+            if endpoint.faults is None  # harness.faults: throttling errors, write-order watch
+            else endpoint.faults.dynamodb.around(
+                target, request.body, lambda: self._moto(request), _dynamodb_error
+            )
+        )
         if response.status == 200 and target.startswith("DynamoDB_"):
             action = target.rsplit(".", 1)[-1]
             if action in DYNAMODB_WRITES and endpoint.mappings is not None:
@@ -247,6 +262,7 @@ class Endpoint:
         self.moto_version = ""
         self.lambda_api: LambdaApi | None = None
         self.mappings: Any = None
+        self.faults: EndpointFaults | None = None
         self.lambda_unavailable = "the Lambda runtime (harness.lambda_runtime.runtime) is not available"
         self.mappings_unavailable = (
             "event source mappings are served by "
@@ -349,6 +365,19 @@ class Endpoint:
             account_id="123456789012",
             runtime=self._runtime,
         )
+        from harness.faults.hooks import EndpointFaults  # noqa: PLC0415
+
+        self.faults = EndpointFaults.install(self._runtime, self.mappings, self._table_keys)
+
+    def _table_keys(self) -> dict[str, tuple[str, ...]]:
+        """The DynamoDB tables of the default account and region, with their key attributes."""
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+        tables = dynamodb_backends[self.account_for(None)][self.region].tables
+        return {
+            name: tuple(k for k in (table.hash_key_attr, table.range_key_attr) if k)
+            for name, table in list(tables.items())
+        }
 
     def _log_sink(self, name: str, lines: list[str]) -> None:
         if self.lambda_api is not None:

@@ -368,8 +368,10 @@ def logs(
 
 
 from harness.cli import aws as cli_aws  # noqa: E402  (commands that talk to the endpoint)
+from harness.cli import faults as cli_faults  # noqa: E402
 
 cli_aws.register(app, contract_app, fail, console)
+cli_faults.register(app, fail, console)
 
 
 def main() -> None:
