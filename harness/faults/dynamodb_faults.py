@@ -13,7 +13,10 @@ the ``ThrottlingReasons`` list newer DynamoDB responses carry (botocore ignores 
 
 A ``watch`` counts successful ``PutItem`` writes (and ``BatchWriteItem`` puts) on its table whose
 attribute (default ``source_sequence``) is lower than one already written for the same key: an
-older image written over a newer one, which the stream processor's conditional write prevents.
+older image written over a newer one, which the stream processor's conditional write prevents
+(``fired``). A put that re-creates an item deleted since a newer put is counted apart
+(``resurrected``): a redelivered older INSERT/MODIFY after the REMOVE was applied, which a
+condition on the item cannot see once the item is gone; the redelivered REMOVE deletes it again.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ class DynamoDBFaults:
     def __init__(self, registry: FaultRegistry) -> None:
         self._registry = registry
         self._lock = threading.Lock()
-        self._latest: dict[str, dict[tuple[str, ...], tuple[int, str | float]]] = {}
+        self._latest: dict[str, dict[tuple[str, ...], str | float]] = {}
+        self._deleted: dict[str, set[tuple[str, ...]]] = {}
 
     def around(
         self,
@@ -102,40 +106,60 @@ class DynamoDBFaults:
                         400, f"com.amazonaws.dynamodb.v20120810#{error}", _MESSAGES[error]
                     )
         response = forward()
-        if response.status == 200 and action in ("PutItem", "BatchWriteItem"):
+        if response.status == 200 and action in ("PutItem", "DeleteItem", "BatchWriteItem"):
             for table in tables:
                 for fault in registry.for_table("watch", table):
-                    self._watch(fault, table, _put_items(action, table, document))
+                    self._watch(fault, table, _writes(action, table, document))
         return response
 
-    def _watch(self, fault: Fault, table: str, items: Iterator[dict[str, Any]]) -> None:
+    def _watch(
+        self, fault: Fault, table: str, writes: Iterator[tuple[bool, dict[str, Any]]]
+    ) -> None:
         keys = tuple(self._registry.key_attributes(table))
         attribute = fault.spec.attribute
+        if not keys:
+            return
         with self._lock:
             latest = self._latest.setdefault(fault.id, {})
-            for item in items:
-                value = _scalar(item.get(attribute))
-                if value is None or not keys:
-                    continue
+            deleted = self._deleted.setdefault(fault.id, set())
+            for is_put, item in writes:
                 key = tuple(str(_scalar(item.get(name))) for name in keys)
+                if not is_put:
+                    deleted.add(key)
+                    continue
+                value = _scalar(item.get(attribute))
+                if value is None:
+                    continue
                 fault.seen += 1
                 before = latest.get(key)
-                if before is not None and _lower(value, before[1]):
-                    fault.fire()
+                gone = key in deleted
+                deleted.discard(key)
+                if before is not None and _lower(value, before):
+                    if gone:
+                        fault.counts["resurrected"] += 1
+                    else:
+                        fault.fire()
                     continue
-                latest[key] = (fault.seen, value)
+                latest[key] = value
 
 
-def _put_items(action: str, table: str, document: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if action == "PutItem":
-        item = document.get("Item")
+def _writes(
+    action: str, table: str, document: dict[str, Any]
+) -> Iterator[tuple[bool, dict[str, Any]]]:
+    """(is a put, item or key) for each item a successful write request changed."""
+    if action in ("PutItem", "DeleteItem"):
+        item = document.get("Item" if action == "PutItem" else "Key")
         if isinstance(item, dict):
-            yield item
+            yield action == "PutItem", item
         return
     for request in (document.get("RequestItems") or {}).get(table, []) or []:
-        put = request.get("PutRequest") if isinstance(request, dict) else None
+        if not isinstance(request, dict):
+            continue
+        put, delete = request.get("PutRequest"), request.get("DeleteRequest")
         if isinstance(put, dict) and isinstance(put.get("Item"), dict):
-            yield put["Item"]
+            yield True, put["Item"]
+        elif isinstance(delete, dict) and isinstance(delete.get("Key"), dict):
+            yield False, delete["Key"]
 
 
 def _scalar(typed: Any) -> str | float | None:

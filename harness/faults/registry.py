@@ -34,6 +34,8 @@ class Fault:
     created: float = field(default_factory=time.time)
     seen: int = 0
     fired: int = 0
+    #: further counts a kind keeps (the watch: ``resurrected``)
+    counts: Counter[str] = field(default_factory=Counter)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -61,7 +63,8 @@ class Fault:
 
     def as_dict(self) -> dict[str, Any]:
         """The fault as the control API lists it."""
-        return {"id": self.id, **self.spec.as_dict(), "seen": self.seen, "fired": self.fired}
+        document = {"id": self.id, **self.spec.as_dict(), "seen": self.seen, "fired": self.fired}
+        return {**document, **self.counts}
 
 
 @dataclass

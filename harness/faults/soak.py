@@ -66,7 +66,9 @@ class SoakResult:
             f"{c.get('read_items', 0)}; stream records: {c.get('stream_records', 0)}",
             f"lost {c.get('lost', 0)}, duplicate {c.get('duplicates', 0)}, out of order (older "
             "image applied) "
-            f"{c.get('regressions', 0)}, stale {c.get('stale', 0)}",
+            f"{c.get('regressions', 0)}, stale {c.get('stale', 0)}; removed items briefly "
+            f"re-created by a redelivered older image (then removed again): "
+            f"{c.get('resurrected', 0)}",
             f"sync latency (write -> read table, {f['latency_samples']} samples): median "
             f"{f['latency_median_ms']:.0f} ms, p99 {f['latency_p99_ms']:.0f} ms, max "
             f"{f['latency_max_ms']:.0f} ms",
@@ -174,7 +176,11 @@ def _settle(
         ranges += read_dlq(sqs, queue_url)
         watch = next(f for f in faults.list()["faults"] if f["kind"] == "watch")
         evidence = Evidence(
-            read_stream(dynamodb, streams, run), read_side(dynamodb, run), ranges, watch["fired"]
+            read_stream(dynamodb, streams, run),
+            read_side(dynamodb, run),
+            ranges,
+            watch["fired"],
+            watch.get("resurrected", 0),
         )
         verdict = check(writes, evidence)
         now = (len(evidence.read_items), len(ranges), _invocations(faults), verdict.counts["stale"])

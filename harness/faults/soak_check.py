@@ -43,6 +43,7 @@ class Evidence:
     read_items: list[dict[str, Any]]
     dlq_ranges: list[tuple[str, int, int]]  # (shard, first, last sequence number)
     regressions: int  # the write-order watch: older images written over newer ones
+    resurrected: int = 0  # the watch: older images re-creating an item deleted meanwhile
 
 
 @dataclass
@@ -199,6 +200,7 @@ def check(writes: list[Write], evidence: Evidence) -> Verdict:
             f"was applied last), e.g. {stale[:3]}"
         )
     verdict.counts["regressions"] = evidence.regressions
+    verdict.counts["resurrected"] = evidence.resurrected
     if evidence.regressions:
         problems.append(
             f"an older image was written over a newer one {evidence.regressions} times on the "

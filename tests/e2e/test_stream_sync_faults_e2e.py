@@ -148,7 +148,7 @@ def test_killed_replica_is_replaced_and_queries_answer(api: httpx.Client, stack,
 
 
 def test_short_soak_keeps_every_record_exactly(aws, faults) -> None:
-    config = SoakConfig(records=600, rate=200.0, poison_fraction=0.01, throttle_fraction=0.01,
+    config = SoakConfig(records=400, rate=150.0, poison_fraction=0.01, throttle_fraction=0.01,
                         drain_timeout_s=240.0)  # fmt: skip
     clients = {name: aws(name) for name in ("dynamodb", "dynamodbstreams", "sqs")}
     result = run_soak(clients, faults, config)

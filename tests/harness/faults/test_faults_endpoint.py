@@ -190,6 +190,9 @@ def test_watch_counts_an_older_image_written_over_a_newer_one(
     for key, sequence in [("w1", "005"), ("w1", "007"), ("w2", "001"), ("w1", "006")]:
         client.put_item(TableName=table, Item={"k": {"S": key}, "source_sequence": {"S": sequence}})
     assert faults.get(watch["id"])["fired"] == 1
+    client.delete_item(TableName=table, Key={"k": {"S": "w1"}})
+    client.put_item(TableName=table, Item={"k": {"S": "w1"}, "source_sequence": {"S": "005"}})
+    assert (faults.get(watch["id"])["fired"], faults.get(watch["id"])["resurrected"]) == (1, 1)
 
 
 def test_clear_removes_every_fault(faults: FaultsClient, function: str, table: str) -> None:
