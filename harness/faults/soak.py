@@ -199,7 +199,8 @@ def _invocations(faults: FaultsClient) -> int:
 
 def _wait_idle(dynamodb: Any, faults: FaultsClient, writes: list[Write], deadline: float) -> None:
     """Until the last live writes are readable at their final image and no invocation ran for a
-    few seconds (cheap: one BatchGetItem and one control-API call a second)."""
+    few seconds, or none ran for SETTLE_S (cheap: one BatchGetItem and one control-API call a
+    second)."""
     final: dict[tuple[str, int], Write] = {w.key: w for w in writes if w.sent_at is not None}
     tail = [w for w in list(final.values())[-20:] if w.image is not None and not w.poison]
     keys = {(w.user_id, w.key[1]): w.image["notification_title"] for w in tail if w.image}
@@ -208,7 +209,8 @@ def _wait_idle(dynamodb: Any, faults: FaultsClient, writes: list[Write], deadlin
         invocations = _invocations(faults)
         if invocations != count:
             count, since = invocations, time.monotonic()
-        if time.monotonic() - since > 3.0 and _titles(dynamodb, keys) == keys:
+        idle = time.monotonic() - since
+        if idle > SETTLE_S or (idle > 3.0 and _titles(dynamodb, keys) == keys):
             return
         time.sleep(1.0)
 
