@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean
+.PHONY: install bytecode up down test lint bench soak fuzz contract lambda-package clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation aga
 
 bench: $(STAMP) bytecode ## print the benchmark figures (takes a few minutes)
 	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+soak: $(STAMP) bytecode ## 10,000 command records through the stream path under faults, checked exactly (many minutes)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)
 	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \

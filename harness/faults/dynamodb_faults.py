@@ -132,14 +132,13 @@ class DynamoDBFaults:
                     continue
                 fault.seen += 1
                 before = latest.get(key)
-                gone = key in deleted
-                deleted.discard(key)
                 if before is not None and _lower(value, before):
-                    if gone:
+                    if key in deleted:  # re-created from older images until a newer one lands
                         fault.counts["resurrected"] += 1
                     else:
                         fault.fire()
                     continue
+                deleted.discard(key)
                 latest[key] = value
 
 

@@ -69,6 +69,8 @@ class LambdaFaults:
     def __call__(self, worker: Worker, request_id: str, header: bytes, event: bytes) -> Outcome:
         function = worker.config.name
         faults = self._registry.for_function(function)
+        if not faults and not self._registry.active():  # no fault live: nothing to count either
+            return worker.invoke(request_id, header, event)
         document = _json(event) if faults or b'"Records"' in event[:64] else None
         records = _stream_records(document)
         self._registry.stats.note(

@@ -69,7 +69,7 @@ class Fault:
 
 @dataclass
 class DeliveryStats:
-    """What the stream-processor's invocations looked like (from the events the runtime saw)."""
+    """What each function's invocations looked like while faults were live (from the events)."""
 
     invocations: Counter[str] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
@@ -201,6 +201,11 @@ class FaultRegistry:
                 for fault in self._faults.values()
                 if fault.spec.kind == kind and fault.spec.table == table
             ]
+
+    def active(self) -> bool:
+        """True while any fault (or watch) is live; delivery statistics are kept only then."""
+        with self._lock:
+            return bool(self._faults)
 
     def has(self, kind: str) -> bool:
         """True when any fault of ``kind`` is live (a cheap test before parsing a request)."""

@@ -196,8 +196,8 @@ def check(writes: list[Write], evidence: Evidence) -> Verdict:
     verdict.counts["stale"] = len(stale)
     if stale:
         problems.append(
-            f"{len(stale)} read records differ from their latest command image (an older image "
-            f"was applied last), e.g. {stale[:3]}"
+            f"{len(stale)} read records differ from their latest command image (a newer image "
+            f"was never applied, or an older one was applied last), e.g. {stale[:3]}"
         )
     verdict.counts["regressions"] = evidence.regressions
     verdict.counts["resurrected"] = evidence.resurrected

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from harness.stack.commands import put_commands, to_item
+from tests.e2e.eventually import eventually
 
 Factory = Callable[..., dict[str, Any]]
 
@@ -29,17 +30,6 @@ def _all_pages(api: httpx.Client, path: str, body: dict[str, Any], limit: int) -
         token = document["next_token"]
         if not token:
             return records
-
-
-def _eventually(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_modify_chain_sent_delivered_failed_changes_and_removes_ap_id(
@@ -76,7 +66,7 @@ def test_remove_after_modify_leaves_nothing_in_any_view(
         ]:
             assert api.post(path, json=body).json()["records"] == [], path
 
-    _eventually(gone)
+    eventually(gone)
 
 
 def test_many_records_for_one_user_come_newest_first_across_pages(
@@ -96,7 +86,7 @@ def test_many_records_for_one_user_come_newest_first_across_pages(
         assert len(read) == len(records)
         return read
 
-    read = _eventually(complete)
+    read = eventually(complete)
     assert [r["created_at"] for r in read] == sorted(
         (r["created_at"] for r in records), reverse=True
     )
@@ -119,7 +109,7 @@ def test_campaign_with_many_records_across_users_reads_back_whole(
         assert len(read) == len(records)
         return read
 
-    read = _eventually(complete)
+    read = eventually(complete)
     assert {(r["user_id"], r["created_at"]) for r in read} == {
         (r["user_id"], r["created_at"]) for r in records
     }
@@ -133,10 +123,10 @@ def test_fail_query_follows_status_changes_within_a_transaction(
     records = [command_record_factory(transaction_id=tx, status="FAILED", error_msg=f"e{i}")
                for i in range(4)]  # fmt: skip
     put_commands(aws.dynamodb, records)
-    _eventually(lambda: _assert_fail_count(api, tx, 4))
+    eventually(lambda: _assert_fail_count(api, tx, 4))
     put_commands(aws.dynamodb, [{**records[1], "status": "DELIVERED", "error_msg": None},
                                 {**records[3], "status": "SENT", "error_msg": None}])  # fmt: skip
-    _eventually(lambda: _assert_fail_count(api, tx, 2))
+    eventually(lambda: _assert_fail_count(api, tx, 2))
     read = api.post("/query/fail", json={"transaction_id": tx}).json()["records"]
     assert sorted(r["error_msg"] for r in read) == ["e0", "e2"]
 

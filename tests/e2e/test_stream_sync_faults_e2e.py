@@ -7,7 +7,6 @@ keeps running; a short soak checks a whole run exactly.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,23 +19,13 @@ from harness.faults.soak import run_soak
 from harness.faults.soak_check import read_dlq, read_side, read_stream
 from harness.faults.soak_workload import SoakConfig
 from harness.stack.commands import put_commands
+from tests.e2e.eventually import eventually
 
 Factory = Callable[..., dict[str, Any]]
 
 
 def _run() -> str:
     return f"e2e{uuid.uuid4().hex[:6]}"
-
-
-def _settled(check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
 
 
 def _read_titles(aws: Any, run: str) -> dict[str, str]:
@@ -58,7 +47,7 @@ def test_poison_records_go_to_the_queue_and_nowhere_else(
                for i, n in enumerate(names)]  # fmt: skip
     put_commands(aws.dynamodb, records)
     good = {n for n in names if "-g-" in n}
-    _settled(lambda: _assert_equal(set(_read_titles(aws, run)), good))
+    eventually(lambda: _assert_equal(set(_read_titles(aws, run)), good), timeout_s=60)
     queue = aws.sqs.get_queue_url(QueueName="stream-processor-dlq")["QueueUrl"]
     stream = read_stream(aws.dynamodb, aws.dynamodbstreams, run)
     ranges: list[tuple[str, int, int]] = []
@@ -70,7 +59,7 @@ def test_poison_records_go_to_the_queue_and_nowhere_else(
         assert covered == {f"{run}-pu-3", f"{run}-pp-8"}, covered
         return covered
 
-    _settled(reported)
+    eventually(reported, timeout_s=60)
     fired = {f["mode"]: f["fired"] for f in faults.list()["faults"]}
     assert fired["unhandled"] >= 6 and fired["partial"] >= 6  # first try + 5 retries each
 
@@ -94,7 +83,7 @@ def test_transient_failures_and_throttling_lose_nothing(
         put_commands(aws.dynamodb, [{**r, "status": "DELIVERED", "notification_title": "v2"}
                                     for r in records[batch : batch + 5]])  # fmt: skip
     expected = {r["transaction_id"]: "v2" for r in records}
-    _settled(lambda: _assert_equal(_read_titles(aws, run), expected), timeout_s=120)
+    eventually(lambda: _assert_equal(_read_titles(aws, run), expected), timeout_s=120)
     fired = {f["kind"]: 0 for f in faults.list()["faults"]}
     for fault in faults.list()["faults"]:
         fired[fault["kind"]] += fault["fired"]
@@ -115,7 +104,7 @@ def test_killed_worker_and_restarted_poller_lose_nothing(
     put_commands(aws.dynamodb, [{**r, "notification_title": "last"} for r in records[::3]])
     expected = {r["transaction_id"]: r["notification_title"] for r in records}
     expected.update({r["transaction_id"]: "last" for r in records[::3]})
-    _settled(lambda: _assert_equal(_read_titles(aws, run), expected), timeout_s=120)
+    eventually(lambda: _assert_equal(_read_titles(aws, run), expected), timeout_s=120)
     assert faults.get(kill["id"])["fired"] >= 1
     (mapping,) = aws("lambda").list_event_source_mappings(FunctionName="stream-processor")[
         "EventSourceMappings"
@@ -138,13 +127,13 @@ def test_bad_fault_specs_are_refused_and_the_stack_keeps_running(api: httpx.Clie
 
 def test_killed_replica_is_replaced_and_queries_answer(api: httpx.Client, stack, faults) -> None:
     killed = faults.kill_replica()
-    _settled(lambda: _assert_equal(api.get("/health").status_code, 200), timeout_s=60)
+    eventually(lambda: _assert_equal(api.get("/health").status_code, 200), timeout_s=60)
 
     def replaced() -> None:
         pids = {r["pid"] for r in stack.stack.state()["replicas"]}
         assert killed["pid"] not in pids and len(pids) >= 2, pids
 
-    _settled(replaced, timeout_s=60)
+    eventually(replaced, timeout_s=60)
 
 
 def test_short_soak_keeps_every_record_exactly(aws, faults) -> None:
