@@ -57,7 +57,8 @@ class SoakResult:
         lines = [
             f"soak {self.run}: {c.get('keys', 0)} command records, {c.get('writes', 0)} writes "
             f"({c.get('live', 0)} live, {c.get('removed', 0)} removed, "
-            f"{c.get('poison', 0)} poison) at {f['rate']:.0f}/s offered",
+            f"{c.get('poison', 0)} poison) at {f['rate']:.0f}/s offered, "
+            f"{c.get('writes', 0) / max(f['writing_s'], 1e-9):.0f}/s achieved",
             f"faults fired by kind: {f['fired_by_kind']}",
             f"stream-processor: {f['invocations']} invocations, {f['redeliveries']} redeliveries "
             f"(retries, bisected halves, resumptions), {f['smaller_redeliveries']} of them "
