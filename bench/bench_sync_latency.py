@@ -1,7 +1,7 @@
 """Sync latency of the whole product path: write -> readable through the gateway, with faults.
 
-Each scenario writes command records (inserts) at an offered rate for a few seconds, from four
-writer threads, while a probe follows one write in ``--sample`` through the gateway
+Each scenario writes command records (inserts) at an offered rate for ``--seconds`` (at most
+``--max-writes`` of them), from four writer threads, while a probe follows one write in ``--sample`` through the gateway
 (``POST /v1/query/user`` until the record shows up). Scenarios: 100 and 1,000 writes/s offered,
 each without faults and with 10 % of stream-processor invocations failing (half an unhandled
 error, half a partial batch response). The machine's own ceiling shows as the achieved rate: a
@@ -85,15 +85,15 @@ class GatewayProbe:
 
 def scenario(
     clients: dict[str, Any], faults: FaultsClient, gateway_url: str, rate: float,
-    fault_share: float, seconds: float, sample: int, run: str,
+    fault_share: float, writes_count: int, sample: int, run: str,
 ) -> dict[str, float]:  # fmt: skip
     faults.clear()
     if fault_share:
         for mode, seed in (("unhandled", 1), ("partial", 2)):
             faults.add(kind="fail", function="stream-processor", mode=mode,
                        fraction=fault_share / 2, seed=seed)  # fmt: skip
-    config = SoakConfig(records=int(rate * seconds), poison_fraction=0.0, modify_fraction=0.0,
-                        remove_fraction=0.0, users=max(1, int(rate * seconds) // 4))  # fmt: skip
+    config = SoakConfig(records=writes_count, poison_fraction=0.0, modify_fraction=0.0,
+                        remove_fraction=0.0, users=max(1, writes_count // 4))  # fmt: skip
     writes = generate(config, run)
     probe = GatewayProbe(gateway_url, sample)
     writer = Writer(clients["dynamodb"], writes, rate, threads=4)
@@ -122,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="writing time per scenario")
     parser.add_argument("--sample", type=int, default=10, help="follow one write in N")
+    parser.add_argument(
+        "--max-writes",
+        type=int,
+        default=600,
+        help="cap per scenario (the stream path drains "
+        "a few dozen records/s on a loaded 2-core machine)",
+    )
     parser.add_argument("--edge-url", help="a running stack's AWS endpoint (needs --gateway-url)")
     parser.add_argument("--gateway-url", help="a running stack's gateway stage URL (.../v1)")
     args = parser.parse_args(argv)
@@ -140,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         faults = stack.enter_context(FaultsClient(edge_url))
         rows = []
         for n, (rate, share) in enumerate(SCENARIOS):
-            row = scenario(clients, faults, gateway_url, rate, share, args.seconds, args.sample,
+            count = min(int(rate * args.seconds), args.max_writes)
+            row = scenario(clients, faults, gateway_url, rate, share, count, args.sample,
                            run=f"bench{int(time.time())}s{n}")  # fmt: skip
             rows.append(row)
             print(f"offered {row['offered']:6.0f}/s  achieved {row['achieved']:6.1f}/s  "

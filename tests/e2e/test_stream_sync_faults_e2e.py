@@ -34,6 +34,7 @@ def _read_titles(aws: Any, run: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.timeout(300)
 def test_poison_records_go_to_the_queue_and_nowhere_else(
     aws, faults, command_record_factory: Factory
 ) -> None:
@@ -68,6 +69,7 @@ def _assert_equal(actual: Any, expected: Any) -> None:
     assert actual == expected, f"{len(actual)} vs {len(expected)}"
 
 
+@pytest.mark.timeout(300)
 def test_transient_failures_and_throttling_lose_nothing(
     aws, faults, command_record_factory: Factory
 ) -> None:
@@ -90,6 +92,7 @@ def test_transient_failures_and_throttling_lose_nothing(
     assert fired["fail"] > 0 and fired["throttle"] > 0
 
 
+@pytest.mark.timeout(300)
 def test_killed_worker_and_restarted_poller_lose_nothing(
     aws, faults, command_record_factory: Factory
 ) -> None:
@@ -136,6 +139,7 @@ def test_killed_replica_is_replaced_and_queries_answer(api: httpx.Client, stack,
     eventually(replaced, timeout_s=60)
 
 
+@pytest.mark.timeout(600)  # 400 records under faults: about a minute on a loaded machine
 def test_short_soak_keeps_every_record_exactly(aws, faults) -> None:
     config = SoakConfig(records=400, rate=150.0, poison_fraction=0.01, throttle_fraction=0.01,
                         drain_timeout_s=240.0)  # fmt: skip
