@@ -83,13 +83,11 @@ class LambdaFaults:
             hit = self._failing(fault, document, records)
             if hit is None:
                 continue
+            fault.fire()
             if fault.spec.mode == "unhandled" or not records:
-                fault.fire()
                 return _injected_error(worker, fault, request_id)
             for index in hit:
                 failed.setdefault(index, fault)
-        for fault in {id(f): f for f in failed.values()}.values():
-            fault.fire()
         if failed and len(failed) == len(records):
             return _partial(worker, failed, records, None)
         if failed:
