@@ -8,7 +8,7 @@ error, half a partial batch response). The machine's own ceiling shows as the ac
 rate it cannot write is printed as achieved, not as offered. Ratios are against the first
 scenario (100/s, no faults), measured in the same run.
 
-    .venv/bin/python bench/bench_sync_latency.py [--seconds 5] [--sample 10] [--edge-url ...]
+    .venv/bin/python bench/bench_sync_latency.py [--seconds 10] [--sample 20] [--max-writes 2000]
 """
 
 from __future__ import annotations
@@ -120,12 +120,12 @@ def scenario(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="writing time per scenario")
-    parser.add_argument("--sample", type=int, default=10, help="follow one write in N")
+    parser.add_argument("--seconds", type=float, default=10.0, help="writing time per scenario")
+    parser.add_argument("--sample", type=int, default=20, help="follow one write in N")
     parser.add_argument(
         "--max-writes",
         type=int,
-        default=600,
+        default=2000,
         help="cap per scenario (the stream path drains "
         "a few dozen records/s on a loaded 2-core machine)",
     )

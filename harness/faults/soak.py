@@ -81,6 +81,19 @@ class SoakResult:
         return lines
 
 
+def _fired_by_label(faults: list[dict[str, Any]]) -> dict[str, int]:
+    """Fired counts by kind, fail faults told apart by mode and transient or poison."""
+    fired: dict[str, int] = {}
+    for fault in faults:
+        if fault["kind"] == "watch":
+            continue
+        label = fault["kind"]
+        if label == "fail":
+            label += f" {fault['mode']} {'poison' if fault['keys'] else 'transient'}"
+        fired[label] = fired.get(label, 0) + int(fault["fired"])
+    return fired
+
+
 def _faults(config: SoakConfig, run: str) -> list[dict[str, Any]]:
     half = config.transient_fraction / 2
     specs: list[dict[str, Any]] = [
@@ -143,7 +156,7 @@ def run_soak(
     total = settled - started
     figures = {
         "rate": config.rate,
-        "fired_by_kind": {k: v for k, v in listed["fired_by_kind"].items() if k != "watch"},
+        "fired_by_kind": _fired_by_label(listed["faults"]),
         "invocations": deliveries.get("invocations", 0),
         "redeliveries": deliveries.get("redeliveries", 0),
         "smaller_redeliveries": deliveries.get("smaller_redeliveries", 0),
