@@ -373,7 +373,7 @@ class Endpoint:
         """The DynamoDB tables of the default account and region, with their key attributes."""
         from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
 
-        tables = dynamodb_backends[self.account_for(None)][self.region].tables
+        tables = dynamodb_backends["123456789012"][self.region].tables  # moto's default account
         return {
             name: tuple(k for k in (table.hash_key_attr, table.range_key_attr) if k)
             for name, table in list(tables.items())

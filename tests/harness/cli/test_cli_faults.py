@@ -6,10 +6,7 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,15 +26,8 @@ def fault(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def table(aws_client_factory: Callable[..., Any]) -> str:
-    name = f"cli-faults-{uuid.uuid4().hex[:6]}"
-    aws_client_factory("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-    )
-    return name
+def table(keyed_table: str) -> str:
+    return keyed_table
 
 
 def test_cli_fault_add_list_clear(endpoint: Endpoint, table: str, tmp_path: Path) -> None:

@@ -71,15 +71,8 @@ def function(lam: Any, aws_client_factory: Callable[..., Any]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def table(aws_client_factory: Callable[..., Any]) -> str:
-    name = f"faulty-{uuid.uuid4().hex[:6]}"
-    aws_client_factory("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-    )
-    return name
+def table(keyed_table: str) -> str:
+    return keyed_table
 
 
 def _invoke(lam: Any, name: str, event: dict[str, Any]) -> tuple[str | None, Any]:
