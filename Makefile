@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench bench-record-test fuzz contract lambda-package clean verify checkov-venv
+.PHONY: install bytecode up down test lint bench bench-record-test soak fuzz contract lambda-package clean verify checkov-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## the tools environment of `verify` it
 
 verify: $(STAMP) bytecode checkov-venv ## the seed's acceptance checklist on the local stack; report in reports/acceptance
 	CHECKOV_VENV=$(CHECKOV_VENV) $(BIN)/query-harness verify $(VERIFY_ARGS)
+
+soak: $(STAMP) bytecode ## 10,000 command records through the stream path under faults, checked exactly (many minutes)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lambda-package: $(STAMP) ## build/lambdas.zip with its dependencies for python3.12 x86_64 (LocalStack, AWS)
 	$(BIN)/python -m pip install --quiet --upgrade --target build/lambda-deps --implementation cp \

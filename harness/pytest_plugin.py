@@ -1,4 +1,5 @@
-"""pytest plugin: the V3 stack as fixtures (``stack``, ``api``, ``aws``, ``put_command``, ``wait_for_sync``).
+"""pytest plugin: the V3 stack as fixtures (``stack``, ``api``, ``aws``, ``put_command``, ``wait_for_sync``,
+``faults``).
 
 Per-test isolation: ``isolated_aws`` (or the marker ``@pytest.mark.aws_isolated``) gives boto3
 clients on a bare embedded endpoint (not the stack's) that is reset before and after the test
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.faults.client import FaultsClient, kill_replica
 from harness.stack import commands
 from harness.stack.backends import BACKENDS, BackendUnavailable
 
@@ -238,3 +240,31 @@ def isolated_aws(isolated_endpoint: Any) -> Iterator[AwsClients]:
 def _aws_isolated_marker(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("aws_isolated") is not None:
         request.getfixturevalue("isolated_aws")
+
+
+class StackFaults(FaultsClient):
+    """The ``faults`` fixture: the endpoint's fault API, plus killing a service replica."""
+
+    def __init__(self, handle: StackHandle) -> None:
+        assert handle.edge_url is not None
+        super().__init__(handle.edge_url)
+        self._handle = handle
+
+    def kill_replica(self, replica_id: str | None = None) -> dict[str, Any]:
+        """SIGKILL a running replica of the stack this session started; returns it."""
+        if self._handle.stack is None:
+            pytest.skip("replicas can be killed only in a stack this session started")
+        return kill_replica(self._handle.stack.state()["replicas"], replica_id)
+
+
+@pytest.fixture
+def faults(stack: StackHandle) -> Iterator[StackFaults]:
+    """Faults on the stack (embedded backend only), cleared before and after the test."""
+    if stack.backend != "embedded" or stack.edge_url is None:
+        pytest.skip(f"the fault injector acts on the embedded backend, not {stack.backend}")
+    with StackFaults(stack) as client:
+        client.clear()
+        try:
+            yield client
+        finally:
+            client.clear()

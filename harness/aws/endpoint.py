@@ -25,6 +25,7 @@ from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 from harness.aws.reset import ResetGate, ResetHooks
 
 if TYPE_CHECKING:
+    from harness.faults.hooks import EndpointFaults
     from harness.lambda_runtime.api import LambdaApi
 
 logger = logging.getLogger("harness.aws.endpoint")
@@ -58,6 +59,7 @@ RESET_JOIN_S = 10.0
 ECS_DELEGATE_PATH = "/_harness/ecs-delegate"
 ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 ECS_DIRECT_HEADER = "x-harness-ecs-direct"
+FAULTS_PATH = "/_harness/faults"  # harness.faults' control API
 SERVICES = (
     "dynamodb",
     "dynamodbstreams",
@@ -105,6 +107,10 @@ def written_tables(action: str, body: bytes) -> list[str]:
     statements += [s.get("Statement", "") for s in document.get("Statements", [])]
     statements += [s.get("Statement", "") for s in document.get("TransactStatements", [])]
     return [m for s in statements for m in PARTIQL_TABLE.findall(str(s))]
+
+
+def _dynamodb_error(status: int, code: str, message: str) -> HttpResponse:
+    return json_error(status, code, message, json_protocol=True)
 
 
 class EndpointApp:
@@ -230,6 +236,9 @@ class EndpointApp:
             and request.header(ECS_DIRECT_HEADER) is None
         ):
             return self._delegate_ecs(endpoint.ecs_delegate, request)
+        if request.path.startswith(FAULTS_PATH) and endpoint.faults is not None:
+            status, document = endpoint.faults.control(request.method, request.path, request.body)
+            return HttpResponse(status, [("Content-Type", "application/json")], document)
         if FUNCTIONS_PATH.match(request.path) and endpoint.lambda_api is not None:
             rejected = endpoint.lambda_api.check_control_plane(request)
             if rejected is not None:
@@ -239,10 +248,16 @@ class EndpointApp:
                 request, response, endpoint.account_for(scope, request), region
             )
             return response
-        response = self._moto(request)
+        target = request.header("x-amz-target") or ""
+        response = (
+            self._moto(request)
+            if endpoint.faults is None  # harness.faults: throttling errors, write-order watch
+            else endpoint.faults.dynamodb.around(
+                target, request.body, lambda: self._moto(request), _dynamodb_error
+            )
+        )
         if response.status != 200 or endpoint.mappings is None:
             return response
-        target = request.header("x-amz-target") or ""
         if target.startswith("DynamoDB_"):
             action = target.rsplit(".", 1)[-1]
             if action in DYNAMODB_WRITES:
@@ -348,6 +363,7 @@ class Endpoint:
         self.mappings: Any = None
         #: URL of the ECS scheduler that answers ECS requests (harness.ecs.api), once registered
         self.ecs_delegate: str | None = None
+        self.faults: EndpointFaults | None = None
         self.lambda_unavailable = "the Lambda runtime (harness.lambda_runtime.runtime) is not available"
         self.mappings_unavailable = (
             "event source mappings are served by "
@@ -394,6 +410,8 @@ class Endpoint:
 
             moto_api_backend.reset()
             self.scaling_activities = ScalingActivities()
+            if self.faults is not None:  # faults act on what a reset forgets: they go too
+                self.faults.registry.clear()
             failed = self._reset_hooks.run()
         deadline = time.monotonic() + RESET_JOIN_S
         for poller in pollers:  # outside the gate: a poller may be waiting on it
@@ -501,6 +519,19 @@ class Endpoint:
             account_id="123456789012",
             runtime=self._runtime,
         )
+        from harness.faults.hooks import EndpointFaults  # noqa: PLC0415
+
+        self.faults = EndpointFaults.install(self._runtime, self.mappings, self._table_keys)
+
+    def _table_keys(self) -> dict[str, tuple[str, ...]]:
+        """The DynamoDB tables of the default account and region, with their key attributes."""
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+        tables = dynamodb_backends["123456789012"][self.region].tables  # moto's default account
+        return {
+            name: tuple(k for k in (table.hash_key_attr, table.range_key_attr) if k)
+            for name, table in list(tables.items())
+        }
 
     def _execution_role_credentials(self) -> Any:
         """Each function's execution role session, from STS AssumeRole here (harness.iam)."""

@@ -405,6 +405,7 @@ from harness.cli import aws as cli_aws  # noqa: E402
 from harness.cli import collisions as cli_collisions  # noqa: E402
 from harness.cli import doctor as cli_doctor  # noqa: E402
 from harness.cli import ecs as cli_ecs  # noqa: E402  (scale, deploy, tasks: the ECS API)
+from harness.cli import faults as cli_faults  # noqa: E402
 from harness.cli import verify as cli_verify  # noqa: E402
 
 cli_aws.register(app, contract_app, fail, console)
@@ -412,6 +413,7 @@ cli_collisions.register(app, fail, console)
 cli_doctor.register(app, fail, console)
 cli_verify.register(app, fail, console)
 cli_ecs.register(app, fail, console)
+cli_faults.register(app, fail, console)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "RESERVED_ENVIRONMENT_KEYS",
     "FunctionConfig",
     "InvalidRequestContent",
+    "InvokeHook",
     "InvokeResult",
     "LambdaRuntime",
     "LambdaRuntimeError",
@@ -71,6 +72,8 @@ RESERVED_ENVIRONMENT_KEYS = frozenset(
 )  # variables a function may not set (CreateFunction rejects them)
 
 LogSink = Callable[[str, list[str]], None]
+#: Runs one invocation on a warm worker instead of ``Worker.invoke`` (harness.faults sets one).
+InvokeHook = Callable[[Worker, str, bytes, bytes], Outcome]
 
 
 class LambdaRuntimeError(Exception):
@@ -167,6 +170,7 @@ class LambdaRuntime:
         self._log_sink = log_sink
         self._retry_delays = tuple(event_retry_delays_s)
         self._throttle_delay = event_throttle_delay_s
+        self.invoke_hook: InvokeHook | None = None
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._live: set[Worker] = set()
@@ -291,7 +295,12 @@ class LambdaRuntime:
             header = json.dumps(
                 {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
             ).encode()
-            outcome = worker.invoke(request_id, header, event)
+            hook = self.invoke_hook
+            outcome = (
+                worker.invoke(request_id, header, event)
+                if hook is None
+                else hook(worker, request_id, header, event)
+            )
             self._release(pool, worker, outcome.reusable)
         finally:
             if not pool.reserved:

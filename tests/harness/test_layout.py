@@ -26,6 +26,7 @@ HARNESS_PARTS = (
     "harness.contracts",
     "harness.readside",
     "harness.cli",
+    "harness.faults",
     "harness.pytest_plugin",
     "harness.doctor",
     "harness.verify",
@@ -48,7 +49,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "harness.lambda_runtime": (
         "harness.streams", "harness.ingress", "harness.stack", "harness.contracts", "harness.cli",
-        "harness.pytest_plugin",
+        "harness.faults", "harness.pytest_plugin",
+    ),
+    "harness.faults": (
+        "moto", *SERVERS,
+        *(p for p in HARNESS_PARTS if p not in ("harness.faults", "harness.lambda_runtime")),
     ),
     "harness.aws": ("harness.stack", "harness.contracts", "harness.cli", "harness.pytest_plugin"),
     "harness.stack": ("moto", "harness.cli", "harness.contracts", "harness.pytest_plugin"),

@@ -1,0 +1,167 @@
+"""Sync latency of the whole product path: write -> readable through the gateway, with faults.
+
+Each scenario writes command records (inserts) at an offered rate for ``--seconds`` (at most
+``--max-writes`` of them), from four writer threads, while a probe follows one write in ``--sample`` through the gateway
+(``POST /v1/query/user`` until the record shows up). Scenarios: 100 and 1,000 writes/s offered,
+each without faults and with 10 % of stream-processor invocations failing (half an unhandled
+error, half a partial batch response). The machine's own ceiling shows as the achieved rate: a
+rate it cannot write is printed as achieved, not as offered. Ratios are against the first
+scenario (100/s, no faults), measured in the same run.
+
+    .venv/bin/python bench/bench_sync_latency.py [--seconds 10] [--sample 20] [--max-writes 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.faults.client import FaultsClient  # noqa: E402
+from harness.faults.soak_workload import SoakConfig, Write, Writer, generate  # noqa: E402
+from harness.stack.provision import aws_client  # noqa: E402
+
+REGION = "ap-southeast-1"
+SCENARIOS = [(100.0, 0.0), (100.0, 0.10), (1000.0, 0.0), (1000.0, 0.10)]
+
+
+class GatewayProbe:
+    """Follows sampled writes through the gateway until each is readable."""
+
+    def __init__(self, gateway_url: str, every: int) -> None:
+        self._http = httpx.Client(base_url=gateway_url, timeout=30.0)
+        self._every = every
+        self._pending: list[Write] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.latencies_s: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="gateway-probe", daemon=True)
+
+    def offer(self, write: Write) -> None:
+        if write.index % self._every == 0:
+            with self._lock:
+                self._pending.append(write)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, timeout_s: float) -> int:
+        """Until every sample was seen (or the timeout); returns how many were not."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending:
+                    break
+            time.sleep(0.1)
+        self._stop.set()
+        self._thread.join()
+        self._http.close()
+        return len(self._pending)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            with self._lock:
+                batch = self._pending[:8]
+            for write in batch:
+                assert write.image is not None and write.sent_at is not None
+                answer = self._http.post("/query/user", json={"user_id": write.user_id})
+                titles = {r["notification_title"] for r in answer.json().get("records", [])}
+                if write.image["notification_title"] in titles:
+                    self.latencies_s.append(time.monotonic() - write.sent_at)
+                    with self._lock:
+                        self._pending.remove(write)
+
+
+def scenario(
+    clients: dict[str, Any], faults: FaultsClient, gateway_url: str, rate: float,
+    fault_share: float, writes_count: int, sample: int, run: str,
+) -> dict[str, float]:  # fmt: skip
+    faults.clear()
+    if fault_share:
+        for mode, seed in (("unhandled", 1), ("partial", 2)):
+            faults.add(kind="fail", function="stream-processor", mode=mode,
+                       fraction=fault_share / 2, seed=seed)  # fmt: skip
+    config = SoakConfig(records=writes_count, poison_fraction=0.0, modify_fraction=0.0,
+                        remove_fraction=0.0, users=max(1, writes_count // 4))  # fmt: skip
+    writes = generate(config, run)
+    probe = GatewayProbe(gateway_url, sample)
+    writer = Writer(clients["dynamodb"], writes, rate, threads=4)
+    writer.on_sent = probe.offer
+    probe.start()
+    started = time.monotonic()
+    writer.run()
+    elapsed = time.monotonic() - started
+    missing = probe.wait(300.0)
+    fired = sum(f["fired"] for f in faults.list()["faults"])
+    faults.clear()
+    latencies = sorted(probe.latencies_s) or [float("nan")]
+    return {
+        "offered": rate,
+        "achieved": writer.sent / elapsed,
+        "faults": fault_share,
+        "fired": fired,
+        "samples": len(probe.latencies_s),
+        "missing": missing,
+        "median_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="writing time per scenario")
+    parser.add_argument("--sample", type=int, default=20, help="follow one write in N")
+    parser.add_argument(
+        "--max-writes",
+        type=int,
+        default=2000,
+        help="cap per scenario (the stream path drains "
+        "a few dozen records/s on a loaded 2-core machine)",
+    )
+    parser.add_argument("--edge-url", help="a running stack's AWS endpoint (needs --gateway-url)")
+    parser.add_argument("--gateway-url", help="a running stack's gateway stage URL (.../v1)")
+    args = parser.parse_args(argv)
+    with ExitStack() as stack:
+        if args.edge_url and args.gateway_url:
+            edge_url, gateway_url = args.edge_url, args.gateway_url
+        else:
+            from harness.stack.stack import Stack, StackConfig
+
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+            running = Stack(StackConfig(edge_port=0, gateway_port=0, state_dir=state_dir))
+            running.start()
+            stack.callback(running.stop)
+            edge_url, gateway_url = running.state()["edge_url"], running.state()["gateway_url"]
+        clients = {"dynamodb": aws_client("dynamodb", edge_url, REGION)}
+        faults = stack.enter_context(FaultsClient(edge_url))
+        rows = []
+        for n, (rate, share) in enumerate(SCENARIOS):
+            count = min(int(rate * args.seconds), args.max_writes)
+            row = scenario(clients, faults, gateway_url, rate, share, count, args.sample,
+                           run=f"bench{int(time.time())}s{n}")  # fmt: skip
+            rows.append(row)
+            print(f"offered {row['offered']:6.0f}/s  achieved {row['achieved']:6.1f}/s  "
+                  f"faults {row['faults']:4.0%} (fired {row['fired']:3.0f})  samples "
+                  f"{row['samples']:3.0f} (unseen {row['missing']:.0f})  median "
+                  f"{row['median_ms']:8.0f} ms  p99 {row['p99_ms']:8.0f} ms", flush=True)  # fmt: skip
+    base = rows[0]
+    print("ratios against 100/s without faults (median, p99):")
+    for row in rows[1:]:
+        print(f"  offered {row['offered']:.0f}/s, faults {row['faults']:.0%}: "
+              f"x{row['median_ms'] / base['median_ms']:.2f}, x{row['p99_ms'] / base['p99_ms']:.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
