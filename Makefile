@@ -4,9 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench fuzz contract lambda-package clean
+.PHONY: install bytecode up down test lint bench fuzz contract consumer lambda-package clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -35,6 +35,9 @@ contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, liv
 	    tests/e2e/test_rename_e2e.py tests/e2e/test_queries_e2e.py tests/e2e/test_stream_sync_e2e.py \
 	    --junitxml=reports/contract-junit.xml $(PYTEST_ARGS)
 	$(BIN)/query-harness contract diff contracts/openapi-v2.yaml contracts/openapi.yaml --strict
+
+consumer: $(STAMP) ## the wheel as another project uses it: fresh venv, plugin fixtures (1-3 min)
+	$(BIN)/python -m pytest tests/distribution -m consumer $(PYTEST_ARGS)
 
 fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
 	BIN=$(BIN) scripts/fuzz.sh

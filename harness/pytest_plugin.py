@@ -40,6 +40,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("HARNESS_ENDPOINT_URL"),
         help="AWS endpoint of the running stack given by --harness-gateway-url.",
     )
+    group.addoption(
+        "--harness-project-dir",
+        default=None,
+        help="A checkout whose infra/ and contracts/ the stack is provisioned from "
+        "(env HARNESS_PROJECT_DIR; default: the checkout or the installed wheel's copy).",
+    )
 
 
 @dataclass
@@ -76,11 +82,18 @@ def stack(
             gateway_url.rstrip("/"), config.getoption("--harness-endpoint-url"), backend="external"
         )
         return
+    from harness.stack.project import ProjectError, project_dir
     from harness.stack.stack import Stack, StackConfig
 
     backend = config.getoption("--harness-backend")
+    try:
+        root = project_dir(config.getoption("--harness-project-dir"))
+    except ProjectError as exc:
+        raise pytest.UsageError(str(exc)) from None
     state_dir = tmp_path_factory.mktemp("harness")
-    running = Stack(StackConfig(backend=backend, edge_port=0, gateway_port=0, state_dir=state_dir))
+    running = Stack(
+        StackConfig(backend=backend, edge_port=0, gateway_port=0, state_dir=state_dir, root=root)
+    )
     try:
         running.start()
     except BackendUnavailable as exc:
@@ -162,17 +175,31 @@ def put_command(aws: AwsClients) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @pytest.fixture
 def wait_for_sync(aws: AwsClients) -> Callable[..., dict[str, Any]]:
-    """Poll the read side until a record shows up: ``wait_for_sync(record, expect={...})``."""
+    """Poll the read side until a record shows up: ``wait_for_sync(record, expect={...})``.
+
+    The record is checked against the command-record schema first (``InvalidCommandRecord`` at
+    once: it can never sync; ``validate=False`` skips that), and a record the stream processor
+    rejects raises ``RecordRejected`` with the reason as soon as it reaches the on-failure queue.
+    """
+    from harness.stack.failures import FailureWatch
 
     def wait(
-        record: dict[str, Any], *, expect: Any = None, timeout_s: float = 10.0
+        record: dict[str, Any],
+        *,
+        expect: Any = None,
+        timeout_s: float = 10.0,
+        validate: bool = True,
     ) -> dict[str, Any]:
+        if validate:
+            commands.validate_command(record)
         return commands.wait_for_sync(
             aws.dynamodb,
             record["user_id"],
             int(record["created_at"]),
             expect=expect,
             timeout_s=timeout_s,
+            watch=FailureWatch(aws),
+            source_key={"transaction_id": record["transaction_id"], "created_at": record["created_at"]},
         )
 
     return wait

@@ -20,8 +20,10 @@ from rich.live import Live
 from rich.table import Table
 
 from harness.ingress.zygote import redirect_output
+from harness.stack import health
 from harness.stack import state as state_file
 from harness.stack.backends import BACKENDS, BackendUnavailable
+from harness.stack.project import find_state_dir
 
 app = typer.Typer(
     help="Query Service V3 local harness: the whole stack with one command.",
@@ -39,13 +41,23 @@ Backend = Annotated[
     str, typer.Option("--backend", help=f"Where AWS comes from: {', '.join(BACKENDS)}.")
 ]
 EdgePort = Annotated[
-    int, typer.Option("--edge-port", help="Port of the embedded AWS endpoint (0 = any free).")
+    int,
+    typer.Option(
+        "--edge-port", min=0, max=65535, help="Port of the embedded AWS endpoint (0 = any free)."
+    ),
 ]
 GatewayPort = Annotated[
-    int, typer.Option("--gateway-port", help="Port of the API gateway (0 = any free).")
+    int,
+    typer.Option("--gateway-port", min=0, max=65535, help="Port of the API gateway (0 = any free)."),
 ]
 Replicas = Annotated[
-    int | None, typer.Option("--replicas", help="Service replicas (default: the ECS desiredCount).")
+    int | None,
+    typer.Option(
+        "--replicas",
+        min=1,
+        help="Service replicas, at least 1: with none the gateway can only answer 503 "
+        "(default: the ECS service's desiredCount).",
+    ),
 ]
 EndpointUrl = Annotated[
     str | None,
@@ -55,8 +67,13 @@ EndpointUrl = Annotated[
     ),
 ]
 StateDir = Annotated[
-    Path,
-    typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json and logs live."),
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="HARNESS_STATE_DIR",
+        help="Where state.json and logs live (default: .harness in the project root, found "
+        "upwards from here as git does; outside a project, per user).",
+    ),
 ]
 
 EXAMPLES = [
@@ -130,11 +147,14 @@ def up(
     seed: Annotated[
         bool, typer.Option("--seed/--no-seed", help="Load the seed command records.")
     ] = True,
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
 ) -> None:
     """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
+    state_dir = state_dir or find_state_dir()
     if backend not in BACKENDS:
         raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}", 2)
+    if edge_port and edge_port == gateway_port and not endpoint_url:
+        raise fail(f"--edge-port and --gateway-port are both {edge_port}: give them different ports", 2)
     existing = state_file.read(state_dir)
     if existing is not None and state_file.alive(existing):
         raise fail(
@@ -192,8 +212,13 @@ def _run_foreground(
         raise fail(
             f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
         ) from None
+    state = {"status": "healthy", **stack.state()}
+    ready = health.read_path(state["gateway_url"])
+    if not ready.ok:
+        # Nothing can serve a query (no replica, the Lambda down): not ready, whatever /health says.
+        stack.stop()
+        raise fail(f"the stack came up but cannot serve: {ready.component}: {ready.detail}")
     try:
-        state = {"status": "healthy", **stack.state()}
         state_file.write(state_dir, state)
         print_summary(state)
         console.print("\n[dim]Ctrl-C stops the stack.[/]")
@@ -299,10 +324,11 @@ def _become_background_stack(run: Callable[[], None], log_path: Path) -> NoRetur
 
 @app.command()
 def down(
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait before killing.")] = 15.0,
 ) -> None:
     """Stop a stack started with 'up --detach' (or in another terminal)."""
+    state_dir = state_dir or find_state_dir()
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
         state_file.remove(state_dir)
@@ -315,21 +341,26 @@ def down(
 
 @app.command()
 def status(
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
 ) -> None:
     """Show where everything is and whether it answers."""
+    state_dir = state_dir or find_state_dir()
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
         raise fail("no stack is up (start one with 'query-harness up')")
-    health = state_file.probe(state)
+    checks = health.probe(state)
     if as_json:
-        console.print_json(json.dumps({**state, "health": health}))
+        console.print_json(
+            json.dumps({**state, "health": [check.as_dict() for check in checks]})
+        )
     else:
         print_summary(state)
-        for name, answer in health.items():
-            console.print(f"{name}: {answer}")
-    if any(not answer.startswith("200") for answer in health.values()):
+        console.print()
+        for check in checks:
+            mark = "[green]ok[/]  " if check.ok else "[bold red]DOWN[/]"
+            console.print(f"{mark} {check.component}: {check.detail}", highlight=False)
+    if health.not_ready(checks):
         raise typer.Exit(1)
 
 
@@ -345,9 +376,10 @@ def logs(
     lines: Annotated[
         int, typer.Option("--lines", "-n", help="Lines from the end of each log.")
     ] = 40,
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
 ) -> None:
     """Print the logs of the stack's components."""
+    state_dir = state_dir or find_state_dir()
     files = state_file.log_files(state_dir)
     if component is not None:
         if component not in files:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.stack.backends import Backend, BackendUnavailable, docker_available, make_backend
 from harness.stack.infra import ROOT, Infra, load_infra_cached
+from harness.stack.project import code_dir, find_state_dir
 
 if TYPE_CHECKING:  # imported where used: the endpoint is launched before they load (~0.35 s)
     from harness.ingress.gateway import Gateway
@@ -42,9 +43,7 @@ class StackConfig:
     region: str = "ap-southeast-1"
     seed: bool = True
     root: Path = ROOT
-    state_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness"))
-    )
+    state_dir: Path = field(default_factory=find_state_dir)
     allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
@@ -146,7 +145,7 @@ class Stack:
             env=self._replica_env(edge),
             health_path=infra.health_check.path,
             log_dir=self.log_dir,
-            app_dir=cfg.root,
+            app_dir=code_dir(cfg.root),
         )
         replica_error: list[BaseException] = []
         replica_thread = threading.Thread(
@@ -184,9 +183,9 @@ class Stack:
         control.start()
         if cfg.seed:
             t = time.perf_counter()
-            from harness.stack.commands import seed  # noqa: PLC0415
+            from harness.stack.commands import load_seed, seed, seed_file  # noqa: PLC0415
 
-            count_seeded = seed(provisioner.client("dynamodb"))
+            count_seeded = seed(provisioner.client("dynamodb"), load_seed(seed_file(cfg.root)))
             self._timed("seed", t)
             self.progress(f"seeded {count_seeded} command records; all reached the read side")
         control.join()
@@ -273,7 +272,7 @@ class Stack:
                 "AWS_DEFAULT_REGION": self.config.region,
                 "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-                "PYTHONPATH": str(self.config.root),
+                "PYTHONPATH": str(code_dir(self.config.root)),
             }
         )
         return env

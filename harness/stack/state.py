@@ -81,21 +81,6 @@ def stop_process(pid: int, timeout_s: float) -> bool:
     return not left
 
 
-def probe(state: dict[str, Any], timeout_s: float = 2.0) -> dict[str, str]:
-    """GET /health on the gateway and on each replica: '200' or what went wrong."""
-    import httpx
-
-    targets = {"gateway": f"{state['gateway_url']}/health"}
-    targets.update({f"replica {r['id']}": f"{r['url']}/health" for r in state.get("replicas", [])})
-    answers = {}
-    for name, url in targets.items():
-        try:
-            answers[name] = str(httpx.get(url, timeout=timeout_s).status_code)
-        except httpx.HTTPError as exc:
-            answers[name] = f"unreachable ({type(exc).__name__})"
-    return answers
-
-
 def log_files(state_dir: Path) -> dict[str, Path]:
     """Component name -> log file."""
     log_dir = state_dir / "logs"

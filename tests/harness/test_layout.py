@@ -55,7 +55,7 @@ MOTO_ALLOWED = ("harness.aws", "harness.lambda_runtime.api")
 #: runs inside the function's own interpreter: the standard library only
 STDLIB_ONLY = ("harness.lambda_runtime.worker",)
 #: modules allowed directly under harness/ (public entry points); every other module sits in a part
-FLAT_ALLOWED = {"__init__", "__main__", "pytest_plugin", "endpoint"}
+FLAT_ALLOWED = {"__init__", "__main__", "pytest_plugin", "pytest_entry", "endpoint"}
 
 
 def module_name(path: Path) -> str:

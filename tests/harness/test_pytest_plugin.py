@@ -97,3 +97,21 @@ def test_plugin_localstack_without_docker_skips_with_reason(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess("--harness-backend=localstack", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*localstack backend unavailable*no Docker engine*"])
+
+
+def test_plugin_wait_for_sync_refuses_an_invalid_record_at_once(
+    pytester: pytest.Pytester, fake_gateway: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from harness.stack.commands import InvalidCommandRecord
+
+        def test_invalid(command_record_factory, wait_for_sync):
+            record = command_record_factory(status="WAT")
+            with pytest.raises(InvalidCommandRecord, match="status: 'WAT' is not one of"):
+                wait_for_sync(record)
+        """
+    )
+    result = pytester.runpytest_subprocess(f"--harness-gateway-url={fake_gateway}")
+    result.assert_outcomes(passed=1)
