@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from harness.cli.hints import aws_lines, command_path
 from harness.ingress.zygote import redirect_output
 from harness.stack import health
 from harness.stack import state as state_file
@@ -115,9 +116,14 @@ def print_summary(state: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"logs: {state['log_dir']}   up in {state['timings_s'].get('total', '?')} s")
     console.print("\n[bold]Try it:[/]")
-    for line in curl_lines(state["gateway_url"]):
+    seeded = str(state.get("config", {}).get("seed", "True")) != "False"
+    for line in curl_lines(state["gateway_url"])[: None if seeded else 1]:
         console.print(line, soft_wrap=True, highlight=False)
-    console.print(f"\nexport AWS_ENDPOINT_URL={state['edge_url']}", highlight=False)
+    if not seeded:
+        console.print(f"(no seed: write records with '{command_path()} put-command')")
+    console.print("\n[bold]AWS tools[/] (everything is in region " + state["region"] + "):")
+    for line in aws_lines(state["edge_url"], state["region"]):
+        console.print(line, soft_wrap=True, highlight=False)
 
 
 def _configure_logging(log_dir: Path) -> None:
@@ -159,8 +165,9 @@ def up(
     if existing is not None and state_file.alive(existing):
         raise fail(
             f"a stack is already up (pid {existing['pid']}, gateway {existing['gateway_url']}); "
-            "run 'query-harness down' first"
+            f"run '{command_path()} down' first"
         )
+    state_file.new_run_logs(state_dir)
     if detach:
         raise typer.Exit(
             _detach(
@@ -285,7 +292,7 @@ def _detach(run: Callable[[], None], state_dir: Path, timeout_s: float = 120.0) 
             state = state_file.read(state_dir)
             if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
                 print_summary(state)
-                console.print("\nStop it with: query-harness down")
+                console.print(f"\nStop it with: {command_path()} down", highlight=False)
                 return 0
             exited, status = os.waitpid(pid, os.WNOHANG)
             if exited:
@@ -348,7 +355,7 @@ def status(
     state_dir = state_dir or find_state_dir()
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
-        raise fail("no stack is up (start one with 'query-harness up')")
+        raise fail(f"no stack is up (start one with '{command_path()} up --detach')")
     checks = health.probe(state)
     if as_json:
         console.print_json(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from harness.cli.hints import aws_environment, command_path
 from harness.contracts.diff import diff, load_declarations, load_document
 from harness.stack import state as state_file
 from harness.stack.project import default_project_dir, find_state_dir
@@ -33,7 +35,7 @@ EndpointUrl = Annotated[
 
 
 def register(
-    app: typer.Typer, contract_app: typer.Typer, fail: Callable[[str], typer.Exit], console: Console
+    app: typer.Typer, contract_app: typer.Typer, fail: Callable[..., typer.Exit], console: Console
 ) -> None:
     """Add seed, invoke, put-command and contract diff to the CLI."""
 
@@ -43,7 +45,8 @@ def register(
         state = state_file.read(state_dir or find_state_dir())
         if state is None or not state_file.alive(state):
             raise fail(
-                "no stack is up (start one with 'query-harness up --detach', or pass --endpoint-url)"
+                f"no stack is up (start one with '{command_path()} up --detach', "
+                "or pass --endpoint-url)"
             )
         return str(state["edge_url"]), str(state.get("region", "ap-southeast-1"))
 
@@ -55,6 +58,16 @@ def register(
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise fail(f"{what} is not valid JSON (nor a readable file): {exc}") from None
+
+    @app.command("env")
+    def env_command(
+        state_dir: StateDir = None,
+        endpoint_url: EndpointUrl = None,
+    ) -> None:
+        """Print the AWS tools' environment for the stack: eval "$(query-harness env)"."""
+        url, region = endpoint(state_dir, endpoint_url)
+        for key, value in aws_environment(url, region).items():
+            print(f"export {key}={shlex.quote(value)}")
 
     @app.command("seed")
     def seed_command(
@@ -221,7 +234,7 @@ def register(
         try:
             report = diff(load_document(old), load_document(new), load_declarations(declared))
         except (OSError, ValueError) as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc), 2) from None
         console.print(f"{old} -> {new}", highlight=False)
         for line in report.lines():
             style = "bold red" if line.startswith(("BREAKING", "STALE")) else None

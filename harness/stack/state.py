@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -79,6 +80,21 @@ def stop_process(pid: int, timeout_s: float) -> bool:
         except psutil.NoSuchProcess:
             pass
     return not left
+
+
+def new_run_logs(state_dir: Path) -> Path:
+    """Start this run's logs: the previous run's move to ``logs/previous/`` (one run is kept), so
+    a failed start shows only its own lines."""
+    log_dir = state_dir / "logs"
+    previous = log_dir / "previous"
+    old = sorted(log_dir.glob("*.log")) if log_dir.is_dir() else []
+    if old:
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.mkdir(parents=True)
+        for path in old:
+            path.replace(previous / path.name)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return log_dir
 
 
 def log_files(state_dir: Path) -> dict[str, Path]:
