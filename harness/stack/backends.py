@@ -159,6 +159,37 @@ class LocalStackBackend:
             self._container = None
 
 
+def identify_endpoint(url: str, timeout_s: float = 5.0) -> str:
+    """What answers at ``url``: ``harness`` (this project's embedded endpoint), ``localstack``, or
+    ``aws`` (anything else that answers HTTP, e.g. a real regional endpoint).
+
+    Both LocalStack and the harness serve ``GET /_localstack/health``; the harness says
+    ``"edition": "harness"`` there. Raises :class:`BackendUnavailable` when nothing answers.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    health = f"{url.rstrip('/')}/_localstack/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout_s) as answer:  # noqa: S310 - http(s) URL
+            body = answer.read()
+    except urllib.error.HTTPError:
+        return "aws"  # it answers HTTP, but not as LocalStack or the harness
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise BackendUnavailable(
+            f"nothing answers at --endpoint-url {url} ({reason}): start it first (e.g. "
+            "'docker compose -f compose/docker-compose.yml up -d', or "
+            "'python -m harness.endpoint --port 4566'), or leave --endpoint-url out"
+        ) from None
+    try:
+        edition = json.loads(body).get("edition")
+    except (ValueError, AttributeError):
+        return "aws"
+    return "harness" if edition == "harness" else "localstack"
+
+
 class ExternalBackend:
     """An AWS endpoint already running (e.g. LocalStack from compose/), given by URL."""
 
@@ -166,13 +197,17 @@ class ExternalBackend:
 
     def __init__(self, url: str) -> None:
         self._url = url.rstrip("/")
+        self.kind: str | None = None  # set by start(): see identify_endpoint
 
     @property
     def endpoint_url(self) -> str:
         return self._url
 
     def start(self) -> None:
-        return None
+        """Check that the endpoint answers, and find out what it is."""
+        if not self._url.startswith(("http://", "https://")):
+            raise BackendUnavailable(f"--endpoint-url {self._url!r} is not an http(s) URL")
+        self.kind = identify_endpoint(self._url)
 
     def stop(self) -> None:
         return None

@@ -105,3 +105,37 @@ def read_path(gateway_url: str, timeout_s: float = 10.0) -> Check:
 def not_ready(checks: list[Check]) -> list[Check]:
     """The checks that failed."""
     return [check for check in checks if not check.ok]
+
+
+def function_start_errors(lambda_client: Any, names: list[str]) -> list[str]:
+    """Invoke each function once and report those whose code cannot load.
+
+    AWS reports an init failure as a function error whose ``errorType`` starts with ``Runtime.``
+    (``Runtime.ImportModuleError``, ``Runtime.HandlerNotFound``...); any other answer, even an
+    error about the empty test event, means the code loaded.
+    """
+    problems = []
+    for name in names:
+        answer = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+        if not answer.get("FunctionError"):
+            continue
+        try:
+            error = json.loads(answer["Payload"].read() or b"{}")
+        except ValueError:
+            continue
+        kind = str(error.get("errorType", "")) if isinstance(error, dict) else ""
+        if kind.startswith("Runtime."):
+            problems.append(f"{name}: {kind}: {error.get('errorMessage', '')}".strip())
+    return problems
+
+
+def function_log_errors(logs_client: Any, name: str, since_ms: int, limit: int = 3) -> list[str]:
+    """The last ERROR-looking lines ``name`` wrote to ``/aws/lambda/<name>`` since ``since_ms``."""
+    try:
+        events = logs_client.filter_log_events(
+            logGroupName=f"/aws/lambda/{name}", startTime=since_ms
+        ).get("events", [])
+    except Exception:  # noqa: BLE001 - only adds detail to an error being reported
+        return []
+    lines = [str(e.get("message", "")).strip() for e in events]
+    return [line for line in lines if "ERROR" in line or "Error" in line][-limit:]
