@@ -371,44 +371,11 @@ def status(
         raise typer.Exit(1)
 
 
-@app.command()
-def logs(
-    component: Annotated[
-        str | None,
-        typer.Argument(help="harness, gateway-access, up, or a replica id; default: all."),
-    ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
-    ] = False,
-    lines: Annotated[
-        int, typer.Option("--lines", "-n", help="Lines from the end of each log.")
-    ] = 40,
-    state_dir: StateDir = None,
-) -> None:
-    """Print the logs of the stack's components."""
-    state_dir = state_dir or find_state_dir()
-    files = state_file.log_files(state_dir)
-    if component is not None:
-        if component not in files:
-            raise fail(f"no log {component!r}; available: {', '.join(sorted(files)) or 'none'}")
-        files = {component: files[component]}
-    if not files:
-        raise fail(f"no logs under {state_dir / 'logs'}")
-    for name, path in sorted(files.items()):
-        for line in path.read_text(errors="replace").splitlines()[-lines:]:
-            console.print(f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True)
-    if follow:
-        state_file.follow(
-            files,
-            lambda name, line: console.print(
-                f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True
-            ),
-        )
-
-
 from harness.cli import aws as cli_aws  # noqa: E402  (commands that talk to the endpoint)
+from harness.cli import logs as cli_logs  # noqa: E402
 
 cli_aws.register(app, contract_app, fail, console)
+cli_logs.register(app, fail, console)
 
 
 def main() -> None:

@@ -146,7 +146,10 @@ class LoadBalancer:
                 limits = httpx.Limits(max_connections=self._max_connections)
                 timeout = httpx.Timeout(self.request_timeout_s, connect=self.timeout_s * 2)
                 self._client = httpx.AsyncClient(limits=limits, timeout=timeout)
-                self._checker = httpx.AsyncClient(timeout=self.timeout_s)
+                # ALB health checks carry this User-Agent (the service logs passing ones at DEBUG)
+                self._checker = httpx.AsyncClient(
+                    timeout=self.timeout_s, headers={"User-Agent": "ELB-HealthChecker/2.0"}
+                )
                 self._task = asyncio.create_task(self._check_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
