@@ -7,10 +7,14 @@ STAMP  := $(VENV)/.installed
 .PHONY: install bytecode up down test lint bench fuzz contract consumer lambda-package clean
 
 $(STAMP): pyproject.toml setup.py
+	@echo "== installing the project and its dev tools into $(VENV) (first time: a minute or more)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "== upgrading pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "== pip install -e '.[dev]' (service, Lambdas, harness, test and lint tools)"
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "== installed; '$(BIN)/query-harness --help' lists the commands"
 
 # Our own modules' bytecode, as pip writes it for installed packages: every stack process imports
 # them, and where PYTHONDONTWRITEBYTECODE is set (CI images, containers) Python would otherwise

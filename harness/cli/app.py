@@ -26,17 +26,45 @@ from harness.stack import state as state_file
 from harness.stack.backends import BACKENDS, BackendUnavailable
 from harness.stack.project import find_state_dir
 
+# rich_markup_mode=None: click's plain help, which shows flags as flags (rich's shows "<bool>")
 app = typer.Typer(
     help="Query Service V3 local harness: the whole stack with one command.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 contract_app = typer.Typer(
-    help="Contract checks (OpenAPI V2 -> V3 and the declared changes).", no_args_is_help=True
+    help="Contract checks (OpenAPI V2 -> V3 and the declared changes).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(contract_app, name="contract")
 console = Console()
 err = Console(stderr=True)
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("query-service-v3")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        console.print(f"query-harness {number} (Python {sys.version.split()[0]})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Query Service V3 local harness: the whole stack with one command."""
+
 
 Backend = Annotated[
     str, typer.Option("--backend", help=f"Where AWS comes from: {', '.join(BACKENDS)}.")
