@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench fuzz contract consumer lambda-package clean
+.PHONY: install bytecode up down test test-py312 lint bench fuzz contract contract-gates contract-diff consumer lambda-package clean
 
 $(STAMP): pyproject.toml setup.py
 	@echo "== installing the project and its dev tools into $(VENV) (first time: a minute or more)"
@@ -33,12 +33,22 @@ down: $(STAMP) ## stop a stack started with `query-harness up --detach`
 test: lint ## lint, type-check, then run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, live fuzzing); JUnit in reports/
+test-py312: ## the same suite on python3.12 (the service image's Python), in .venv-py312
+	@command -v python3.12 >/dev/null || { echo "python3.12 is not installed here"; exit 1; }
+	$(MAKE) test PYTHON=python3.12 VENV=.venv-py312
+
+contract: contract-gates contract-diff ## only the contract gates, then the V2 -> V3 diff; reports in reports/
+
+contract-gates: $(STAMP) ## drift, V2->V3, rename, ap_id, live fuzzing (all part of `make test` too); JUnit in reports/
 	mkdir -p reports
 	HARNESS_REPORT_DIR=reports $(BIN)/python -m pytest tests/contracts tests/e2e/test_fuzz_e2e.py \
 	    tests/e2e/test_rename_e2e.py tests/e2e/test_queries_e2e.py tests/e2e/test_stream_sync_e2e.py \
 	    --junitxml=reports/contract-junit.xml $(PYTEST_ARGS)
-	$(BIN)/query-harness contract diff contracts/openapi-v2.yaml contracts/openapi.yaml --strict
+
+contract-diff: $(STAMP) ## the V2 -> V3 contract diff (--strict), printed and written to reports/contract-diff.txt
+	@mkdir -p reports
+	@$(BIN)/query-harness contract diff contracts/openapi-v2.yaml contracts/openapi.yaml --strict \
+	    > reports/contract-diff.txt; rc=$$?; cat reports/contract-diff.txt; exit $$rc
 
 consumer: $(STAMP) ## the wheel as another project uses it: fresh venv, plugin fixtures (1-3 min)
 	$(BIN)/python -m pytest tests/distribution -m consumer $(PYTEST_ARGS)
