@@ -118,8 +118,9 @@ class FailureWatch:
             if response.get("functionError")
             else "see the function's log"
         )
+        plain = {name: next(iter(value.values())) for name, value in key.items()}
         return (
-            f"the record {json.dumps(key, sort_keys=True)} was rejected by {self._function}: "
+            f"the record {json.dumps(plain, sort_keys=True)} was rejected by {self._function}: "
             f"{reason} (sent to the on-failure queue after {context.get('approximateInvokeCount', '?')} "
             f"invocation(s), condition {context.get('condition', '?')}; stream sequence {sequence})"
         )
