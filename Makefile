@@ -33,9 +33,13 @@ down: $(STAMP) ## stop a stack started with `query-harness up --detach`
 test: lint ## lint, type-check, then run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+PYTHON312 ?= python3.12
+
 test-py312: ## the same suite on python3.12 (the service image's Python), in .venv-py312
-	@command -v python3.12 >/dev/null || { echo "python3.12 is not installed here"; exit 1; }
-	$(MAKE) test PYTHON=python3.12 VENV=.venv-py312
+	@$(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { \
+	    echo "no working python3.12 ($(PYTHON312)); give one: make test-py312 PYTHON312=/path/to/python3.12"; \
+	    exit 1; }
+	$(MAKE) test PYTHON=$(PYTHON312) VENV=.venv-py312
 
 contract: contract-gates contract-diff ## only the contract gates, then the V2 -> V3 diff; reports in reports/
 

@@ -248,7 +248,7 @@ def _run_foreground(
             f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
         ) from None
     state = {"status": "healthy", **stack.state()}
-    ready = health.read_path(state["gateway_url"])
+    ready = health.read_path(state["gateway_url"], timeout_s=30.0)  # a cold query-lambda
     if not ready.ok:
         # Nothing can serve a query (no replica, the Lambda down): not ready, whatever /health says.
         stack.stop()
