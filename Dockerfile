@@ -9,7 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system app && useradd --system --gid app --no-create-home --home-dir /app app
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# Only the service is in the build context, so `pip install .` installs the service and its own
+# dependencies (the base set in pyproject.toml): no Lambdas, no harness, no entry points (setup.py).
+COPY pyproject.toml setup.py README.md ./
 COPY service ./service
 RUN pip install . && rm -rf build *.egg-info
 

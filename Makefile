@@ -4,13 +4,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bytecode up down test lint bench bench-record-test soak fuzz contract lambda-package clean verify checkov-venv
+.PHONY: install bytecode up down test test-py312 lint bench bench-record-test soak fuzz contract contract-gates contract-diff consumer lambda-package clean verify checkov-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
+	@echo "== installing the project and its dev tools into $(VENV) (first time: a minute or more)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "== upgrading pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "== pip install -e '.[dev]' (service, Lambdas, harness, test and lint tools)"
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "== installed; '$(BIN)/query-harness --help' lists the commands"
 
 # Our own modules' bytecode, as pip writes it for installed packages: every stack process imports
 # them, and where PYTHONDONTWRITEBYTECODE is set (CI images, containers) Python would otherwise
@@ -29,12 +33,29 @@ down: $(STAMP) ## stop a stack started with `query-harness up --detach`
 test: lint ## lint, type-check, then run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-contract: $(STAMP) ## only the contract gates (drift, V2->V3, rename, ap_id, live fuzzing); JUnit in reports/
+PYTHON312 ?= python3.12
+
+test-py312: ## the same suite on python3.12 (the service image's Python), in .venv-py312
+	@$(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { \
+	    echo "no working python3.12 ($(PYTHON312)); give one: make test-py312 PYTHON312=/path/to/python3.12"; \
+	    exit 1; }
+	$(MAKE) test PYTHON=$(PYTHON312) VENV=.venv-py312
+
+contract: contract-gates contract-diff ## only the contract gates, then the V2 -> V3 diff; reports in reports/
+
+contract-gates: $(STAMP) ## drift, V2->V3, rename, ap_id, live fuzzing (all part of `make test` too); JUnit in reports/
 	mkdir -p reports
 	HARNESS_REPORT_DIR=reports $(BIN)/python -m pytest tests/contracts tests/e2e/test_fuzz_e2e.py \
 	    tests/e2e/test_rename_e2e.py tests/e2e/test_queries_e2e.py tests/e2e/test_stream_sync_e2e.py \
 	    --junitxml=reports/contract-junit.xml $(PYTEST_ARGS)
-	$(BIN)/query-harness contract diff contracts/openapi-v2.yaml contracts/openapi.yaml --strict
+
+contract-diff: $(STAMP) ## the V2 -> V3 contract diff (--strict), printed and written to reports/contract-diff.txt
+	@mkdir -p reports
+	@$(BIN)/query-harness contract diff contracts/openapi-v2.yaml contracts/openapi.yaml --strict \
+	    > reports/contract-diff.txt; rc=$$?; cat reports/contract-diff.txt; exit $$rc
+
+consumer: $(STAMP) ## the wheel as another project uses it: fresh venv, plugin fixtures (1-3 min)
+	$(BIN)/python -m pytest tests/distribution -m consumer $(PYTEST_ARGS)
 
 fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
 	BIN=$(BIN) scripts/fuzz.sh

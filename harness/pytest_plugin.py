@@ -54,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Divide AWS periods (health checks, grace period, deregistration delay, metric "
         "periods, cooldowns) by this factor; 1 = AWS's real timing (env HARNESS_TIME_SCALE).",
     )
+    group.addoption(
+        "--harness-project-dir",
+        default=None,
+        help="A checkout whose infra/ and contracts/ the stack is provisioned from "
+        "(env HARNESS_PROJECT_DIR; default: the checkout or the installed wheel's copy).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,14 +103,24 @@ def stack(
             gateway_url.rstrip("/"), config.getoption("--harness-endpoint-url"), backend="external"
         )
         return
+    from harness.stack.project import ProjectError, project_dir
     from harness.stack.stack import Stack, StackConfig
 
     backend = config.getoption("--harness-backend")
+    try:
+        root = project_dir(config.getoption("--harness-project-dir"))
+    except ProjectError as exc:
+        raise pytest.UsageError(str(exc)) from None
     state_dir = tmp_path_factory.mktemp("harness")
     scale = config.getoption("--harness-time-scale")
     running = Stack(
         StackConfig(
-            backend=backend, edge_port=0, gateway_port=0, state_dir=state_dir, time_scale=scale
+            backend=backend,
+            edge_port=0,
+            gateway_port=0,
+            state_dir=state_dir,
+            time_scale=scale,
+            root=root,
         )
     )
     try:
@@ -188,11 +204,23 @@ def put_command(aws: AwsClients) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @pytest.fixture
 def wait_for_sync(aws: AwsClients) -> Callable[..., dict[str, Any]]:
-    """Poll the read side until a record shows up: ``wait_for_sync(record, expect={...})``."""
+    """Poll the read side until a record shows up: ``wait_for_sync(record, expect={...})``.
+
+    The record is checked against the command-record schema first (``InvalidCommandRecord`` at
+    once: it can never sync; ``validate=False`` skips that), and a record the stream processor
+    rejects raises ``RecordRejected`` with the reason as soon as it reaches the on-failure queue.
+    """
+    from harness.stack.failures import FailureWatch
 
     def wait(
-        record: dict[str, Any], *, expect: Any = None, timeout_s: float = 10.0
+        record: dict[str, Any],
+        *,
+        expect: Any = None,
+        timeout_s: float = 10.0,
+        validate: bool = True,
     ) -> dict[str, Any]:
+        if validate:
+            commands.validate_command(record)
         return commands.wait_for_sync(
             aws.dynamodb,
             record["user_id"],
@@ -200,6 +228,8 @@ def wait_for_sync(aws: AwsClients) -> Callable[..., dict[str, Any]]:
             expect=expect,
             timeout_s=timeout_s,
             transaction_id=record.get("transaction_id"),
+            watch=FailureWatch(aws),
+            source_key={"transaction_id": record["transaction_id"], "created_at": record["created_at"]},
         )
 
     return wait

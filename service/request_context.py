@@ -18,6 +18,9 @@ logger = logging.getLogger("service.access")
 REQUEST_ID_HEADER = "X-Request-Id"
 TRACE_ID_HEADER = "X-Amzn-Trace-Id"
 _ACCEPTABLE_ID = re.compile(r"[\x21-\x7e]{1,200}")
+#: the User-Agent of an ALB's health checks; their passing checks are logged at DEBUG only, or
+#: one line per target per interval would fill the task's log
+HEALTH_CHECKER_AGENT = "ELB-HealthChecker/"
 
 
 def pick_request_id(headers: Headers) -> str:
@@ -40,7 +43,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = pick_request_id(Headers(scope=scope))
+        headers = Headers(scope=scope)
+        request_id = pick_request_id(headers)
+        health_check = headers.get("user-agent", "").startswith(HEALTH_CHECKER_AGENT)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -68,7 +73,8 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send_with_id)
         finally:
-            logger.info(
+            logger.log(
+                logging.DEBUG if health_check and status < 400 else logging.INFO,
                 "request",
                 extra={
                     "method": scope.get("method"),

@@ -19,33 +19,74 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from harness.cli.hints import aws_lines, command_path
+from harness.cli.options import StateDir, state_dir_or_found
 from harness.ingress.zygote import redirect_output
+from harness.stack import health
 from harness.stack import state as state_file
 from harness.stack.backends import BACKENDS, BackendUnavailable
 
+# rich_markup_mode=None: click's plain help, which shows flags as flags (rich's shows "<bool>")
 app = typer.Typer(
     help="Query Service V3 local harness: the whole stack with one command.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 contract_app = typer.Typer(
-    help="Contract checks (OpenAPI V2 -> V3 and the declared changes).", no_args_is_help=True
+    help="Contract checks (OpenAPI V2 -> V3 and the declared changes).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(contract_app, name="contract")
 console = Console()
 err = Console(stderr=True)
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("query-service-v3")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        console.print(f"query-harness {number} (Python {sys.version.split()[0]})", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Query Service V3 local harness: the whole stack with one command."""
+
+
 Backend = Annotated[
     str, typer.Option("--backend", help=f"Where AWS comes from: {', '.join(BACKENDS)}.")
 ]
 EdgePort = Annotated[
-    int, typer.Option("--edge-port", help="Port of the embedded AWS endpoint (0 = any free).")
+    int,
+    typer.Option(
+        "--edge-port", min=0, max=65535, help="Port of the embedded AWS endpoint (0 = any free)."
+    ),
 ]
 GatewayPort = Annotated[
-    int, typer.Option("--gateway-port", help="Port of the API gateway (0 = any free).")
+    int,
+    typer.Option("--gateway-port", min=0, max=65535, help="Port of the API gateway (0 = any free)."),
 ]
 Replicas = Annotated[
-    int | None, typer.Option("--replicas", help="Service replicas (default: the ECS desiredCount).")
+    int | None,
+    typer.Option(
+        "--replicas",
+        min=1,
+        help="Service replicas, at least 1: with none the gateway can only answer 503 "
+        "(default: the ECS service's desiredCount).",
+    ),
 ]
 EndpointUrl = Annotated[
     str | None,
@@ -53,10 +94,6 @@ EndpointUrl = Annotated[
         "--endpoint-url",
         help="Use an AWS endpoint already running (e.g. LocalStack from compose/).",
     ),
-]
-StateDir = Annotated[
-    Path,
-    typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json and logs live."),
 ]
 
 EXAMPLES = [
@@ -98,9 +135,14 @@ def print_summary(state: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"logs: {state['log_dir']}   up in {state['timings_s'].get('total', '?')} s")
     console.print("\n[bold]Try it:[/]")
-    for line in curl_lines(state["gateway_url"]):
+    seeded = str(state.get("config", {}).get("seed", "True")) != "False"
+    for line in curl_lines(state["gateway_url"])[: None if seeded else 1]:
         console.print(line, soft_wrap=True, highlight=False)
-    console.print(f"\nexport AWS_ENDPOINT_URL={state['edge_url']}", highlight=False)
+    if not seeded:
+        console.print(f"(no seed: write records with '{command_path()} put-command')")
+    console.print("\n[bold]AWS tools[/] (everything is in region " + state["region"] + "):")
+    for line in aws_lines(state["edge_url"], state["region"]):
+        console.print(line, soft_wrap=True, highlight=False)
 
 
 def _configure_logging(log_dir: Path) -> None:
@@ -130,7 +172,7 @@ def up(
     seed: Annotated[
         bool, typer.Option("--seed/--no-seed", help="Load the seed command records.")
     ] = True,
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
     time_scale: Annotated[
         float,
         typer.Option(
@@ -152,16 +194,20 @@ def up(
     ] = None,
 ) -> None:
     """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
+    state_dir = state_dir_or_found(state_dir)
     if lambda_concurrency is not None:  # the embedded endpoint (a child) reads it at start
         os.environ["HARNESS_LAMBDA_CONCURRENCY"] = str(lambda_concurrency)
     if backend not in BACKENDS:
         raise fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}", 2)
+    if edge_port and edge_port == gateway_port and not endpoint_url:
+        raise fail(f"--edge-port and --gateway-port are both {edge_port}: give them different ports", 2)
     existing = state_file.read(state_dir)
     if existing is not None and state_file.alive(existing):
         raise fail(
             f"a stack is already up (pid {existing['pid']}, gateway {existing['gateway_url']}); "
-            "run 'query-harness down' first"
+            f"run '{command_path()} down' first"
         )
+    state_file.new_run_logs(state_dir)
     if detach:
         raise typer.Exit(
             _detach(
@@ -224,8 +270,13 @@ def _run_foreground(
         raise fail(
             f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
         ) from None
+    state = {"status": "healthy", **stack.state()}
+    ready = health.read_path(state["gateway_url"], timeout_s=30.0)  # a cold query-lambda
+    if not ready.ok:
+        # Nothing can serve a query (no replica, the Lambda down): not ready, whatever /health says.
+        stack.stop()
+        raise fail(f"the stack came up but cannot serve: {ready.component}: {ready.detail}")
     try:
-        state = {"status": "healthy", **stack.state()}
         state_file.write(state_dir, state)
         print_summary(state)
         console.print("\n[dim]Ctrl-C stops the stack.[/]")
@@ -292,7 +343,7 @@ def _detach(run: Callable[[], None], state_dir: Path, timeout_s: float = 120.0) 
             state = state_file.read(state_dir)
             if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
                 print_summary(state)
-                console.print("\nStop it with: query-harness down")
+                console.print(f"\nStop it with: {command_path()} down", highlight=False)
                 return 0
             exited, status = os.waitpid(pid, os.WNOHANG)
             if exited:
@@ -331,10 +382,11 @@ def _become_background_stack(run: Callable[[], None], log_path: Path) -> NoRetur
 
 @app.command()
 def down(
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait before killing.")] = 15.0,
 ) -> None:
     """Stop a stack started with 'up --detach' (or in another terminal)."""
+    state_dir = state_dir_or_found(state_dir)
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
         state_file.remove(state_dir)
@@ -347,73 +399,46 @@ def down(
 
 @app.command()
 def status(
-    state_dir: StateDir = Path(".harness"),
+    state_dir: StateDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
 ) -> None:
     """Show where everything is and whether it answers."""
+    state_dir = state_dir_or_found(state_dir)
     state = state_file.read(state_dir)
     if state is None or not state_file.alive(state):
-        raise fail("no stack is up (start one with 'query-harness up')")
-    health = state_file.probe(state)
+        raise fail(f"no stack is up (start one with '{command_path()} up --detach')")
+    checks = health.probe(state)
     if as_json:
-        console.print_json(json.dumps({**state, "health": health}))
+        console.print_json(
+            json.dumps({**state, "health": [check.as_dict() for check in checks]})
+        )
     else:
         print_summary(state)
         cli_ecs.print_ecs(state, console)
-        for name, answer in health.items():
-            console.print(f"{name}: {answer}")
-    if any(not answer.startswith("200") for answer in health.values()):
+        console.print()
+        for check in checks:
+            mark = "[green]ok[/]  " if check.ok else "[bold red]DOWN[/]"
+            console.print(f"{mark} {check.component}: {check.detail}", highlight=False)
+    if health.not_ready(checks):
         raise typer.Exit(1)
 
 
-@app.command()
-def logs(
-    component: Annotated[
-        str | None,
-        typer.Argument(help="harness, gateway-access, up, or a replica id; default: all."),
-    ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
-    ] = False,
-    lines: Annotated[
-        int, typer.Option("--lines", "-n", help="Lines from the end of each log.")
-    ] = 40,
-    state_dir: StateDir = Path(".harness"),
-) -> None:
-    """Print the logs of the stack's components."""
-    files = state_file.log_files(state_dir)
-    if component is not None:
-        if component not in files:
-            raise fail(f"no log {component!r}; available: {', '.join(sorted(files)) or 'none'}")
-        files = {component: files[component]}
-    if not files:
-        raise fail(f"no logs under {state_dir / 'logs'}")
-    for name, path in sorted(files.items()):
-        for line in path.read_text(errors="replace").splitlines()[-lines:]:
-            console.print(f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True)
-    if follow:
-        state_file.follow(
-            files,
-            lambda name, line: console.print(
-                f"[cyan]{name}[/] {line}", highlight=False, soft_wrap=True
-            ),
-        )
-
-
-# Commands of their own modules (they talk to the endpoint or read reports).
+# Commands of their own modules (they talk to the endpoint, the ECS API, or read reports).
 from harness.cli import aws as cli_aws  # noqa: E402
 from harness.cli import collisions as cli_collisions  # noqa: E402
 from harness.cli import doctor as cli_doctor  # noqa: E402
 from harness.cli import ecs as cli_ecs  # noqa: E402  (scale, deploy, tasks: the ECS API)
 from harness.cli import faults as cli_faults  # noqa: E402
+from harness.cli import logs as cli_logs  # noqa: E402
 from harness.cli import verify as cli_verify  # noqa: E402
 
 cli_aws.register(app, contract_app, fail, console)
 cli_collisions.register(app, fail, console)
 cli_doctor.register(app, fail, console)
-cli_verify.register(app, fail, console)
 cli_ecs.register(app, fail, console)
 cli_faults.register(app, fail, console)
+cli_logs.register(app, fail, console)
+cli_verify.register(app, fail, console)
 
 
 def main() -> None:

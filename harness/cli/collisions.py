@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.cli.aws import EndpointUrl, StateDir
+from harness.cli.aws import EndpointUrl
+from harness.cli.options import StateDir, state_dir_or_found
 from harness.stack import state as state_file
 
 
@@ -25,7 +25,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
             float, typer.Option(min=0, help="Look back this many minutes (0: everything).")
         ] = 60.0,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
         endpoint_url: EndpointUrl = None,
     ) -> None:
         """Read-key collisions (two transactions of one user in one millisecond).
@@ -42,7 +42,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         if endpoint_url:
             url, region = endpoint_url, "ap-southeast-1"
         else:
-            state = state_file.read(state_dir)
+            state = state_file.read(state_dir_or_found(state_dir))
             if state is None or not state_file.alive(state):
                 raise fail(
                     "no stack is up (start one with 'query-harness up --detach',"

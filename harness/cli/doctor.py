@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from harness.cli.options import StateDir, state_dir_or_found
 from harness.stack import state as state_file
 
 
@@ -39,10 +39,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the findings as JSON.")
         ] = False,
-        state_dir: Annotated[
-            Path,
-            typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives."),
-        ] = Path(".harness"),
+        state_dir: StateDir = None,
     ) -> None:
         """Answer the seed's troubleshooting list (故障排除) with evidence and a next step each.
 
@@ -73,7 +70,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         else:
             session = boto3.session.Session()
             if endpoint_url is None:
-                state = state_file.read(state_dir)
+                state = state_file.read(state_dir_or_found(state_dir))
                 if state is None or not state_file.alive(state):
                     raise fail(
                         "no stack is up (start one with 'query-harness up --detach', or pass "

@@ -17,13 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.options import StateDir, state_dir_or_found
 from harness.stack import state as state_file
 
 __all__ = ["print_ecs", "register"]
 
-StateDir = Annotated[
-    Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives.")
-]
 
 
 def print_ecs(state: dict[str, Any], console: Console) -> None:
@@ -53,8 +51,8 @@ def print_ecs(state: dict[str, Any], console: Console) -> None:
 def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Console) -> None:
     """Add scale, deploy and tasks to the CLI."""
 
-    def ecs_client(state_dir: Path) -> tuple[Any, str, str]:
-        state = state_file.read(state_dir)
+    def ecs_client(state_dir: Path | None) -> tuple[Any, str, str]:
+        state = state_file.read(state_dir_or_found(state_dir))
         if state is None or not state_file.alive(state):
             raise fail("no stack is up (start one with 'query-harness up --detach')")
         from harness.stack.provision import aws_client  # noqa: PLC0415 - boto3 loads on use
@@ -95,7 +93,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
     @app.command("scale")
     def scale(
         count: Annotated[int, typer.Argument(help="The service's new desired count.")],
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
     ) -> None:
         """Set the ECS service's desired count (ecs update-service --desired-count)."""
         client, cluster, service = ecs_client(state_dir)
@@ -110,7 +108,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         ] = None,
         wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the rollout.")] = True,
         timeout: Annotated[float, typer.Option(help="Seconds to follow the rollout.")] = 600.0,
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
     ) -> None:
         """Register a new revision of the service's task definition and roll the service to it."""
         changes: dict[str, str] = {}
@@ -143,7 +141,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         stopped: Annotated[
             bool, typer.Option("--stopped", help="List STOPPED tasks instead.")
         ] = False,
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
     ) -> None:
         """The service's tasks as ecs describe-tasks shows them."""
         client, cluster, service = ecs_client(state_dir)

@@ -11,13 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.options import StateDir, state_dir_or_found
 from harness.faults.client import FaultApiError, FaultsClient, kill_replica
 from harness.faults.spec import KINDS
 from harness.stack import state as state_file
 
-StateDir = Annotated[
-    Path, typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives.")
-]
 EndpointUrl = Annotated[
     str | None, typer.Option("--endpoint-url", help="AWS endpoint (default: the running stack's).")
 ]
@@ -32,13 +30,13 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
     )
     app.add_typer(fault_app, name="fault")
 
-    def running_state(state_dir: Path) -> dict[str, Any]:
-        state = state_file.read(state_dir)
+    def running_state(state_dir: Path | None) -> dict[str, Any]:
+        state = state_file.read(state_dir_or_found(state_dir))
         if state is None or not state_file.alive(state):
             raise fail("no stack is up (start one with 'query-harness up --detach')")
         return state
 
-    def client(state_dir: Path, endpoint_url: str | None) -> FaultsClient:
+    def client(state_dir: Path | None, endpoint_url: str | None) -> FaultsClient:
         url = endpoint_url or str(running_state(state_dir)["edge_url"])
         return FaultsClient(url)
 
@@ -70,7 +68,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         ] = None,
         count: Annotated[int | None, typer.Option(help="Fire at most this many times.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed (repeatable runs).")] = None,
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
         endpoint_url: EndpointUrl = None,
     ) -> None:
         """Add a fault; prints it with its id (kinds: see the KIND argument)."""
@@ -89,7 +87,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
     @fault_app.command("list")
     def list_faults(
         as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
         endpoint_url: EndpointUrl = None,
     ) -> None:
         """List the live faults with how often each was in scope and fired."""
@@ -116,7 +114,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
     @fault_app.command("remove")
     def remove(
         fault_id: Annotated[str, typer.Argument(help="The fault's id (from 'fault list').")],
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
         endpoint_url: EndpointUrl = None,
     ) -> None:
         """Remove one fault; prints its final counts."""
@@ -127,7 +125,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
                 raise fail(str(exc)) from None
 
     @fault_app.command("clear")
-    def clear(state_dir: StateDir = Path(".harness"), endpoint_url: EndpointUrl = None) -> None:
+    def clear(state_dir: StateDir = None, endpoint_url: EndpointUrl = None) -> None:
         """Remove every fault."""
         with client(state_dir, endpoint_url) as faults:
             try:
@@ -140,7 +138,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         replica: Annotated[
             str | None, typer.Option(help="Replica id (default: the first).")
         ] = None,
-        state_dir: StateDir = Path(".harness"),
+        state_dir: StateDir = None,
     ) -> None:
         """SIGKILL one service replica (the stack replaces it, as ECS replaces a stopped task)."""
         try:

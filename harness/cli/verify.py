@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli.options import StateDir, state_dir_or_found
+
 STYLE = {"PASS": "bold green", "FAIL": "bold red", "NOT CHECKED": "yellow"}
 
 
@@ -41,10 +43,7 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
         rate: Annotated[
             float, typer.Option("--rate", min=0.5, help="Requests per second of the load run.")
         ] = 20.0,
-        state_dir: Annotated[
-            Path,
-            typer.Option("--state-dir", envvar="HARNESS_STATE_DIR", help="Where state.json lives."),
-        ] = Path(".harness"),
+        state_dir: StateDir = None,
     ) -> None:
         """Check the ten acceptance items (驗收標準) and write index.html, acceptance.json, junit.xml."""
         from harness.verify import report, runner
@@ -65,7 +64,7 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
                 stage = targets.remote(target)
             except targets.TargetError as exc:
                 raise fail(str(exc), 2) from None
-        elif (found := targets.running(state_dir)) is not None:
+        elif (found := targets.running(state_dir_or_found(state_dir))) is not None:
             console.print(f"using the running stack at {found.gateway_url}", highlight=False)
             stage = found
         else:

@@ -100,29 +100,89 @@ class DiffReport:
         return not self.undeclared_breaking and not self.unused_declarations
 
 
+#: The declarations file's format (``contracts/declared-changes.yaml``); a file that is not one
+#: is an error, never an empty set of declarations.
+DECLARATIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["changes"],
+    "additionalProperties": False,
+    "properties": {
+        "changes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["reason"],
+                "additionalProperties": False,
+                "oneOf": [{"required": ["rename"]}, {"required": ["id"]}],
+                "properties": {
+                    "reason": {"type": "string", "minLength": 1},
+                    "id": {"type": "string", "pattern": "^[a-z-]+:.+"},
+                    "rename": {
+                        "type": "object",
+                        "required": ["from", "to"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "from": {"type": "string", "pattern": "^/"},
+                            "to": {"type": "string", "pattern": "^/"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def _load_yaml(path: Path, what: str) -> Any:
+    """The YAML (or JSON) in ``path``; a ValueError naming the file when it cannot be read."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: the {what} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"{path}: the {what} is not YAML or JSON{where}: {problem}") from None
+
+
 def load_document(path: Path) -> dict[str, Any]:
     """Load an OpenAPI document from YAML or JSON."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = _load_yaml(path, "OpenAPI document")
     if not isinstance(data, dict) or "paths" not in data:
         raise ValueError(f"{path}: not an OpenAPI document (no 'paths')")
+    paths = data["paths"]
+    if not isinstance(paths, dict) or not all(
+        isinstance(item, dict) for item in paths.values()
+    ):
+        raise ValueError(f"{path}: 'paths' must map each path to its operations")
     return data
 
 
 def load_declarations(path: Path) -> dict[str, Declaration]:
     """Read declared changes: ``rename: {from, to}`` or ``id: kind:subject``, each with a reason."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from jsonschema import Draft202012Validator
+
+    raw = _load_yaml(path, "declarations file")
+    problems = sorted(
+        Draft202012Validator(DECLARATIONS_SCHEMA).iter_errors(raw), key=lambda e: list(e.path)
+    )
+    if problems:
+        first = problems[0]
+        where = "/".join(str(p) for p in first.path) or "the file"
+        raise ValueError(
+            f"{path}: not a declarations file ({where}: {first.message}); expected "
+            "'changes:' with entries 'rename: {from, to}' or 'id: kind:subject', each with a reason"
+        )
     out: dict[str, Declaration] = {}
-    for i, entry in enumerate(raw.get("changes", [])):
-        reason = entry.get("reason")
-        if not reason:
-            raise ValueError(f"{path}: change #{i + 1} has no reason")
+    for entry in raw["changes"]:
         if "rename" in entry:
             old, new = entry["rename"]["from"], entry["rename"]["to"]
-            decl = Declaration(f"path-renamed:{old} -> {new}", reason, (old, new))
-        elif "id" in entry:
-            decl = Declaration(str(entry["id"]), reason)
+            decl = Declaration(f"path-renamed:{old} -> {new}", entry["reason"], (old, new))
         else:
-            raise ValueError(f"{path}: change #{i + 1} needs 'rename' or 'id'")
+            decl = Declaration(str(entry["id"]), entry["reason"])
         out[decl.id] = decl
     return out
 

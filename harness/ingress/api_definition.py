@@ -129,7 +129,13 @@ class ApiDefinition:
         return cls(title, tuple(sorted(routes, key=Route.rank)), policy)
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        """The most specific route for ``method`` and a stage-less ``path``."""
+        """The most specific route for ``method`` and a stage-less ``path``.
+
+        An empty segment (``/v1//query/fail``) is a segment of its own, as API Gateway keeps it:
+        no resource has an empty name, so nothing matches (403 Missing Authentication Token).
+        """
+        if "//" in path:
+            return None
         segments = _split(path)
         for route in self.routes:  # sorted most specific first
             if route.method in (method, "ANY"):

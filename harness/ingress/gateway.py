@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -32,6 +33,12 @@ __all__ = ["ApiDefinition", "Gateway", "GatewayDefinitionError"]
 
 access_logger = logging.getLogger("harness.ingress.gateway.access")
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: a client's X-Request-Id is passed on and echoed only if it is 1-200 printable ASCII characters
+#: (the service's own rule); anything else (8,000 characters, control bytes) is replaced by the
+#: gateway's request id
+ACCEPTABLE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
+#: API Gateway's longest integration timeout; a request body still incomplete after it is cut off
+CLIENT_BODY_TIMEOUT_S = 29.0
 REMAPPED = frozenset({"date", "server", "authorization", "www-authenticate"})
 
 
@@ -51,6 +58,7 @@ class Gateway:
         api_id: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        client_body_timeout_s: float = CLIENT_BODY_TIMEOUT_S,
     ) -> None:
         self.api = (
             api_definition
@@ -64,6 +72,7 @@ class Gateway:
         self.api_id = api_id or hashlib.sha1(self.api.title.encode()).hexdigest()[:10]
         self._access_log = access_log
         self._log_file: IO[str] | None = None  # opened once: not per request (~6% of the CPU)
+        self.client_body_timeout_s = client_body_timeout_s
         self._client: httpx.AsyncClient | None = None
         self.server = ASGIServer(self, host=host, port=port, name="gateway")
 
@@ -120,7 +129,9 @@ class Gateway:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = str(uuid.uuid4())
         ids = {
-            "x-request-id": headers.get("x-request-id") or request_id,
+            "x-request-id": given_id
+            if ACCEPTABLE_REQUEST_ID.fullmatch(given_id := headers.get("x-request-id", "").strip())
+            else request_id,
             "x-amzn-trace-id": headers.get("x-amzn-trace-id") or _trace_id(),
         }
         ip = (scope.get("client") or ("",))[0]
@@ -179,7 +190,14 @@ class Gateway:
         log: dict[str, Any],
     ) -> None:
         assert self._client is not None, "Gateway must be served (start()) to forward"
-        body = await read_body(receive)
+        try:
+            body = await asyncio.wait_for(read_body(receive), self.client_body_timeout_s)
+        except TimeoutError:  # a client that never finishes its body does not hold a connection
+            log["status"], log["errorType"] = 408, "ClientBodyTimeout"
+            log["responseLength"] = await send_json(
+                send, 408, {"message": "Request Timeout"}, extra
+            )
+            return
         if len(body) > MAX_BODY_BYTES:
             log["status"] = 413
             log["responseLength"] = await send_json(

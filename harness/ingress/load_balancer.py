@@ -167,7 +167,10 @@ class LoadBalancer:
                 limits = httpx.Limits(max_connections=self._max_connections)
                 timeout = httpx.Timeout(self.idle_timeout_s, connect=max(self.timeout_s, 2.0))
                 self._client = httpx.AsyncClient(limits=limits, timeout=timeout)
-                self._checker = httpx.AsyncClient(timeout=self.timeout_s)
+                # ALB health checks carry this User-Agent (the service logs passing ones at DEBUG)
+                self._checker = httpx.AsyncClient(
+                    timeout=self.timeout_s, headers={"User-Agent": "ELB-HealthChecker/2.0"}
+                )
                 self._loop = asyncio.get_running_loop()
                 await self._check_round()  # targets listed at start are checked before serving
                 self._task = asyncio.create_task(self._check_forever())

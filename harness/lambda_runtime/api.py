@@ -30,6 +30,12 @@ from harness.lambda_runtime.runtime import (
 )
 
 logger = logging.getLogger("harness.lambda")
+#: how a function's log line says its level: powertools' JSON, or the AWS runtime's prefix
+_LINE_LEVELS = tuple(
+    (tag.format(name), getattr(logging, name))
+    for name in ("CRITICAL", "ERROR", "WARNING")
+    for tag in ('"level":"{}"', '"level": "{}"', "[{}]")
+)
 
 INVOKE_PATH = re.compile(
     r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)/(?P<kind>invocations|invoke-async)/?$"
@@ -320,7 +326,11 @@ class LambdaApi:
         account and region) and to the log."""
         _, _, _, region, account, name = _arn_parts(arn)
         for line in lines:
-            logger.info("[%s] %s", name, line.rstrip("\n"))
+            # a function's ERROR/WARNING lines (JSON "level" or AWS's "[ERROR]" prefix) keep their level
+            level = next(
+                (lvl for tag, lvl in _LINE_LEVELS if tag in line[:80]), logging.INFO
+            )
+            logger.log(level, "[%s] %s", name, line.rstrip("\n"))
         with self._lock:
             stream = self._streams.get(arn)
         if stream is None or not lines:

@@ -53,6 +53,25 @@ def docker_available(timeout_s: float = 2.0) -> bool:
         return False
 
 
+def docker_socket() -> str | None:
+    """The host's Docker socket to mount into LocalStack, found as testcontainers finds it:
+    ``TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE``, else the path of a ``unix://`` ``DOCKER_HOST``
+    (e.g. rootless Docker's ``$XDG_RUNTIME_DIR/docker.sock``), else /var/run/docker.sock. None for
+    a ``tcp://`` engine: there is no socket to mount, LocalStack gets ``DOCKER_HOST`` instead."""
+    override = os.environ.get("TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE")
+    if override:
+        return override
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return host[len("unix://") :]
+    return None if host else DOCKER_SOCKET
+
+
+def _tcp_docker_host() -> str | None:
+    host = os.environ.get("DOCKER_HOST", "")
+    return host if host.startswith("tcp://") else None
+
+
 class BackendUnavailable(RuntimeError):
     """The backend cannot run on this machine (e.g. no Docker engine); the message says why."""
 
@@ -81,7 +100,8 @@ class LocalStackSettings:
     services: tuple[str, ...] = LOCALSTACK_SERVICES
     esm_poll_interval_s: float = 0.1
     auth_token: str | None = field(default_factory=lambda: os.environ.get("LOCALSTACK_AUTH_TOKEN"))
-    docker_socket: str = DOCKER_SOCKET
+    docker_socket: str | None = field(default_factory=docker_socket)
+    docker_host: str | None = field(default_factory=lambda: _tcp_docker_host())
 
     def environment(self) -> dict[str, str]:
         """Container environment: region, services, fast ESM polling, auth token if set."""
@@ -93,11 +113,14 @@ class LocalStackSettings:
         }
         if self.auth_token:
             env["LOCALSTACK_AUTH_TOKEN"] = self.auth_token
+        if self.docker_host:
+            env["DOCKER_HOST"] = self.docker_host
         return env
 
     def volumes(self) -> list[tuple[str, str, str]]:
-        """The Docker socket, so LocalStack can start Lambda containers beside itself."""
-        return [(self.docker_socket, self.docker_socket, "rw")]
+        """The host's Docker socket at LocalStack's /var/run/docker.sock, so it can start Lambda
+        containers beside itself (none for a tcp:// engine)."""
+        return [(self.docker_socket, DOCKER_SOCKET, "rw")] if self.docker_socket else []
 
 
 def configure_localstack(container: Any, settings: LocalStackSettings) -> Any:
@@ -159,6 +182,37 @@ class LocalStackBackend:
             self._container = None
 
 
+def identify_endpoint(url: str, timeout_s: float = 5.0) -> str:
+    """What answers at ``url``: ``harness`` (this project's embedded endpoint), ``localstack``, or
+    ``aws`` (anything else that answers HTTP, e.g. a real regional endpoint).
+
+    Both LocalStack and the harness serve ``GET /_localstack/health``; the harness says
+    ``"edition": "harness"`` there. Raises :class:`BackendUnavailable` when nothing answers.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    health = f"{url.rstrip('/')}/_localstack/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout_s) as answer:  # noqa: S310 - http(s) URL
+            body = answer.read()
+    except urllib.error.HTTPError:
+        return "aws"  # it answers HTTP, but not as LocalStack or the harness
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise BackendUnavailable(
+            f"nothing answers at --endpoint-url {url} ({reason}): start it first (e.g. "
+            "'docker compose -f compose/docker-compose.yml up -d', or "
+            "'python -m harness.endpoint --port 4566'), or leave --endpoint-url out"
+        ) from None
+    try:
+        edition = json.loads(body).get("edition")
+    except (ValueError, AttributeError):
+        return "aws"
+    return "harness" if edition == "harness" else "localstack"
+
+
 class ExternalBackend:
     """An AWS endpoint already running (e.g. LocalStack from compose/), given by URL."""
 
@@ -166,13 +220,17 @@ class ExternalBackend:
 
     def __init__(self, url: str) -> None:
         self._url = url.rstrip("/")
+        self.kind: str | None = None  # set by start(): see identify_endpoint
 
     @property
     def endpoint_url(self) -> str:
         return self._url
 
     def start(self) -> None:
-        return None
+        """Check that the endpoint answers, and find out what it is."""
+        if not self._url.startswith(("http://", "https://")):
+            raise BackendUnavailable(f"--endpoint-url {self._url!r} is not an http(s) URL")
+        self.kind = identify_endpoint(self._url)
 
     def stop(self) -> None:
         return None

@@ -11,11 +11,21 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from harness.stack.failures import FailureWatch
 from harness.stack.infra import ROOT
 
 COMMAND_TABLE = "command-records"
+#: how often the on-failure queue is peeked while waiting (a rejection arrives after retries)
+WATCH_INTERVAL_S = 0.25
 READ_TABLE = "notification-records"
-SEED_FILE = ROOT / "contracts" / "seed" / "command-records.json"
+
+
+def seed_file(root: Path = ROOT) -> Path:
+    """The seed command records of the project at ``root``."""
+    return root / "contracts" / "seed" / "command-records.json"
+
+
+SEED_FILE = seed_file()
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -23,6 +33,31 @@ _deserializer = TypeDeserializer()
 
 class SyncTimeout(AssertionError):
     """A command record did not show up on the read side in time; says what was seen."""
+
+
+class InvalidCommandRecord(ValueError):
+    """A command record does not match contracts/schemas/command-record.schema.json."""
+
+
+def schema_errors(record: Any, root: Path = ROOT) -> list[str]:
+    """What is wrong with ``record`` by the command-record schema ('field: problem'), or []."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(
+        (root / "contracts" / "schemas" / "command-record.schema.json").read_text(encoding="utf-8")
+    )
+    errors = sorted(Draft202012Validator(schema).iter_errors(record), key=lambda e: list(e.path))
+    return [f"{'.'.join(str(p) for p in e.path) or 'record'}: {e.message}" for e in errors]
+
+
+def validate_command(record: Any, root: Path = ROOT) -> None:
+    """Raise :class:`InvalidCommandRecord` naming every problem, before anything is written."""
+    problems = schema_errors(record, root)
+    if problems:
+        raise InvalidCommandRecord(
+            "not a valid command record (contracts/schemas/command-record.schema.json): "
+            + "; ".join(problems)
+        )
 
 
 def to_item(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,13 +116,18 @@ def wait_for_sync(
     timeout_s: float = 10.0,
     interval_s: float = 0.02,
     transaction_id: str | None = None,
+    watch: FailureWatch | None = None,
+    source_key: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Poll the read side until the record keyed (user_id, created_at) is there and matches.
 
     ``expect`` is either attribute values the record must have, or a predicate; with
     ``transaction_id`` the record must also be that transaction's, since another transaction of
     the user in the same millisecond has the same read key (docs/decisions/0001). On timeout the
-    error shows the last version seen (or that there was none) and names such a collision.
+    error shows the last version seen (or that there was none) and names such a collision. With a
+    ``watch`` and the write side's ``source_key`` (transaction_id, created_at), a record that lands
+    in the on-failure queue raises :class:`RecordRejected` at once, with the reason, instead of
+    waiting it out.
     """
     if expect is None:
         matches: Callable[[dict[str, Any]], bool] = lambda record: True  # noqa: E731
@@ -103,7 +143,12 @@ def wait_for_sync(
         )
     deadline = time.monotonic() + timeout_s
     last: dict[str, Any] | None = None
+    watched_key = to_item(source_key) if source_key is not None else None
+    next_watch = time.monotonic() + WATCH_INTERVAL_S
     while True:
+        if watch is not None and watched_key is not None and time.monotonic() >= next_watch:
+            watch.check(watched_key)
+            next_watch = time.monotonic() + WATCH_INTERVAL_S
         item = dynamodb.get_item(
             TableName=table,
             Key=to_item({"user_id": user_id, "created_at": created_at}),

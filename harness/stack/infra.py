@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.stack.project import default_project_dir
 from harness.stack.terraform import Block, InfraError, Terraform
 
-ROOT = Path(__file__).resolve().parents[2]
+#: the directory holding infra/ and contracts/ (harness.stack.project says how it is found)
+ROOT = default_project_dir()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from harness.stack.infra import ROOT, FunctionSpec, Infra, MappingSpec, TableSpec
+from harness.stack.project import code_dir
 
 Progress = Callable[[str], None]
 #: The services provisioning talks to (and the seed: dynamodb).
@@ -116,7 +117,7 @@ class Provisioner:
 
     def _lambda_code(self) -> bytes:
         if self._code is None:
-            self._code = build_lambda_zip(self.infra.root, self.vendor_dir)
+            self._code = build_lambda_zip(code_dir(self.infra.root), self.vendor_dir)
         return self._code
 
     def client(self, service: str) -> Any:

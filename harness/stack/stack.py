@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.stack.backends import Backend, BackendUnavailable, docker_available, make_backend
 from harness.stack.infra import ROOT, Infra, load_infra_cached
+from harness.stack.project import code_dir, find_state_dir
 
 if TYPE_CHECKING:  # imported where used: the endpoint is launched before they load (~0.35 s)
     from harness.ingress.gateway import Gateway
@@ -43,9 +44,7 @@ class StackConfig:
     region: str = "ap-southeast-1"
     seed: bool = True
     root: Path = ROOT
-    state_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("HARNESS_STATE_DIR", ".harness"))
-    )
+    state_dir: Path = field(default_factory=find_state_dir)
     allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     time_scale: float = 1.0  # AWS periods divided by this (harness.ecs.timescale): one K for all
 
@@ -116,9 +115,13 @@ class Stack:
                 "no Docker engine is reachable; the localstack backend needs one. "
                 "Use --backend embedded, or give a running LocalStack with --endpoint-url."
             )
-        vendor_dir = self._vendor_dir()
+        # An external endpoint's needs are known once it answered (see identify_endpoint).
+        vendor_dir = None if cfg.endpoint_url else self._vendor_dir()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.progress(f"starting the {cfg.backend} backend")
+        if cfg.endpoint_url:
+            self.progress(f"checking the AWS endpoint at {cfg.endpoint_url}")
+        else:
+            self.progress(f"starting the {cfg.backend} backend")
         self.backend = backend = make_backend(
             cfg.backend,
             edge_port=cfg.edge_port,
@@ -133,6 +136,9 @@ class Stack:
         if edge is None:
             backend.start()
             edge = backend.endpoint_url
+        if cfg.endpoint_url:
+            vendor_dir = self._vendor_dir()
+            self.progress(f"the AWS endpoint answers: {getattr(backend, 'kind', '?')}")
         self._timed("backend_launch", t0)
 
         t = time.perf_counter()
@@ -156,7 +162,7 @@ class Stack:
             infra,
             env={**self._replica_env(edge), **self.telemetry.task_environment()},
             log_dir=self.log_dir,
-            root=cfg.root,
+            root=code_dir(cfg.root),  # where the service's code is (the checkout, or site-packages)
             time_scale=TimeScale(cfg.time_scale),
             desired_count=cfg.replicas,
         )
@@ -180,6 +186,8 @@ class Stack:
 
         t = time.perf_counter()
         provisioner.apply_data_plane()
+        if cfg.endpoint_url:  # code built elsewhere may not load there: say so now, not as a timeout
+            self._check_functions(provisioner)
         self._timed("provision", t)
         # The ECS objects and the REST API are only described on the endpoint (the harness serves
         # them itself): they are made while the seed travels the stream (mostly a Lambda's work,
@@ -197,9 +205,23 @@ class Stack:
         control.start()
         if cfg.seed:
             t = time.perf_counter()
-            from harness.stack.commands import seed  # noqa: PLC0415
+            from harness.stack.commands import (  # noqa: PLC0415
+                SyncTimeout,
+                load_seed,
+                seed,
+                seed_file,
+            )
 
-            count_seeded = seed(provisioner.client("dynamodb"))
+            since_ms = int(time.time() * 1000)
+            try:
+                count_seeded = seed(
+                    provisioner.client("dynamodb"), load_seed(seed_file(cfg.root))
+                )
+            except SyncTimeout as exc:
+                message = f"the seed did not sync: {exc}"
+                raise StackError(
+                    self._with_function_errors(message, provisioner, since_ms)
+                ) from None
             self._timed("seed", t)
             self.progress(f"seeded {count_seeded} command records; all reached the read side")
         control.join()
@@ -248,10 +270,36 @@ class Stack:
         ).start()
         self._timed("gateway_ready", self._t0)
 
+    def _check_functions(self, provisioner: Any) -> None:
+        """Fail now, with AWS's error, when a function's code cannot load on the endpoint."""
+        from harness.stack.health import function_start_errors  # noqa: PLC0415
+
+        assert self.infra is not None
+        names = [function.name for function in self.infra.functions]
+        problems = function_start_errors(provisioner.client("lambda"), names)
+        if problems:
+            raise StackError(
+                "a Lambda function cannot start on the endpoint: " + "; ".join(problems)
+            )
+
+    def _with_function_errors(self, message: str, provisioner: Any, since_ms: int) -> str:
+        """``message``, plus what the functions logged as errors since ``since_ms``."""
+        from harness.stack.health import function_log_errors  # noqa: PLC0415
+
+        assert self.infra is not None
+        logged = [
+            f"{function.name}: {line}"
+            for function in self.infra.functions
+            for line in function_log_errors(provisioner.client("logs"), function.name, since_ms)
+        ]
+        return message + (" — the functions logged: " + " | ".join(logged) if logged else "")
+
     def _vendor_dir(self) -> Path | None:
         """Dependencies to ship in the Lambda zip: none on the embedded runtime, built ones elsewhere."""
         if self.config.backend == "embedded" and not self.config.endpoint_url:
             return None
+        if getattr(self.backend, "kind", None) == "harness":
+            return None  # this project's endpoint (python -m harness.endpoint) runs them locally
         vendor = self.config.root / "build" / "lambda-deps"
         if not vendor.is_dir():
             raise StackError(
@@ -290,7 +338,7 @@ class Stack:
                 "AWS_DEFAULT_REGION": self.config.region,
                 "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-                "PYTHONPATH": str(self.config.root),
+                "PYTHONPATH": str(code_dir(self.config.root)),
             }
         )
         return env

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,25 +84,61 @@ def stop_process(pid: int, timeout_s: float) -> bool:
     return not left
 
 
-def probe(state: dict[str, Any], timeout_s: float = 2.0) -> dict[str, str]:
-    """GET /health on the gateway and on each replica: '200' or what went wrong."""
-    import httpx
-
-    targets = {"gateway": f"{state['gateway_url']}/health"}
-    targets.update({f"replica {r['id']}": f"{r['url']}/health" for r in state.get("replicas", [])})
-    answers = {}
-    for name, url in targets.items():
-        try:
-            answers[name] = str(httpx.get(url, timeout=timeout_s).status_code)
-        except httpx.HTTPError as exc:
-            answers[name] = f"unreachable ({type(exc).__name__})"
-    return answers
+def new_run_logs(state_dir: Path) -> Path:
+    """Start this run's logs: the previous run's move to ``logs/previous/`` (one run is kept), so
+    a failed start shows only its own lines."""
+    log_dir = state_dir / "logs"
+    previous = log_dir / "previous"
+    old = sorted(log_dir.glob("*.log")) if log_dir.is_dir() else []
+    if old:
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.mkdir(parents=True)
+        for path in old:
+            path.replace(previous / path.name)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return log_dir
 
 
 def log_files(state_dir: Path) -> dict[str, Path]:
     """Component name -> log file."""
     log_dir = state_dir / "logs"
     return {p.stem: p for p in sorted(log_dir.glob("*.log"))} if log_dir.is_dir() else {}
+
+
+#: a timestamp near the start of a log line: "2026-12-01 13:56:33,939" (logging's asctime, local
+#: time) or ISO 8601 with an offset inside JSON ("timestamp", "requestTime")
+_STAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,6}))?\s*(Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def line_time(line: str) -> float | None:
+    """The epoch seconds a log line was written at, if it says."""
+    match = _STAMP.search(line, 0, 200)
+    if match is None:
+        return None
+    day, clock, fraction, zone = match.groups()
+    text = f"{day}T{clock}.{(fraction or '0').ljust(6, '0')}"
+    if zone:
+        text += "+00:00" if zone == "Z" else (zone if ":" in zone else f"{zone[:3]}:{zone[3:]}")
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (stamp if stamp.tzinfo else stamp.astimezone()).timestamp()
+
+
+def merged_tail(files: dict[str, Path], last: int) -> list[tuple[str, str]]:
+    """The last ``last`` lines of all ``files`` in time order, as (component, line); a line
+    without a timestamp (a traceback, uvicorn's banner) keeps the time of the line before it."""
+    entries: list[tuple[float, str, int, str]] = []
+    for name, path in files.items():
+        when = 0.0
+        for number, line in enumerate(path.read_text(errors="replace").splitlines()):
+            when = line_time(line) or when
+            entries.append((when, name, number, line))
+    entries.sort(key=lambda entry: entry[0])  # stable: a file's own order is kept on ties
+    return [(name, line) for _, name, _, line in entries[len(entries) - last :]] if last else []
 
 
 def follow(

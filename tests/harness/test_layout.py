@@ -96,7 +96,7 @@ STDLIB_ONLY = (
     "harness.lambda_runtime.forkserver_process",
 )
 #: modules allowed directly under harness/ (public entry points); every other module sits in a part
-FLAT_ALLOWED = {"__init__", "__main__", "pytest_plugin", "endpoint"}
+FLAT_ALLOWED = {"__init__", "__main__", "pytest_plugin", "pytest_entry", "endpoint"}
 
 
 def module_name(path: Path) -> str:

@@ -130,3 +130,21 @@ def test_plugin_isolated_aws_resets_between_tests(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-W", "ignore")
     result.assert_outcomes(passed=3)
+
+
+def test_plugin_wait_for_sync_refuses_an_invalid_record_at_once(
+    pytester: pytest.Pytester, fake_gateway: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from harness.stack.commands import InvalidCommandRecord
+
+        def test_invalid(command_record_factory, wait_for_sync):
+            record = command_record_factory(status="WAT")
+            with pytest.raises(InvalidCommandRecord, match="status: 'WAT' is not one of"):
+                wait_for_sync(record)
+        """
+    )
+    result = pytester.runpytest_subprocess(f"--harness-gateway-url={fake_gateway}")
+    result.assert_outcomes(passed=1)

@@ -22,6 +22,6 @@ def test_compose_pins_localstack_4_4_0_on_port_4566():
 def test_compose_mounts_docker_socket_and_passes_auth_token():
     service = localstack()
 
-    assert "/var/run/docker.sock:/var/run/docker.sock" in service["volumes"]
+    assert "${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock" in service["volumes"]
     assert service["environment"]["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
     assert float(service["environment"]["LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC"]) < 1

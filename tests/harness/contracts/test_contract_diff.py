@@ -170,7 +170,7 @@ def test_diff_declaration_that_matches_nothing_is_stale() -> None:
 def test_load_declarations_requires_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "declared.yaml"
     path.write_text("changes:\n  - id: path-removed:/failed\n")
-    with pytest.raises(ValueError, match="no reason"):
+    with pytest.raises(ValueError, match="changes/0: .reason. is a required property"):
         load_declarations(path)
 
 
