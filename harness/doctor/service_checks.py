@@ -65,7 +65,9 @@ def steady(ctx: Context) -> list[Finding]:
         )
     desired, running = int(service.get("desiredCount", 0)), int(service.get("runningCount", 0))
     pending = int(service.get("pendingCount", 0))
-    primary: dict[str, Any] = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+    primary: dict[str, Any] = next(
+        (d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {}
+    )
     rollout = primary.get("rolloutState", "?")
     evidence = [
         f"running {running}, pending {pending}, desired {desired}; task definition "
@@ -102,6 +104,20 @@ def steady(ctx: Context) -> list[Finding]:
             evidence,
             "tasks are not reaching RUNNING: see service.stopped_tasks and the awslogs group",
         )
+    since = datetime.fromtimestamp(ctx.since_ms / 1000, UTC)
+    failed = [
+        e
+        for e in events
+        if "deployment failed" in str(e.get("message", "")) and _when(e.get("createdAt")) >= since
+    ]
+    if failed:  # steady again, on the revision the circuit breaker rolled back to
+        return finding(
+            "service.steady",
+            title,
+            Status.WARN,
+            evidence + [f"rolled back: {failed[0].get('message', '')}"],
+            "a deployment failed and was rolled back: see service.stopped_tasks for why",
+        )
     return finding("service.steady", title, Status.PASS, evidence)
 
 
@@ -129,7 +145,12 @@ def stopped_tasks(ctx: Context) -> list[Finding]:
         tasks += ecs.describe_tasks(cluster=cluster, tasks=arns[start : start + 100])["tasks"]
     since = datetime.fromtimestamp(ctx.since_ms / 1000, UTC)
     recent = [t for t in tasks if _when(t.get("stoppedAt")) >= since]
-    unexpected = [t for t in recent if not str(t.get("stoppedReason", "")).startswith(DELIBERATE)]
+    unexpected = [
+        t
+        for t in recent
+        if not str(t.get("stoppedReason", "")).startswith(DELIBERATE)
+        and t.get("stopCode") != "UserInitiated"  # StopTask: an operator's choice
+    ]
     if not unexpected:
         return finding(
             "service.stopped_tasks",

@@ -302,7 +302,7 @@ class ServiceController:
             return
         check = task.revision.health_check
         if check and now >= task.next_check:
-            task.next_check = now + self.scale.seconds(float(check.get("interval", 30)))
+            task.next_check = now + self.scale.check_interval(float(check.get("interval", 30)))
             ok = self._probe_ok(task)
             in_start_period = now - task.started_mono < self.scale.seconds(
                 float(check.get("startPeriod", 0))

@@ -22,9 +22,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ENV_VAR", "TimeScale"]
+__all__ = ["ENV_VAR", "MIN_CHECK_INTERVAL_S", "TimeScale"]
 
 ENV_VAR = "HARNESS_TIME_SCALE"
+#: health checks never run more often than this locally, whatever the scale
+MIN_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class TimeScale:
     def seconds(self, aws_seconds: float) -> float:
         """The local duration of ``aws_seconds`` of AWS time."""
         return aws_seconds / self.factor
+
+    def check_interval(self, aws_seconds: float) -> float:
+        """The local interval of a health check AWS runs every ``aws_seconds``: scaled, but never
+        below :data:`MIN_CHECK_INTERVAL_S`. Checks K times as often would cost the tasks K times
+        the CPU, and the CPU metric the autoscaler tracks would read the checks, not the load."""
+        return max(self.seconds(aws_seconds), MIN_CHECK_INTERVAL_S)
 
     def to_aws(self, local_seconds: float) -> float:
         """A local duration expressed in AWS seconds."""

@@ -114,7 +114,7 @@ class EcsService:
         self.load_balancer = LoadBalancer(
             controller,
             health_path=check.path,
-            interval_s=scale.seconds(check.interval_s),
+            interval_s=scale.check_interval(check.interval_s),
             # a loaded laptop needs a second to answer; the timeout never scales below it
             timeout_s=min(check.timeout_s, max(scale.seconds(check.timeout_s), 1.0)),
             healthy_threshold=check.healthy_threshold,

@@ -187,7 +187,8 @@ def test_load_balancer_metrics_tell_target_5xx_from_elb_5xx(
     lb_dim = elb_dimension("app", f"alb-{uuid.uuid4().hex[:6]}", "000000000000", "ap-southeast-1")
     tg_dim = elb_dimension("targetgroup", "tg", "000000000000", "ap-southeast-1")
     targets: list[str] = [failing_target.url]
-    balancer = LoadBalancer(lambda: targets, interval_s=60)
+    # one failed check makes the only target unhealthy: the ALB fails open and sends to it
+    balancer = LoadBalancer(lambda: targets, interval_s=60, unhealthy_threshold=1)
     metrics = LoadBalancerMetrics(sink, lb_dim, tg_dim, balancer.target_health)
     balancer.observer = metrics.request
     with balancer:

@@ -28,7 +28,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from harness.stack.stack import Stack, StackConfig
 
     state_dir: Path = tmp_path_factory.mktemp("doctor-stack")
-    stack = Stack(StackConfig(edge_port=0, gateway_port=0, state_dir=state_dir))
+    # AWS's health-check and deployment periods divided by 20, as the plugin's stacks run
+    stack = Stack(StackConfig(edge_port=0, gateway_port=0, state_dir=state_dir, time_scale=20))
     stack.start()
     try:
         yield stack
@@ -113,6 +114,71 @@ def test_doctor_service_scaled_to_zero_fails_service_steady(running: Any, contex
         ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
 
 
+def wait_for(condition: Any, timeout_s: float = 180.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_doctor_revision_that_cannot_start_is_explained(running: Any, context: Context) -> None:
+    ecs = clients(running, "ecs")
+    cluster, service = context.infra.cluster_name, context.infra.service_definition["serviceName"]
+    controller = running.ecs.controller
+    assert controller.wait_steady(180)
+    good = controller.primary.revision.revision
+    family = controller.primary.revision.family
+    definition = ecs.describe_task_definition(taskDefinition=f"{family}:{good}")["taskDefinition"]
+    container = dict(definition["containerDefinitions"][0])
+    container["environment"] = [*container["environment"], {"name": "LOG_LEVEL", "value": "LOUD"}]
+    keys = ("family", "cpu", "memory", "networkMode", "requiresCompatibilities")
+    broken = ecs.register_task_definition(
+        **{k: definition[k] for k in keys}, containerDefinitions=[container]
+    )["taskDefinition"]["revision"]
+    try:
+        ecs.update_service(cluster=cluster, service=service, taskDefinition=f"{family}:{broken}")
+        wait_for(
+            lambda: controller.primary.revision.revision == good and controller.steady(),
+            what="the circuit breaker's rollback",
+        )
+        findings = by_check(run(context))
+        stopped = findings["service.stopped_tasks"]
+        assert stopped.status == Status.FAIL
+        assert any(
+            f"{family}:{broken}" in line and "the container exited" in line
+            for line in stopped.evidence
+        )
+        assert "log" in stopped.next_step
+        steady = findings["service.steady"]
+        assert steady.status == Status.WARN
+        assert any("deployment failed" in line for line in steady.evidence)
+    finally:
+        ecs.deregister_task_definition(taskDefinition=f"{family}:{broken}")
+
+
+def test_doctor_killed_task_is_explained(running: Any, context: Context) -> None:
+    import os
+    import signal
+
+    controller = running.ecs.controller
+    assert controller.wait_steady(180)
+    victim = next(t for t in controller.snapshot() if t.last_status == "RUNNING" and t.pid)
+    os.kill(victim.pid, signal.SIGKILL)
+    wait_for(
+        lambda: any(
+            t.id == victim.id and t.last_status == "STOPPED" for t in controller.snapshot()
+        ),
+        what="the killed task to be STOPPED",
+    )
+    stopped = failing(run(context))["service.stopped_tasks"]
+    assert any(
+        victim.id in line and "Essential container in task exited" in line
+        for line in stopped.evidence
+    )
+    assert controller.wait_steady(180)  # replaced
+
+
 def test_doctor_removed_permission_fails_that_role(running: Any, context: Context) -> None:
     iam = clients(running, "iam")
     role = "stream-processor-role"
@@ -143,8 +209,13 @@ def test_doctor_read_key_collision_fails_sync_collisions(running: Any, context: 
     dynamodb = clients(running, "dynamodb")
     created = int(time.time() * 1000)
     base = {
-        "created_at": created, "user_id": "user_doctor_same_ms", "notification_title": "t",
-        "status": "SENT", "platform": "IOS", "device_token": "d", "payload": "{}",
+        "created_at": created,
+        "user_id": "user_doctor_same_ms",
+        "notification_title": "t",
+        "status": "SENT",
+        "platform": "IOS",
+        "device_token": "d",
+        "payload": "{}",
     }
     commands.put_command(dynamodb, {**base, "transaction_id": "tx_doctor_a"})
     commands.wait_for_sync(dynamodb, "user_doctor_same_ms", created, timeout_s=30)
