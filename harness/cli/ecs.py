@@ -23,7 +23,6 @@ from harness.stack import state as state_file
 __all__ = ["print_ecs", "register"]
 
 
-
 def print_ecs(state: dict[str, Any], console: Console) -> None:
     """The ECS rows of ``status``: time scale, latest deployment, one line per task."""
     ecs = state.get("ecs")
@@ -39,13 +38,24 @@ def print_ecs(state: dict[str, Any], console: Console) -> None:
         highlight=False,
     )
     table = Table(show_header=True, header_style="bold")
-    for column in ("task", "revision", "status", "health", "url"):
+    for column in ("task", "revision", "status", "health", "cpu %", "memory %", "url"):
         table.add_column(column)
     for task in ecs["tasks"]:
         table.add_row(
-            task["id"], task["revision"], task["last_status"], task["health"], task["url"] or "-"
+            task["id"],
+            task["revision"],
+            task["last_status"],
+            task["health"],
+            _percent(task.get("cpu_percent")),
+            _percent(task.get("memory_percent")),
+            task["url"] or "-",
         )
     console.print(table)
+
+
+def _percent(value: float | None) -> str:
+    """AWS/ECS utilisation of the task's cpu units or memory; '-' until first measured."""
+    return "-" if value is None else f"{value:.1f}"
 
 
 def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Console) -> None:

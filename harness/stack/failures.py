@@ -145,4 +145,6 @@ class FailureWatch:
                 return text.strip()
             if isinstance(line, dict) and line.get("problem"):
                 return str(line["problem"])
+            if isinstance(line, dict) and line.get("collision") == "read-key":  # docs/decisions/0001
+                return f"a read-key collision: {line.get('message', '')}"
         return None

@@ -386,6 +386,10 @@ class Stack:
         assert self.backend is not None and self.gateway is not None and self.ecs is not None
         assert self.load_balancer is not None
         ecs = self.ecs.state()
+        telemetry = self.telemetry
+        measured = telemetry.ecs_metrics.last if telemetry and telemetry.ecs_metrics else {}
+        for task in ecs["tasks"]:  # AWS/ECS utilisation of each task, as last measured
+            task["cpu_percent"], task["memory_percent"] = measured.get(task["id"], (None, None))
         return {
             "pid": os.getpid(),
             "backend": self.config.backend,

@@ -21,7 +21,9 @@ from typer.testing import CliRunner
 from harness.cli.app import app as cli_app
 from harness.readside import CollisionLine, read_collisions
 from harness.readside.collisions import DLQ_NAME
+from harness.stack import commands
 from harness.stack.commands import SyncTimeout, put_commands, to_item
+from harness.stack.failures import RecordRejected
 
 #: Five retries with the mapping's backoff take a few seconds; leave room for a loaded machine.
 REPORT_TIMEOUT_S = 90.0
@@ -109,8 +111,14 @@ def test_second_transaction_on_a_read_key_is_reported_and_the_first_kept(
     camp_1 = _query(api, "/query/marketing", {"marketing_id": tx_a["marketing_id"]})
     assert [r["transaction_id"] for r in camp_1] == [tx_a["transaction_id"]]
     assert _query(api, "/query/marketing", {"marketing_id": tx_b["marketing_id"]}) == []
-    with pytest.raises(SyncTimeout, match="a read-key collision"):
-        wait_for_sync(tx_b, timeout_s=0.5)  # the key's item is tx_a's: tx_b never synced
+    # the key's item is tx_a's: tx_b never syncs, and it is in the on-failure queue already
+    with pytest.raises(RecordRejected, match="a read-key collision"):
+        wait_for_sync(tx_b, timeout_s=5)
+    with pytest.raises(SyncTimeout, match="a read-key collision"):  # without the queue's word
+        commands.wait_for_sync(
+            aws.dynamodb, tx_b["user_id"], int(tx_b["created_at"]),
+            transaction_id=tx_b["transaction_id"], timeout_s=0.5,
+        )
 
     # The troubleshooting command shows it too.
     shown = CliRunner().invoke(

@@ -199,6 +199,25 @@ def test_replicas_call_aws_with_the_task_role(fast_stack: Stack) -> None:
     assert credentials.role.role_arn.endswith(":role/query-service-task-role")
 
 
+def test_status_shows_each_tasks_cpu_and_memory(fast_stack: Stack) -> None:
+    from rich.console import Console
+
+    from harness.cli.ecs import print_ecs
+
+    def measured() -> bool:
+        tasks = fast_stack.state()["ecs"]["tasks"]
+        return bool(tasks) and all(t["cpu_percent"] is not None for t in tasks)
+
+    assert eventually(measured), fast_stack.state()["ecs"]["tasks"]
+    state = fast_stack.state()
+    console = Console(record=True, width=200)
+    print_ecs(state, console)
+    text = console.export_text()
+    assert "cpu %" in text and "memory %" in text
+    task = state["ecs"]["tasks"][0]
+    assert f"{task['memory_percent']:.1f}" in text and 0 < task["memory_percent"] < 100
+
+
 def desired_count(client: Callable[[str], Any], stack: Stack) -> int:
     assert stack.infra is not None
     service = client("ecs").describe_services(

@@ -148,13 +148,12 @@ def test_verify_item5_slow_service_fails_on_p99(target, options) -> None:
     assert result.evidence.pictures and "<svg" in result.evidence.pictures[0].svg
 
 
-def test_verify_item6_and_7_not_checked_while_ecs_does_not_drive_the_replicas(target, options) -> None:
-    if availability.ecs_gap(target, options) is None:
-        pytest.skip("the ECS API drives the replicas on this stack: items 6 and 7 run in make verify")
-    for check in (availability.check_availability, availability.check_autoscaling):
-        result = check(target, options)
-        assert result.status is Status.NOT_CHECKED
-        assert "Not checked yet" in result.summary["en"]
+def test_verify_items_6_and_7_are_checked_on_a_stack_whose_ecs_api_drives_the_tasks(
+    target, options
+) -> None:
+    """The gap that made items 6 and 7 NOT CHECKED is closed on the local stack (they run in
+    make verify; each needs a load run, too long for this suite)."""
+    assert availability.ecs_gap(target, options) is None
 
 
 def test_verify_item8_live_refuses_outside_and_fails_when_the_policy_is_opened(

@@ -16,7 +16,11 @@ from tests.harness.cli.test_cli import run
 def detached_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
     """(state dir, state) of a stack started with `up --detach` on free ports."""
     state_dir = tmp_path_factory.mktemp("cli-stack")
-    up = run("up", "--detach", "--edge-port", "0", "--gateway-port", "0", state_dir=state_dir)
+    # time scale 10: the load balancer checks each task every second (AWS: every 10 s)
+    up = run(
+        "up", "--detach", "--edge-port", "0", "--gateway-port", "0", "--time-scale", "10",
+        state_dir=state_dir,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     try:
         yield state_dir, json.loads((state_dir / "state.json").read_text())

@@ -60,10 +60,16 @@ def test_cli_logs_n_0_prints_nothing_and_help_lists_endpoint(tmp_path: Path) -> 
 
 def test_replica_logs_hold_no_passing_health_checks(detached_stack: Stack) -> None:
     state_dir, _ = detached_stack
-    replica_log = state_dir / "logs" / "replica-1.log"
-    before = replica_log.read_text().count('"/health"')
-    time.sleep(4)  # the load balancer checks every second
-    assert replica_log.read_text().count('"/health"') == before
+    task_logs = sorted((state_dir / "logs").glob("task-*.log"))  # one per ECS task
+    assert task_logs, sorted(p.name for p in (state_dir / "logs").iterdir())
+    before = [log.read_text().count('"/health"') for log in task_logs]
+    window_s = 10.0
+    time.sleep(window_s)
+    grown = [log.read_text().count('"/health"') - n for log, n in zip(task_logs, before, strict=True)]
+    # At time scale 10 the load balancer checks each task every second (10 checks in the window),
+    # unlogged when they pass; the container health check of the task definition (every 15 s on
+    # AWS, 1.5 s here) is a request like any other and logged, as curl's would be on AWS.
+    assert all(n < window_s for n in grown), grown
 
 
 def test_endpoint_log_keeps_a_functions_error_level(detached_stack: Stack) -> None:

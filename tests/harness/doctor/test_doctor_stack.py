@@ -205,6 +205,66 @@ def test_doctor_removed_permission_fails_that_role(running: Any, context: Contex
     assert f"permissions.{role}" not in failing(run(context))
 
 
+def test_doctor_public_api_without_policy_fails_routing_api(running: Any, context: Context) -> None:
+    apigw = clients(running, "apigateway")
+    title = context.infra.api_document["info"]["title"]
+    api = next(a for a in apigw.get_rest_apis()["items"] if a["name"] == title)
+    apigw.update_rest_api(
+        restApiId=api["id"],
+        patchOperations=[
+            {"op": "replace", "path": "/endpointConfiguration/types/PRIVATE", "value": "EDGE"},
+            {"op": "replace", "path": "/policy", "value": ""},
+        ],
+    )
+    try:
+        found = failing(run(context))["routing.api"]
+        assert any("not PRIVATE" in line for line in found.evidence)
+        assert any("no resource policy" in line for line in found.evidence)
+    finally:
+        apigw.update_rest_api(
+            restApiId=api["id"],
+            patchOperations=[
+                {"op": "replace", "path": "/endpointConfiguration/types/EDGE", "value": "PRIVATE"},
+                {"op": "replace", "path": "/policy", "value": api["policy"]},
+            ],
+        )
+    assert "routing.api" not in failing(run(context))
+
+
+def test_doctor_missing_log_group_fails_logs_groups(running: Any, context: Context) -> None:
+    logs = clients(running, "logs")
+    logs.delete_log_group(logGroupName="/aws/lambda/query-lambda")
+    try:
+        found = failing(run(context))["logs.groups"]
+        assert "/aws/lambda/query-lambda: missing" in found.evidence
+    finally:
+        logs.create_log_group(logGroupName="/aws/lambda/query-lambda")
+
+
+def test_doctor_unreachable_targets_fail_routing_targets(context: Context) -> None:
+    import dataclasses
+
+    dead = {**(context.state or {}), "replicas": [{"id": "gone", "url": "http://127.0.0.1:9"}]}
+    found = failing(run(dataclasses.replace(context, state=dead)))["routing.targets"]
+    assert "0 of 1 targets healthy" in found.evidence[0]
+    assert "502" in found.next_step
+
+
+def test_doctor_service_code_missing_fails_service_image(
+    context: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "service.app" else real(name, *a),
+    )
+    found = failing(run(context))["service.image"]
+    assert "cannot be imported" in found.evidence[0]
+
+
 def test_doctor_read_key_collision_fails_sync_collisions(running: Any, context: Context) -> None:
     dynamodb = clients(running, "dynamodb")
     created = int(time.time() * 1000)
@@ -266,3 +326,14 @@ def test_doctor_poison_record_fails_sync_dlq_and_errors(running: Any, context: C
     # doctor only peeked: the message is still there for whoever handles it
     depth = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
     assert int(depth["Attributes"]["ApproximateNumberOfMessages"]) >= 1
+
+
+def test_doctor_disabled_stream_fails_sync_stream(running: Any, context: Context) -> None:
+    """Last: a re-enabled stream has a new ARN, and the mapping would have to be made again."""
+    clients(running, "dynamodb").update_table(
+        TableName=context.infra.mappings[0].source_table,
+        StreamSpecification={"StreamEnabled": False},
+    )
+    found = failing(run(context))
+    assert found["sync.stream"].evidence == ["the stream is disabled"]
+    assert "--stream-specification StreamEnabled=true" in found["sync.stream"].next_step
