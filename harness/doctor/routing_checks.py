@@ -120,14 +120,18 @@ def _limits_to_vpc(policy: dict[str, Any]) -> bool:
     return False
 
 
+def _rest_api(ctx: Context) -> tuple[str, dict[str, Any] | None]:
+    """The API ``infra/`` names (its title), as the account has it, or None."""
+    name = str(ctx.infra.api_document.get("info", {}).get("title", ""))
+    apis = ctx.client("apigateway").get_rest_apis(limit=500)["items"]
+    return name, next((a for a in apis if a.get("name") == name), None)
+
+
 @check("routing.api", "The private REST API, its stage and its resource policy")
 def api(ctx: Context) -> list[Finding]:
-    title_name = str(ctx.infra.api_document.get("info", {}).get("title", ""))
+    title_name, found = _rest_api(ctx)
     title = f"REST API {title_name}"
     apigw = ctx.client("apigateway")
-    found = next(
-        (a for a in apigw.get_rest_apis(limit=500)["items"] if a.get("name") == title_name), None
-    )
     if found is None:
         return finding(
             "routing.api", title, Status.FAIL, ["no such API"], "import it (terraform apply)"
@@ -175,10 +179,7 @@ def vpc_link(ctx: Context) -> list[Finding]:
             ],
         )
     apigw = ctx.client("apigateway")
-    title_name = str(ctx.infra.api_document.get("info", {}).get("title", ""))
-    found = next(
-        (a for a in apigw.get_rest_apis(limit=500)["items"] if a.get("name") == title_name), None
-    )
+    _, found = _rest_api(ctx)
     variables = (
         apigw.get_stage(restApiId=found["id"], stageName=ctx.infra.api_stage).get("variables", {})
         if found
