@@ -24,7 +24,7 @@ from harness.verify.model import Evidence, ItemResult, Picture, Table, bi, not_c
 from harness.verify.target import Options, Target, replicas_now, time_scale
 
 AVAILABILITY_TARGET = 0.999
-PENDING = "issue 12 (branches ecs-core, ecs-metrics)"
+PENDING = "the ECS control plane (issue 12)"
 
 
 def service_names(root: Path) -> tuple[str, str]:

@@ -32,8 +32,8 @@ def check_least_privilege(target: Target, options: Options) -> ItemResult:
     parts["a"] = _enforced(target, evidence) if target.local else Status.NOT_CHECKED
     parts["b"] = Status.NOT_CHECKED
     evidence.excerpts.append(
-        "9b: the endpoint does not record (role, action, resource, decision) yet, and components do "
-        "not call AWS with their own roles' credentials yet (issue 12, branch ecs-metrics: task roles)")
+        "9b: the endpoint does not record (role, action, resource, decision) yet; the components "
+        "already call AWS as their own roles (task role, Lambda execution roles)")
     evidence.tables.insert(0, Table(bi("Parts", "子項"), ["part", "result"],
                                     [[k, parts[k].value] for k in ("a", "b", "c")]))
     if Status.FAIL in parts.values():
@@ -121,14 +121,14 @@ def _enforced(target: Target, evidence: Evidence) -> Status:
         client.list_tables(Limit=1)
     except ClientError as exc:
         evidence.fact("9a unknown credentials", "9a 未知憑證", f"refused: {exc.response['Error']['Code']}")
-        evidence.excerpts.append("9a: IAM is enforced; per-role checks need the task-role credentials (issue 12)")
+        evidence.excerpts.append("9a: IAM is enforced; the per-role probes are not written yet")
         return Status.NOT_CHECKED
     except BotoCoreError as exc:
         evidence.failures.append(f"9a: the endpoint could not be asked: {exc}")
         return Status.FAIL
     evidence.fact("9a unknown credentials", "9a 未知憑證", "served: IAM access control is off on the endpoint")
-    evidence.excerpts.append("9a: the endpoint serves any credentials (moto's IAM access control is off; "
-                             "issue 16 / issue 12 turn it on with per-component roles)")
+    evidence.excerpts.append("9a: the endpoint serves any credentials: moto's IAM access control is off, "
+                             "and DynamoDB requests carry no resource ARN for it to match")
     return Status.NOT_CHECKED
 
 
