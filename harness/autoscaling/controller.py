@@ -99,10 +99,11 @@ class Autoscaler:
 
     # -- one evaluation ---------------------------------------------------------------------
     def datapoints(self, now: float) -> list[float | None]:
-        """The metric's Average per period, oldest first, for the last LOW_DATAPOINTS periods."""
+        """The metric's Average per period, oldest first (None where a period has none), over
+        twice the low alarm's periods: a missing datapoint is looked past, as CloudWatch does."""
         namespace, name = PREDEFINED_METRICS[self.policy.metric_type]
         current = int(now // self.period_s)
-        first = current - LOW_DATAPOINTS - 1
+        first = current - 2 * LOW_DATAPOINTS - 1
         answer = self.clients("cloudwatch").get_metric_statistics(
             Namespace=namespace,
             MetricName=name,

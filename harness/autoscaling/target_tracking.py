@@ -106,20 +106,21 @@ class TargetTracker:
     def alarm(self, datapoints: Sequence[float | None]) -> str | None:
         """The alarm in ALARM ("high", "low") or None for the newest datapoints (oldest first, one per period)."""
         target = self.policy.target_value
-        high = list(datapoints[-HIGH_DATAPOINTS:])
-        if len(high) == HIGH_DATAPOINTS and all(v is not None and v > target for v in high):
+        # Target tracking's alarms treat missing data as `missing` (CloudWatch's default): a
+        # missing datapoint is not considered, and the alarm looks back further for present ones.
+        present = [v for v in datapoints if v is not None]
+        high = present[-HIGH_DATAPOINTS:]
+        if len(high) == HIGH_DATAPOINTS and all(v > target for v in high):
             return "high"
-        low = list(datapoints[-LOW_DATAPOINTS:])
-        if len(low) == LOW_DATAPOINTS and all(
-            v is not None and v < LOW_RATIO * target for v in low
-        ):
+        low = present[-LOW_DATAPOINTS:]
+        if len(low) == LOW_DATAPOINTS and all(v < LOW_RATIO * target for v in low):
             return "low"
         return None
 
     def evaluate(self, datapoints: Sequence[float | None], capacity: int, now: float) -> Decision:
         """Decide from the datapoints and the current capacity at time ``now`` (seconds)."""
         alarm = self.alarm(datapoints)
-        metric = datapoints[-1] if datapoints else None
+        metric = next((v for v in reversed(datapoints) if v is not None), None)
         if alarm is None or metric is None:
             return Decision(alarm, capacity, None, metric, "no alarm in ALARM")
         ratio = metric / self.policy.target_value

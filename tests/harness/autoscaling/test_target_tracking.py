@@ -43,10 +43,14 @@ def test_low_alarm_needs_fifteen_datapoints_below_ninety_percent() -> None:
     assert t.evaluate([30.0] * 15, 5, 0).new_capacity == 3  # ceil(5 * 30 / 60)
 
 
-def test_missing_datapoints_keep_the_alarms_out_of_alarm() -> None:
+def test_missing_datapoints_are_not_considered() -> None:
+    """TreatMissingData `missing` (the default): the alarm looks past missing datapoints."""
     t = tracker()
-    assert t.evaluate([90.0, None, 90.0], 2, 0).alarm is None
-    assert t.evaluate([None] + [10.0] * 14, 4, 0).alarm is None
+    assert t.evaluate([90.0, None, 90.0], 2, 0).alarm is None  # only two present
+    assert t.evaluate([90.0, None, 90.0, 90.0], 2, 0).alarm == "high"
+    assert t.evaluate([None] + [10.0] * 14, 4, 0).alarm is None  # only fourteen present
+    assert t.evaluate([10.0] * 7 + [None] + [10.0] * 8, 4, 0).alarm == "low"
+    assert t.evaluate([10.0] * 15 + [None], 4, 0).new_capacity == 2  # newest present value
 
 
 def test_disable_scale_in_suppresses_the_low_alarm_action() -> None:
