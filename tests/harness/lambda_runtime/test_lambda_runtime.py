@@ -339,7 +339,9 @@ def test_reset_drops_functions_workers_and_queued_event_retries(tmp_path: Path) 
         runtime.invoke("retry", json.dumps({"path": str(record)}).encode(),
                        invocation_type="Event")
         deadline = time.monotonic() + 30
-        while not record.exists():  # the first attempt ran; its retry is due 1 s later
+        # the first attempt ran (its line is written: the file exists a moment before it is);
+        # its retry is due 1 s later
+        while not (record.exists() and record.read_text().endswith("\n")):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         runtime.reset()
