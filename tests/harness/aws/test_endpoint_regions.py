@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from marking_functions import NO_RETRY, create_marking_function, read_marks, wait_until
 
+from tests.harness.conftest import create_keyed_table
+
 HANDLER = textwrap.dedent("""
     import json, os
 
@@ -47,15 +49,7 @@ def test_lambda_and_stream_mappings_follow_the_request_region(
     _wait_for(marks, f"region {east}")  # the function runs in its own region
 
     dynamodb = aws_client_factory("dynamodb", region=east)
-    table = f"src-{uuid.uuid4().hex[:6]}"
-    dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    stream = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    table, stream = create_keyed_table(dynamodb, "src", stream=True)
     mapping = lam_east.create_event_source_mapping(
         FunctionName=name, EventSourceArn=stream, StartingPosition="TRIM_HORIZON"
     )

@@ -18,6 +18,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.harness.conftest import create_keyed_table
+
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
 
 HANDLER = textwrap.dedent("""
@@ -267,15 +269,7 @@ def test_event_source_mapping_is_served_by_harness_not_moto(
     if endpoint.mappings is None:
         pytest.skip(endpoint.mappings_unavailable)
     dynamodb = aws_client_factory("dynamodb")
-    table = f"esm-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    stream = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    table, stream = create_keyed_table(dynamodb, "esm", stream=True)
     mapping = lam.create_event_source_mapping(
         EventSourceArn=stream, FunctionName=function, StartingPosition="TRIM_HORIZON"
     )
