@@ -43,6 +43,7 @@ ENFORCE_IAM_VARIABLE = "HARNESS_ENFORCE_IAM"
 DECISIONS_PATH = CONTROL_PATH + "/decisions"
 MAX_KEYS = 5000  # distinct (principal, action, resource, decision) kept with their counts
 MAX_RECENT_DENIALS = 200
+MAX_IDENTITIES = 1000  # cached access keys (sessions, users, refused keys)
 CACHE_TTL_S = 30.0  # policies are also dropped on every IAM request and every reset
 
 
@@ -129,6 +130,8 @@ class IamEnforcer:
             return cached[1]
         identity = _lookup(key, token, account, region)
         with self._lock:
+            if len(self._identities) >= MAX_IDENTITIES:  # e.g. a flood of made-up keys
+                self._identities.clear()
             self._identities[cache_key] = (now, identity)
         return identity
 
