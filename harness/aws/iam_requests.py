@@ -12,7 +12,9 @@ Reference lists it per action; moto 5.2.5 supplies one only for SQS, IAM and STS
 - CloudWatch Logs: the log-stream ARN ``arn:aws:logs:<region>:<account>:log-group:<group>:log-stream:
   <stream>`` for stream actions (CreateLogStream, PutLogEvents...), else the log group's
   ``...:log-group:<group>:*`` (the form the CloudWatch Logs guide says IAM policies use).
-- Lambda Invoke: ``arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]``.
+- Lambda Invoke: ``arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`` (the Lambda
+  guide, "Fine-tuning the Resources and Conditions sections of policies": function, version or
+  alias ARN).
 - STS AssumeRole: the role ARN. Anything else: ``*``.
 """
 
