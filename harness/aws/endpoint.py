@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.autoscaling.activities import Store as ScalingActivities
 from harness.aws.data_json import data_json
+from harness.aws.iam_enforcement import CONTROL_PATH as IAM_CONTROL_PATH
+from harness.aws.iam_enforcement import ENFORCE_IAM_VARIABLE, IamEnforcer
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
 from harness.aws.reset import ResetGate, ResetHooks
 
@@ -202,14 +204,25 @@ class EndpointApp:
             return HttpResponse(
                 200, [("Content-Type", "application/json")], b'{"status": "ok"}'
             )
+        if request.path.startswith(IAM_CONTROL_PATH):
+            return endpoint.iam.control(request.method, request.path, request.body)
         if (match := INVOKE_PATH.match(request.path)) and request.method == "POST":
             api = endpoint.lambda_api
             if api is None:
                 return json_error(500, "ServiceException", endpoint.lambda_unavailable)
             with endpoint.gate.request():  # not around the invocation: it may call us back
                 account = endpoint.account_for(scope, request)
+                # lambda:InvokeFunction on the function's ARN (harness.aws.iam_enforcement)
+                refused = endpoint.iam.check(request, scope, region, account)
+            if refused is not None:
+                return refused
             return api.invoke(request, match.group("name"), match.group("kind"), account, region)
         with endpoint.gate.request():  # a reset waits for it; it waits for a reset
+            if endpoint.iam.enforce:  # IAM decides first (harness.aws.iam_enforcement)
+                account = endpoint.account_for(scope, request)
+                refused = endpoint.iam.check(request, scope, region, account)
+                if refused is not None:
+                    return refused
             return self._serve(request, scope, region)
 
     def _serve(
@@ -349,8 +362,13 @@ class Endpoint:
         python: str | None = None,
         prewarm: bool = False,
         cache_dir: Path | None = None,
+        enforce_iam: bool | None = None,  # None: $HARNESS_ENFORCE_IAM (set by `up --enforce-iam`)
     ) -> None:
         self.host = host
+        if enforce_iam is None:
+            enforce_iam = os.environ.get(ENFORCE_IAM_VARIABLE, "") not in ("", "0", "false")
+        #: IAM access control on every signed request, switchable at /_harness/iam
+        self.iam = IamEnforcer(enforce=enforce_iam)
         #: Where botocore-derived lists are kept between runs (default: moto_warmup's).
         self.cache_dir = cache_dir
         #: Load the backends the data plane uses (DynamoDB, IAM, Lambda, SQS, Logs...) in the background at
@@ -412,6 +430,7 @@ class Endpoint:
             self.scaling_activities = ScalingActivities()
             if self.faults is not None:  # faults act on what a reset forgets: they go too
                 self.faults.registry.clear()
+            self.iam.forget()  # the switch and the record stay; identities are gone
             failed = self._reset_hooks.run()
         deadline = time.monotonic() + RESET_JOIN_S
         for poller in pollers:  # outside the gate: a poller may be waiting on it
@@ -616,6 +635,12 @@ def main(argv: list[str] | None = None) -> int:
         "AWS's 1000; lowered to what the machine can hold)",
     )
     parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="decide every signed request with IAM (the caller's policies, the resource's ARN); "
+        "the harness's own keys (HARNESS_ADMIN_ACCESS_KEYS, default 'test') are administrators",
+    )
+    parser.add_argument(
         "--stop-on-stdin-eof",
         action="store_true",
         help="stop when standard input closes: a parent that holds it open and dies (even by "
@@ -639,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
         prewarm=args.prewarm,
         cache_dir=args.cache_dir,
         max_concurrency=args.lambda_concurrency,
+        enforce_iam=args.enforce_iam or None,
     )
     try:
         endpoint.start()

@@ -192,9 +192,19 @@ def up(
             "this machine can hold).",
         ),
     ] = None,
+    enforce_iam: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-iam",
+            help="The embedded endpoint decides every signed request with IAM: each component's "
+            "role policies from infra/, on the resource's ARN (the harness's own key is admin).",
+        ),
+    ] = False,
 ) -> None:
     """Bring the whole stack up: provision from infra/, seed, replicas, load balancer, gateway."""
     state_dir = state_dir_or_found(state_dir)
+    if enforce_iam:  # the embedded endpoint (a child) reads it at start
+        os.environ["HARNESS_ENFORCE_IAM"] = "1"
     if lambda_concurrency is not None:  # the embedded endpoint (a child) reads it at start
         os.environ["HARNESS_LAMBDA_CONCURRENCY"] = str(lambda_concurrency)
     if backend not in BACKENDS:

@@ -47,6 +47,7 @@ class StackConfig:
     state_dir: Path = field(default_factory=find_state_dir)
     allowed_source_cidrs: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     time_scale: float = 1.0  # AWS periods divided by this (harness.ecs.timescale): one K for all
+    enforce_iam: bool = False  # the embedded endpoint decides every request with IAM (9a)
 
 
 def ensure_port_free(port: int, what: str, flag: str) -> None:
@@ -107,6 +108,8 @@ class Stack:
 
         # One factor for every part: the endpoint and the tasks inherit it (TimeScale.from_env()).
         os.environ.update(TimeScale(cfg.time_scale).export())
+        if cfg.enforce_iam:  # the embedded endpoint reads it (harness.aws.iam_enforcement)
+            os.environ["HARNESS_ENFORCE_IAM"] = "1"
         if cfg.backend == "embedded" and not cfg.endpoint_url:
             ensure_port_free(cfg.edge_port, "AWS endpoint", "--edge-port")
         ensure_port_free(cfg.gateway_port, "gateway", "--gateway-port")

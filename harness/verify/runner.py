@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Iterable
 
 from harness.verify.checklist import BY_ID, ITEMS
+from harness.verify.checks import iam_live
 from harness.verify.model import Evidence, ItemResult, Status, bi, not_checked
 from harness.verify.target import Options, Target
 
@@ -62,6 +63,9 @@ def run(
 ) -> list[ItemResult]:
     """Check each item; an item that raises is a FAIL whose evidence is the error."""
     checks = checks if checks is not None else registry()
+    # item 9 judges the IAM decisions of the whole run: enforcement on throughout, 9 last
+    ids, order = iam_live.item_9_last(ids)
+    enforcement = iam_live.enforcement_for(target, ids)
     results = []
     for item_id in ids:
         item = BY_ID[item_id]
@@ -90,7 +94,8 @@ def run(
         result.duration_s = round(time.perf_counter() - started, 2)
         results.append(result)
         done(result)
-    return results
+    enforcement.close()  # the endpoint's previous IAM setting
+    return sorted(results, key=lambda r: order.index(r.id))
 
 
 def exit_code(results: Iterable[ItemResult]) -> int:
