@@ -46,7 +46,7 @@ data "aws_iam_policy_document" "query_lambda" {
   statement {
     sid     = "QueryReadTable"
     effect  = "Allow"
-    actions = ["dynamodb:Query", "dynamodb:GetItem"]
+    actions = ["dynamodb:Query"]
     resources = [
       aws_dynamodb_table.notification_records.arn,
       "${aws_dynamodb_table.notification_records.arn}/index/*",

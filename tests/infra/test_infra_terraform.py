@@ -81,7 +81,6 @@ def test_task_role_may_only_invoke_the_query_lambda():
 def test_query_lambda_may_only_read_the_read_table():
     assert policy_actions("query_lambda") == {
         "dynamodb:Query",
-        "dynamodb:GetItem",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     }
