@@ -2,10 +2,12 @@
 
 Each patch answers a defect measured in ../shared/reference/moto.md:
   1. Query / GSI Query cost: a per-table map from index hash-key values to items, so a Query
-     looks at its own partition instead of sorting the whole table; and item-bearing answers
-     (Query, Scan, GetItem, BatchGetItem) written with one JSON dump instead of moto's
+     looks at its own partition instead of sorting the whole table, and of it only the Limit + 1
+     items moto can reach when nothing skips items (partition_index.query_window); item-bearing
+     answers (Query, Scan, GetItem, BatchGetItem) written with one JSON dump instead of moto's
      model-walking serializer (which costs ~1 ms per returned item); an item's byte size (for
-     the 1 MB page limit) computed directly, once per Query, instead of twice through DynamoType.
+     the 1 MB page limit) computed directly, once per item until UpdateItem changes it, instead
+     of twice per Query through DynamoType.
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
   3. HTML 500s: crashes in DynamoDB / Streams actions become AWS-shaped JSON errors
      (the generic fallback for every other service is in harness.aws.moto_app).
@@ -47,6 +49,7 @@ from harness.aws.partition_index import (
     index_of,
     item_key,
     query_candidates,
+    query_window,
 )
 from harness.aws.responses import (
     ShardIteratorStore,
@@ -122,6 +125,8 @@ INTERNALS: dict[str, str] = {
 logger = logging.getLogger("harness.aws.patches")
 DYNAMODB_LOCK = threading.RLock()
 _state = threading.local()
+SIZE_ATTRIBUTE = "_harness_item_size"  # (generation, byte size) on a moto Item
+_size_generation = [0]  # bumped when an update failed half-way: every kept size is stale
 _applied = False
 _apply_lock = threading.Lock()
 
@@ -266,6 +271,8 @@ def _patch_query() -> None:
         def query(self: Any, *args: Any, **kwargs: Any) -> Any:
             arguments = signature.bind(self, *args, **kwargs).arguments
             candidates = query_candidates(self, arguments)
+            if candidates is not None:
+                candidates = query_window(candidates, self, arguments)
             # The results are serialized at once and never mutated, so moto's defensive deep
             # copy is only needed when a projection will rewrite the items.
             _state.shallow_results = not arguments.get("projection_expressions") and _projects_all(
@@ -278,14 +285,12 @@ def _patch_query() -> None:
                 else None
             )
             _state.presorted = (self, sort_attributes) if sort_attributes is not None else None
-            _state.item_sizes = {}  # moto sizes every item twice per Query; nothing changes meanwhile
             try:
                 return original(self, *args, **kwargs)
             finally:
                 _state.hint = None
                 _state.presorted = None
                 _state.shallow_results = False
-                _state.item_sizes = None
 
         return query
 
@@ -304,13 +309,15 @@ def _patch_query() -> None:
 
     def make_item_size(original: Callable[[Any], int]) -> Callable[[Any], int]:
         def size(self: Any) -> int:
-            sizes = getattr(_state, "item_sizes", None)
-            if sizes is None:
-                return item_size(self.attrs)
-            known = sizes.get(id(self))
-            if known is None or known[0] is not self:
-                known = sizes[id(self)] = (self, item_size(self.attrs))
-            return int(known[1])
+            # Kept on the item across Queries: an item changes in place only in UpdateItem
+            # (directly or in a transaction), which forgets it (make_update_item); PutItem and
+            # PartiQL writes store new Item objects. Copies (moto's __deepcopy__) start empty.
+            known = self.__dict__.get(SIZE_ATTRIBUTE)
+            if known is not None and known[0] == _size_generation[0]:
+                return int(known[1])
+            value = item_size(self.attrs)
+            self.__dict__[SIZE_ATTRIBUTE] = (_size_generation[0], value)
+            return value
 
         return size
 
@@ -356,6 +363,10 @@ def _patch_query() -> None:
             finally:
                 _state.stream_buffer = outer
                 table = self.tables.get(table_name)
+                if ok and item is not None:
+                    item.__dict__.pop(SIZE_ATTRIBUTE, None)  # changed in place
+                elif not ok:
+                    _size_generation[0] += 1  # a partial change: forget every size
                 if table is not None:
                     index = index_of(table, build=False)
                     if index is not None:
