@@ -758,3 +758,22 @@ def test_item_size_kept_across_queries_follows_update_item(aws_client_factory: A
     (item,) = dynamodb_backends["123456789012"]["ap-southeast-1"].tables[name].all_items()
     assert item.size() == moto_size(item) > 800
     client.delete_table(TableName=name)
+
+
+def test_condition_tokens_kept_per_text_still_decide_per_request(dynamodb: Any, table: str) -> None:
+    condition = "attribute_not_exists(#u) OR (#m = :m AND created_at < :c)"
+    key = _item(1, 1, 4)
+    for marketing, limit, lands in (("m4", "0", True), ("m4", "1", False), ("m9", "9", False),
+                                    ("m4", "9", True)):
+        call = lambda m=marketing, c=limit: dynamodb.put_item(  # noqa: E731
+            TableName=table, Item=key, ConditionExpression=condition,
+            ExpressionAttributeNames={"#u": "user_id", "#m": "marketing_id"},
+            ExpressionAttributeValues={":m": {"S": m}, ":c": {"N": c}})
+        if lands:
+            call()  # the first: no item yet; the last: same campaign, stored one older
+        else:
+            with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+                call()
+    for _ in range(2):  # a malformed text fails every time, not only the first
+        with pytest.raises(ClientError, match="ValidationException"):
+            dynamodb.put_item(TableName=table, Item=key, ConditionExpression="AND AND")
