@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 ATTRIBUTE = "_harness_partition_index"
@@ -168,7 +169,8 @@ def query_window(candidates: list[Any], table: Any, args: dict[str, Any]) -> lis
     items before it (no sort-key condition, no ExclusiveStartKey, no legacy QueryFilter), moto
     walks them in key order and stops after Limit + 1 (the one that tells it to return
     LastEvaluatedKey), so only those are handed over, from the end ScanIndexForward starts at.
-    Base-table candidates are sorted by the range key here first, as moto sorts them.
+    Of base-table candidates the Limit + 1 first in range-key order are picked here (moto then
+    sorts those few).
     """
     limit = args.get("limit")
     if (
@@ -184,8 +186,14 @@ def query_window(candidates: list[Any], table: Any, args: dict[str, Any]) -> lis
     if not args.get("index_name"):
         if not table.range_key_attr:
             return candidates
-        candidates = sorted(candidates, key=lambda item: item.range_key)
-    elif not _moto_keeps_order(table, args.get("index_name")):
+
+        def by_range(item: Any) -> Any:
+            return item.range_key.cast_value  # what DynamoType's ordering compares
+
+        if args.get("scan_index_forward") is False:  # the last Limit + 1, in ascending order
+            return sorted(heapq.nlargest(limit + 1, candidates, key=by_range), key=by_range)
+        return heapq.nsmallest(limit + 1, candidates, key=by_range)
+    if not _moto_keeps_order(table, args.get("index_name")):
         return candidates  # an LSI, or moto sorts by other attributes than the index did
     if args.get("scan_index_forward") is False:
         return candidates[-(limit + 1):]
