@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_endpoint.py [--items 10000] [--minutes 2] [--samples 200]
     .venv/bin/python bench/bench_endpoint.py --only soak --minutes 10   # the RSS soak alone
+    .venv/bin/python bench/bench_endpoint.py --only query [--sizes 1000,10000,100000]
 
 Runs the endpoint as its own process (`python -m harness.aws.endpoint`) so cold start and RSS are
 the endpoint's own, and plain moto (`python -m moto.server`, unpatched) beside it for Query.
@@ -168,6 +169,65 @@ def _queries(client: Any, samples: int) -> dict[str, tuple[float, float]]:
     return {"base": _timings(base, samples), "gsi": _timings(gsi, samples)}
 
 
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _query_sizes(sizes: list[int], samples: int, moto_samples: int) -> None:
+    """Query (base table, GSI) at growing table sizes on our endpoint and on plain moto_server,
+    in one run: median and p99 of the client's wall clock, and the server process's CPU per
+    Query (psutil; what the endpoint itself costs, robust on a loaded machine)."""
+    servers = {}
+    for name, command in (("ours", [sys.executable, "-m", "harness.aws.endpoint", "--port"]),
+                          ("moto", [sys.executable, "-m", "moto.server", "-p"])):
+        port = _free_port()
+        servers[name] = (_start([*command, str(port)])[0], f"http://127.0.0.1:{port}")
+    try:
+        clients = {}
+        for name, (_, url) in servers.items():
+            _wait_ready(url)
+            clients[name] = _client("dynamodb", url)
+            _create_table(clients[name])
+        loaded = 0
+        print(f"{'items':>7} {'server':<5} {'query':<5} {'median ms':>9} {'p99 ms':>8} "
+              f"{'server CPU ms/query':>20}")
+        for size in sizes:
+            for name, client in clients.items():
+                _load(client, size, loaded)
+                process = psutil.Process(servers[name][0].pid)
+                count = samples if name == "ours" else max(3, min(moto_samples, 20_000 // size))
+                for kind, spent in _query_kinds(client, count, process).items():
+                    (median, p99), cpu_ms = spent
+                    print(f"{size:>7} {name:<5} {kind:<5} {median:9.2f} {p99:8.2f} {cpu_ms:20.2f}",
+                          flush=True)
+            loaded = size
+        print(f"load average {psutil.getloadavg()[0]:.1f} ({psutil.cpu_count()} CPUs, shared)")
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _query_kinds(client: Any, samples: int, process: psutil.Process
+                 ) -> dict[str, tuple[tuple[float, float], float]]:
+    answer = {}
+    for kind, params in (("base", {"KeyConditionExpression": "user_id = :u",
+                                   "ExpressionAttributeValues": {":u": {"S": "user-7"}}}),
+                         ("gsi", {"IndexName": "marketing_id-index",
+                                  "KeyConditionExpression": "marketing_id = :m",
+                                  "ExpressionAttributeValues": {":m": {"S": "mkt-7"}}})):
+        def call(params: dict[str, Any] = params) -> Any:
+            return client.query(TableName=TABLE, ScanIndexForward=False, Limit=50, **params)
+
+        call()  # warm-up (builds our partition index once)
+        before = _cpu_s(process)
+        timing = _timings(call, samples, warmup=2)
+        cpu_ms = (_cpu_s(process) - before) * 1000 / (samples + 2)
+        answer[kind] = (timing, cpu_ms)
+    return answer
+
+
 def _start(command: list[str]) -> tuple[subprocess.Popen[str], float]:
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -220,11 +280,16 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="idle GetRecords soak length")
     parser.add_argument(
         "--only",
-        choices=("soak",),
+        choices=("soak", "query"),
         default=None,
-        help="run one figure alone (soak: table, items and the idle GetRecords soak only)",
+        help="run one figure alone (soak: table, items and the idle GetRecords soak only; "
+        "query: Query at --sizes items, ours and plain moto_server, with server CPU per Query)",
     )
+    parser.add_argument("--sizes", default="1000,10000,100000", help="table sizes for --only query")
     args = parser.parse_args()
+    if args.only == "query":
+        _query_sizes([int(s) for s in args.sizes.split(",")], args.samples, args.moto_samples)
+        return
     soak_only = args.only == "soak"
 
     port = _free_port()

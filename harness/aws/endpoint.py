@@ -537,10 +537,35 @@ class Endpoint:
             region=self.region,
             account_id="123456789012",
             runtime=self._runtime,
+            streams=self._streams_request,
         )
         from harness.faults.hooks import EndpointFaults  # noqa: PLC0415
 
         self.faults = EndpointFaults.install(self._runtime, self.mappings, self._table_keys)
+
+    def _streams_request(
+        self, action: str, body: bytes, region: str, account_id: str | None
+    ) -> tuple[int, bytes]:
+        """A poller's DynamoDB Streams request, served by the same handler as an HTTP one
+        (harness.streams.clients.DirectStreamsClient), signed with the harness's credentials."""
+        app = self._app
+        if app is None:
+            return 503, b'{"__type": "ServiceUnavailable", "message": "the endpoint stopped"}'
+        key = os.environ.get("AWS_ACCESS_KEY_ID", "test")
+        headers = [
+            ("host", f"{self.host}:{self.port}"),
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", f"DynamoDBStreams_20120810.{action}"),
+            (
+                "authorization",
+                f"AWS4-HMAC-SHA256 Credential={key}/20000101/{region}/dynamodb/aws4_request, "
+                "SignedHeaders=host;x-amz-target, Signature=0",
+            ),
+        ]
+        if account_id:
+            headers.append((ACCOUNT_HEADER, account_id))
+        response = app.handle(HttpRequest("POST", "/", b"/", b"", headers, body))
+        return response.status, response.body
 
     def _table_keys(self) -> dict[str, tuple[str, ...]]:
         """The DynamoDB tables of the default account and region, with their key attributes."""

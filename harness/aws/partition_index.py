@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 ATTRIBUTE = "_harness_partition_index"
@@ -91,13 +92,19 @@ class PartitionIndex:
             self.add(item)
 
     def candidates(
-        self, index_name: str, conditions: dict[str, Any], order_by: list[str]
+        self,
+        index_name: str,
+        conditions: dict[str, Any],
+        order_by: list[str],
+        required: tuple[str, ...] = (),
     ) -> list[Any] | None:
         """The items of one GSI partition, or None when the conditions do not name it fully.
 
         They come pre-sorted by `order_by` (the GSI range key, then the table keys), so moto's own
         sort of the partition is a single linear pass; the order is kept until the partition
-        changes, so repeated Queries of an unchanged partition sort nothing.
+        changes, so repeated Queries of an unchanged partition sort nothing. Items without one of
+        the `required` attributes (the GSI's range keys) are left out, as moto skips them (a GSI
+        holds only items with every key attribute), so a caller may slice the list.
         """
         attrs = self._hash_attrs.get(index_name)
         if attrs is None or any(attr not in conditions for attr in attrs):
@@ -106,10 +113,11 @@ class PartitionIndex:
         bucket = self._buckets[index_name].get(values)
         if not bucket:
             return []
-        order = tuple(order_by)
+        order = (*order_by, "|", *required)
         cached = self._sorted.get((index_name, values))
         if cached is None or cached[0] != order:
-            items = sorted(bucket.values(), key=lambda item: _sort_key(item, order_by))
+            present = (i for i in bucket.values() if all(i.attrs.get(a) for a in required))
+            items = sorted(present, key=lambda item: _sort_key(item, order_by))
             cached = self._sorted[(index_name, values)] = (order, items)
         return list(cached[1])  # a copy: moto sorts the list it is given
 
@@ -153,7 +161,61 @@ def query_candidates(table: Any, args: dict[str, Any]) -> list[Any] | None:
     if index is None:
         return None
     _, order_by = _gsi_order(table, index_name)
-    return index.candidates(index_name, conditions, order_by)
+    return index.candidates(index_name, conditions, order_by, _gsi_ranges(table, index_name))
+
+
+def query_window(candidates: list[Any], table: Any, args: dict[str, Any]) -> list[Any]:
+    """The part of a Query's `candidates` moto can reach: with a Limit and nothing that skips
+    items before it (no sort-key condition, no ExclusiveStartKey, no legacy QueryFilter), moto
+    walks them in key order and stops after Limit + 1 (the one that tells it to return
+    LastEvaluatedKey), so only those are handed over, from the end ScanIndexForward starts at.
+    Of base-table candidates the Limit + 1 first in range-key order are picked here (moto then
+    sorts those few).
+    """
+    limit = args.get("limit")
+    if (
+        not isinstance(limit, int)
+        or limit < 1
+        or args.get("range_comparison")
+        or args.get("range_key_conditions")
+        or args.get("filter_kwargs")
+        or args.get("exclusive_start_key") is not None
+        or len(candidates) <= limit + 1
+    ):
+        return candidates
+    if not args.get("index_name"):
+        if not table.range_key_attr:
+            return candidates
+
+        def by_range(item: Any) -> Any:
+            return item.range_key.cast_value  # what DynamoType's ordering compares
+
+        if args.get("scan_index_forward") is False:  # the last Limit + 1, in ascending order
+            return sorted(heapq.nlargest(limit + 1, candidates, key=by_range), key=by_range)
+        return heapq.nsmallest(limit + 1, candidates, key=by_range)
+    if not _moto_keeps_order(table, args.get("index_name")):
+        return candidates  # an LSI, or moto sorts by other attributes than the index did
+    if args.get("scan_index_forward") is False:
+        return candidates[-(limit + 1):]
+    return candidates[: limit + 1]
+
+
+def _moto_keeps_order(table: Any, index_name: str | None) -> bool:
+    """True when moto sorts a GSI Query's items by the attributes the index sorted them by
+    (moto's Table.query builds its sort attributes this way for a GSI with a range key)."""
+    hashes, order_by = _gsi_order(table, index_name)
+    ranges = _gsi_ranges(table, index_name)
+    if not hashes or not ranges:
+        return False
+    moto_order = table._generate_attr_to_sort_by(
+        [*hashes, table.hash_key_attr], [*ranges, table.range_key_attr]
+    )
+    return tuple(moto_order) == (*hashes, *order_by)
+
+
+def _gsi_ranges(table: Any, index_name: str | None) -> tuple[str, ...]:
+    gsi = next((i for i in table.global_indexes or [] if i.name == index_name), None)
+    return tuple(k["AttributeName"] for k in (gsi.schema if gsi else []) if k["KeyType"] == "RANGE")
 
 
 def _gsi_order(table: Any, index_name: str | None) -> tuple[list[str], list[str]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import calendar
 import json
 import time
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
@@ -143,3 +146,15 @@ def _value_size(value: Any) -> int:
 
 def _bytesize(raw: Any) -> int:
     return len(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
+
+
+def wire_value(value: Any) -> Any:
+    """``json.dumps(default=...)`` for a DynamoDB Streams answer: what moto's model serializer
+    makes of a datetime (epoch seconds, truncated to milliseconds, a naive one read as UTC) and of
+    bytes (base64 text)."""
+    if isinstance(value, datetime):
+        seconds = calendar.timegm(value.utctimetuple())
+        return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

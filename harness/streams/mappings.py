@@ -26,7 +26,7 @@ from harness.streams.batch import (
     PollerTimings,
     SqsFailureDestination,
 )
-from harness.streams.clients import RegionalClients
+from harness.streams.clients import RegionalClients, StreamsTransport
 from harness.streams.poller import StreamPoller
 from harness.streams.sources import DELIVERED, DYNAMODB, SQS, rules_for
 from harness.streams.sqs_poller import SqsPoller
@@ -66,13 +66,15 @@ class EventSourceMappings:
         runtime: Invoker,
         clock: Callable[[], float] = time.time,
         timings: PollerTimings | None = None,
+        streams: StreamsTransport | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
         self._runtime = runtime
         self._clock = clock
         self._timings = timings or PollerTimings()
-        self._clients = RegionalClients(endpoint_url)
+        # streams: the endpoint serves the pollers' DynamoDB Streams reads in-process (clients.py)
+        self._clients = RegionalClients(endpoint_url, streams)
         self._destination = SqsFailureDestination(clients=self._clients)
         self._lock = threading.RLock()
         self._mappings: dict[str, MappingState] = {}

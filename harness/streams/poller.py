@@ -228,6 +228,7 @@ class _ShardWorker:
         self.first_buffered_at: float | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.reposition = False
+        self.caught_up = False  # the last GetRecords found no more records in the shard
         p = poller
         self.delivery = BatchDelivery(config=p._config, invoker=p._invoker,
                                       destination=p._destination, shard_id=shard_id, stop=p._stop,
@@ -271,6 +272,7 @@ class _ShardWorker:
             self.checkpoint.iterator = None
             self.iterator = None
             self.reposition = True
+        self.caught_up = False
 
     def _step(self) -> bool:
         """One read/decide/deliver round; True when the shard is finished."""
@@ -279,17 +281,23 @@ class _ShardWorker:
             self.iterator = self.poller.shard_iterator(self.shard_id, self.checkpoint,
                                                        self.start_type)
             self.reposition = False
+        if not self.buffer and self.caught_up and self.iterator is not None:
+            # The last read found the shard drained and all it returned is delivered: the next
+            # record comes with a wake (the endpoint's write notification, set since that read's
+            # GetRecords began) or is found by the fallback poll. No empty GetRecords per batch.
+            self.wake.wait(self.poller._timings.fallback_poll_s)
+            self.caught_up = False
         capacity = config.batch_size * config.parallelization_factor
         drained = True
         if self.iterator is not None and len(self.buffer) < capacity:
-            drained = self._read(min(MAX_GET_RECORDS, capacity - len(self.buffer)))
+            drained = self.caught_up = self._read(
+                min(MAX_GET_RECORDS, capacity - len(self.buffer)))
         if not self.buffer:
             if self.iterator is None:
                 self.checkpoint.finished = True
                 self.poller._rescan.set()
                 return True
-            self.wake.wait(self.poller._timings.fallback_poll_s)
-            return False
+            return False  # caught up: the next step waits for a wake
         if not drained and len(self.buffer) < capacity:
             return False  # more is waiting in the shard: read it first
         window = config.maximum_batching_window_s

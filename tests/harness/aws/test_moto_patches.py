@@ -682,3 +682,130 @@ def test_per_request_lookups_are_made_once(dynamodb: Any, table: str) -> None:
     assert names(DynamoHandler) == names.__wrapped_by_harness__(DynamoHandler)  # type: ignore[attr-defined]
     assert names(DynamoHandler) is names(DynamoHandler) and "query" in names(DynamoHandler)
     dynamodb.describe_table(TableName=table)  # requests still dispatch through them
+
+
+def test_query_with_a_limit_hands_moto_only_the_items_it_can_reach(
+    dynamodb: Any, table: str, all_items_sizes: list[int]
+) -> None:
+    """Limit + 1 items (the +1 makes LastEvaluatedKey), from the end the Query starts at; pages
+    after the first (ExclusiveStartKey) and sort-key conditions still see the whole partition."""
+    _load(dynamodb, table, 600)
+    for index, attr, value in ((None, "user_id", "u7"), ("marketing_id-index", "marketing_id", "m3")):
+        oracle = _scan_oracle(dynamodb, table, attr, value)
+        for forward in (True, False):
+            expected = oracle if forward else oracle[::-1]
+            all_items_sizes.clear()
+            assert _query(dynamodb, table, index, attr, value, Limit=4,
+                          ScanIndexForward=forward) == expected
+            assert all_items_sizes[0] == 5  # the first page: Limit + 1
+            assert len(all_items_sizes) > 2 and max(all_items_sizes) == len(oracle)
+    ranged = dynamodb.query(
+        TableName=table, KeyConditionExpression="user_id = :u AND created_at > :c",
+        ExpressionAttributeValues={":u": {"S": "u7"}, ":c": {"N": "300"}}, Limit=3,
+    )
+    assert [int(i["created_at"]["N"]) for i in ranged["Items"]] == [307, 337, 367]
+
+
+def test_query_with_a_limit_skips_items_without_the_gsi_range_key(dynamodb: Any) -> None:
+    name = f"sparse-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t}
+                              for a, t in (("pk", "S"), ("g", "S"), ("r", "N"))],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "g-r", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                          {"AttributeName": "r", "KeyType": "RANGE"}]}],
+    )
+    for i in range(20):
+        item = {"pk": {"S": f"p{i}"}, "g": {"S": "G"}}
+        if i % 2:
+            item["r"] = {"N": str(i)}  # the even ones are not in the GSI
+        dynamodb.put_item(TableName=name, Item=item)
+    for forward in (True, False):
+        page = dynamodb.query(TableName=name, IndexName="g-r", KeyConditionExpression="g = :g",
+                              ExpressionAttributeValues={":g": {"S": "G"}}, Limit=4,
+                              ScanIndexForward=forward)
+        got = [int(i["r"]["N"]) for i in page["Items"]]
+        assert got == ([1, 3, 5, 7] if forward else [19, 17, 15, 13])
+        assert "LastEvaluatedKey" in page
+    dynamodb.delete_table(TableName=name)
+
+
+def test_item_size_kept_across_queries_follows_update_item(aws_client_factory: Any) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_size = Item.size.__wrapped_by_harness__  # type: ignore[attr-defined]
+    client = aws_client_factory("dynamodb")
+    name = f"sizes-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    client.put_item(TableName=name, Item={"pk": {"S": "a"}, "m": {"M": {"x": {"S": "1"}}}})
+    query = {"TableName": name, "KeyConditionExpression": "pk = :p",
+             "ExpressionAttributeValues": {":p": {"S": "a"}}}
+    client.query(**query)  # sizes the item
+    client.update_item(TableName=name, Key={"pk": {"S": "a"}}, UpdateExpression="SET m.y = :v",
+                       ExpressionAttributeValues={":v": {"S": "y" * 500}})
+    client.transact_write_items(TransactItems=[{"Update": {
+        "TableName": name, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET m.z = :v",
+        "ExpressionAttributeValues": {":v": {"S": "z" * 300}}}}])
+    client.query(**query)
+    (item,) = dynamodb_backends["123456789012"]["ap-southeast-1"].tables[name].all_items()
+    assert item.size() == moto_size(item) > 800
+    client.delete_table(TableName=name)
+
+
+def test_condition_tokens_kept_per_text_still_decide_per_request(dynamodb: Any, table: str) -> None:
+    condition = "attribute_not_exists(#u) OR (#m = :m AND created_at < :c)"
+    key = _item(1, 1, 4)
+    for marketing, limit, lands in (("m4", "0", True), ("m4", "1", False), ("m9", "9", False),
+                                    ("m4", "9", True)):
+        call = lambda m=marketing, c=limit: dynamodb.put_item(  # noqa: E731
+            TableName=table, Item=key, ConditionExpression=condition,
+            ExpressionAttributeNames={"#u": "user_id", "#m": "marketing_id"},
+            ExpressionAttributeValues={":m": {"S": m}, ":c": {"N": c}})
+        if lands:
+            call()  # the first: no item yet; the last: same campaign, stored one older
+        else:
+            with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+                call()
+    for _ in range(2):  # a malformed text fails every time, not only the first
+        with pytest.raises(ClientError, match="ValidationException"):
+            dynamodb.put_item(TableName=table, Item=key, ConditionExpression="AND AND")
+
+
+def test_get_records_answer_is_what_moto_serializer_writes(
+    endpoint: Any, dynamodb: Any, streams: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-dump GetRecords answer equals moto's model-walking one: epoch milliseconds,
+    base64 binary (sets too), every record type."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    arn, shard = _stream(dynamodb, streams, table)
+    key = _item(2, 2, 1)
+    dynamodb.put_item(TableName=table, Item=key | {
+        "b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x01", b"\x02"]}, "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1.5"]}, "m": {"M": {"l": {"L": [{"BOOL": True}, {"NULL": True}]}}}})
+    dynamodb.update_item(TableName=table, Key=_item(2, 2, None), UpdateExpression="SET n = :n",
+                         ExpressionAttributeValues={":n": {"N": "7"}})
+    dynamodb.delete_item(TableName=table, Key=_item(2, 2, None))
+
+    def records() -> dict[str, Any]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        answer = _raw_records(endpoint, iterator)
+        answer.pop("NextShardIterator")
+        return answer
+
+    ours = records()
+    assert [r["eventName"] for r in ours["Records"]] == ["INSERT", "MODIFY", "REMOVE"]
+    assert ours["Records"][0]["dynamodb"]["NewImage"]["b"] == {"B": "AP8="}
+    assert isinstance(ours["Records"][0]["dynamodb"]["ApproximateCreationDateTime"], float | int)
+    monkeypatch.setattr(DynamoDBStreamsHandler, "serialized",
+                        DynamoDBStreamsHandler.serialized.__wrapped_by_harness__)
+    assert records() == ours

@@ -1,0 +1,254 @@
+"""Where the sync time goes: write -> readable through the gateway, stage by stage.
+
+The embedded endpoint runs in this process (so its stages can be timed with hooks) and the
+stack is brought up on it (``StackConfig.endpoint_url``): the gateway, load balancer, replicas
+and Lambda workers are the ones ``query-harness up`` runs. One command record is written at a
+time, ``--gap`` apart; after its PutItem is acknowledged a client asks the gateway
+(``POST /v1/query/user``) again and again, without pausing, until the record is there.
+Stage times (perf_counter, one clock) for each sample:
+
+    sent -> acked (PutItem answered) ; in_stream (moto added the stream record) ;
+    read (a poller's GetRecords returned it) ; invoke_start / invoke_end (the batch's Invoke of
+    stream-processor) ; handler_write (its conditional PutItem reached notification-records) ;
+    readable (the gateway answer that held it; readable_poll_start: when that request began)
+
+Printed: median and p90 of each step and of the time since sent; CPU per sample of every
+process of the stack (psutil, robust on a loaded machine where wall clock is not), of this
+process's thread groups, and of moto per DynamoDB action.
+
+    .venv/bin/python bench/bench_sync_stages.py [--samples 200] [--gap 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.aws.endpoint import Endpoint  # noqa: E402
+
+STAGES = ["sent", "acked", "in_stream", "read", "invoke_start", "handler_write", "invoke_end",
+          "readable_poll_start", "readable"]
+Stages = dict[str, dict[str, float]]
+
+
+class Hooks:
+    """Timestamps per transaction id and moto CPU per action, from wrappers in this process."""
+
+    def __init__(self) -> None:
+        self.stages: Stages = collections.defaultdict(dict)
+        self.actions: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+        self.counting = False
+
+    def mark(self, tx: Any, stage: str) -> None:
+        if tx and stage not in self.stages[tx]:
+            self.stages[tx][stage] = time.perf_counter()
+
+    def install(self) -> None:
+        from moto.dynamodb.models.table import StreamShard, Table
+
+        from harness.aws import moto_app
+        from harness.streams import batch, poller
+
+        hooks = self
+        add, put_item = StreamShard.add, Table.put_item
+
+        def traced_add(shard: Any, old: Any, new: Any) -> None:
+            add(shard, old, new)
+            if new is not None and shard.table.name == "command-records":
+                value = new.attrs.get("transaction_id")
+                hooks.mark(value and value.value, "in_stream")
+
+        def traced_put(table: Any, attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            item = put_item(table, attrs, *args, **kwargs)
+            if table.name == "notification-records":
+                hooks.mark(attrs.get("transaction_id", {}).get("S"), "handler_write")
+            return item
+
+        read, invoke = poller._ShardWorker._read, batch.BatchDelivery._invoke
+
+        def traced_read(worker: Any, limit: int) -> bool:
+            known = len(worker.buffer)
+            drained = read(worker, limit)
+            for record in worker.buffer[known:]:
+                hooks.mark(_tx(record), "read")
+            return drained
+
+        def traced_invoke(delivery: Any, config: Any, records: list[Any]) -> Any:
+            for record in records:
+                hooks.mark(_tx(record), "invoke_start")
+            try:
+                return invoke(delivery, config, records)
+            finally:
+                for record in records:
+                    hooks.mark(_tx(record), "invoke_end")
+
+        call = moto_app.MotoApp.__call__
+
+        def counted_call(app: Any, request: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return call(app, request)
+            finally:
+                if hooks.counting:
+                    target = request.header("x-amz-target") or f"{request.method} {request.path}"
+                    entry = hooks.actions[target.rsplit(".", 1)[-1][:40]]
+                    entry[0] += 1
+                    entry[1] += time.thread_time() - started
+
+        StreamShard.add = traced_add  # type: ignore[method-assign]
+        Table.put_item = traced_put  # type: ignore[method-assign]
+        poller._ShardWorker._read = traced_read  # type: ignore[method-assign]
+        batch.BatchDelivery._invoke = traced_invoke  # type: ignore[method-assign]
+        moto_app.MotoApp.__call__ = counted_call  # type: ignore[method-assign,assignment]
+
+
+def _tx(record: Any) -> Any:
+    return (record.event["dynamodb"].get("NewImage") or {}).get("transaction_id", {}).get("S")
+
+
+def _cpu_by_process() -> dict[int, tuple[str, float]]:
+    me = psutil.Process()
+    out = {}
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            label = " ".join(process.cmdline()[1:3])[-60:]
+            out[process.pid] = (label, times.user + times.system)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _cpu_by_thread_group() -> dict[str, float]:
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    groups: collections.Counter[str] = collections.Counter()
+    for thread in psutil.Process().threads():
+        name = names.get(thread.id, "other").rstrip("0123456789_-")
+        groups[name.split("-")[0] if name.startswith("esm-") else name] += (
+            thread.user_time + thread.system_time)
+    return groups
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--gap", type=float, default=0.2, help="seconds between samples")
+    args = parser.parse_args(argv)
+    from harness.stack.stack import Stack, StackConfig
+
+    endpoint = Endpoint(port=0).start()
+    hooks = Hooks()
+    hooks.install()
+    with tempfile.TemporaryDirectory(prefix="sync-stages-") as state_dir:
+        stack = Stack(StackConfig(endpoint_url=endpoint.url, edge_port=0, gateway_port=0,
+                                  state_dir=Path(state_dir)))
+        stack.start()
+        try:
+            measured = run(hooks, endpoint.url, stack.state()["gateway_url"], args)
+        finally:
+            stack.stop()
+            endpoint.stop()
+    report(hooks, *measured, args.samples)
+    return 0
+
+
+def run(hooks: Hooks, edge: str, gateway: str, args: argparse.Namespace) -> tuple[
+    list[str], list[int], float, dict[int, tuple[str, float]], dict[str, float]
+]:
+    dynamodb = boto3.client("dynamodb", endpoint_url=edge, region_name="ap-southeast-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+    http = httpx.Client(timeout=30)
+    run_id = os.urandom(4).hex()
+    polls: list[int] = []
+
+    def sample(index: int) -> str:
+        tx, user = f"tx-{run_id}-{index}", f"sync-{run_id}-{index}"
+        item = {"transaction_id": {"S": tx}, "created_at": {"N": str(1_750_000_000_000 + index)},
+                "user_id": {"S": user}, "notification_title": {"S": "sync"},
+                "status": {"S": "SENT"}, "platform": {"S": "IOS"},
+                "device_token": {"S": "bench-device"}, "payload": {"S": "{}"}}
+        hooks.stages[tx]["sent"] = sent = time.perf_counter()
+        dynamodb.put_item(TableName="command-records", Item=item)
+        hooks.stages[tx]["acked"] = time.perf_counter()
+        count = 0
+        while time.perf_counter() - sent < 10:
+            began = time.perf_counter()
+            answer = http.post(gateway + "/query/user", json={"user_id": user})
+            count += 1
+            if answer.status_code == 200 and answer.json()["count"] > 0:
+                hooks.stages[tx]["readable_poll_start"] = began
+                hooks.stages[tx]["readable"] = time.perf_counter()
+                break
+        polls.append(count)
+        return tx
+
+    for index in range(10):  # warm-up: every worker and connection exists
+        sample(index)
+    hooks.stages.clear()
+    processes, threads = _cpu_by_process(), _cpu_by_thread_group()
+    hooks.counting = True
+    began = time.perf_counter()
+    txs = []
+    for index in range(10, 10 + args.samples):
+        txs.append(sample(index))
+        time.sleep(args.gap)
+    wall = time.perf_counter() - began
+    hooks.counting = False
+    cpu = {pid: (label, spent - processes.get(pid, ("", 0.0))[1])
+           for pid, (label, spent) in _cpu_by_process().items()}
+    thread_cpu = {name: spent - threads.get(name, 0.0)
+                  for name, spent in _cpu_by_thread_group().items()}
+    http.close()
+    return txs, polls, wall, cpu, thread_cpu
+
+
+def _pct(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def report(hooks: Hooks, txs: list[str], polls: list[int], wall: float,
+           cpu: dict[int, tuple[str, float]], thread_cpu: dict[str, float], n: int) -> None:
+    load = os.getloadavg()
+    print(f"{len(txs)} samples, gateway requests per sample median {statistics.median(polls)}, "
+          f"load average {load[0]:.1f} {load[1]:.1f} ({psutil.cpu_count()} CPUs)")
+    previous = "sent"
+    for stage in STAGES[1:]:
+        steps = [(hooks.stages[t][stage] - hooks.stages[t][previous]) * 1000 for t in txs
+                 if stage in hooks.stages[t] and previous in hooks.stages[t]]
+        since = [(hooks.stages[t][stage] - hooks.stages[t]["sent"]) * 1000 for t in txs
+                 if stage in hooks.stages[t]]
+        if steps:
+            print(f"  {previous:>19} -> {stage:<19} median {statistics.median(steps):6.1f} "
+                  f"p90 {_pct(steps, 0.9):6.1f} ms | since sent median "
+                  f"{statistics.median(since):6.1f} p99 {_pct(since, 0.99):6.1f} ms")
+        previous = stage
+    print(f"CPU per sample by process ({wall:.1f} s of wall clock):")
+    for pid, (label, spent) in sorted(cpu.items(), key=lambda e: -e[1][1]):
+        if spent > 0.01:
+            print(f"  {pid:>7} {label:<60} {spent * 1000 / n:6.1f} ms")
+    groups = sorted(thread_cpu.items(), key=lambda e: -e[1])
+    print("  this process by thread: " + ", ".join(
+        f"{name} {spent * 1000 / n:.1f}" for name, spent in groups if spent * 1000 / n >= 0.1))
+    print("  moto by action (per sample: count x CPU ms each): " + ", ".join(
+        f"{action} {count / n:.2f} x {spent * 1000 / max(count, 1):.2f}"
+        for action, (count, spent) in sorted(hooks.actions.items(), key=lambda e: -e[1][1])))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
