@@ -286,7 +286,10 @@ class UpstreamPool:
             connection.close()
             raise
         if connection.reusable and not self._closed:
-            self._idle.setdefault(origin, []).append(connection)
+            idle = self._idle.setdefault(origin, [])
+            if idle and idle[0].closed:  # the peer closed the oldest ones meanwhile: forget them
+                idle[:] = [kept for kept in idle if not kept.closed]
+            idle.append(connection)
         else:
             connection.close()
         return response
