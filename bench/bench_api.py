@@ -124,6 +124,19 @@ def cpu_by_role(stack_pid: int) -> dict[str, float]:
     return totals
 
 
+def lambda_environments(stack_pid: int) -> set[int]:
+    """Pids of the Lambda environments running now (children of the fork server)."""
+    pids = set()
+    for process in psutil.Process(stack_pid).children(recursive=True):
+        try:
+            parent = process.parent()
+            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
+                pids.add(process.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
 def cpu_per_request(
     before: dict[str, float], after: dict[str, float], requests: int
 ) -> dict[str, float]:
@@ -248,7 +261,11 @@ def measure(concurrencies: list[int], seconds: float, burst_size: int) -> dict[s
         ),
     ):
         url = state["gateway_url"]
+        environments = lambda_environments(state["pid"])
+        before = cpu_by_role(state["pid"])
         cold = asyncio.run(burst(url, burst_size))
+        burst_cpu = cpu_per_request(before, cpu_by_role(state["pid"]), burst_size)
+        new_environments = lambda_environments(state["pid"]) - environments
         loads: dict[int, Load] = {}
         cpu: dict[int, dict[str, float]] = {}
         for level in concurrencies:
@@ -262,6 +279,8 @@ def measure(concurrencies: list[int], seconds: float, burst_size: int) -> dict[s
     return {
         "up_s": up_s,
         "burst": cold.row() | {"statuses": cold.statuses},
+        "burst_cpu_ms_per_request": burst_cpu,
+        "burst_new_environments": len(new_environments),
         "load": {c: load.row() for c, load in loads.items()},
         "cpu_ms_per_request": cpu,
         "rss_mb": rss_mb,
@@ -282,6 +301,14 @@ def main() -> None:
     print(
         f"burst of {args.burst} right after up: errors {b['errors']:.0f} {b['statuses']}, "
         f"p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms, max {b['max_ms']:.0f} ms"
+    )
+    parts = ", ".join(
+        f"{role} {ms:.1f}" for role, ms in sorted(figures["burst_cpu_ms_per_request"].items())
+    )
+    total = sum(figures["burst_cpu_ms_per_request"].values())
+    print(
+        f"  {figures['burst_new_environments']} new Lambda environments; "
+        f"CPU ms per request of the burst: total {total:.1f} = {parts}"
     )
     for level, row in figures["load"].items():
         print(
