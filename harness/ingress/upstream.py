@@ -142,8 +142,14 @@ class _Connection(asyncio.Protocol):
             self._exchange.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._exchange is not None and not self._exchange.future.done():
-            self._complete(keep_alive=self._parser.should_keep_alive())
+        exchange = self._exchange
+        if exchange is None or exchange.future.done():
+            return
+        if 100 <= self._parser.get_status_code() < 200:  # 100 Continue & co.: the answer follows
+            exchange.headers, exchange.body = [], []
+            exchange.headers_done = exchange.delimited = False
+            return
+        self._complete(keep_alive=self._parser.should_keep_alive())
 
     # -- used by the pool ----------------------------------------------------------------
     def send(self, data: bytes, head_only: bool) -> _Exchange:

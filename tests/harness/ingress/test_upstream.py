@@ -139,6 +139,18 @@ def test_chunked_and_close_delimited_bodies_are_whole(
     assert run(both) == (b"abcde", b"until the end", [(b"x-a", b"b")])
 
 
+def test_interim_100_continue_is_skipped_for_the_final_answer(
+    serve: Callable[[Script], ScriptedServer],
+) -> None:
+    server = serve(lambda n: (b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final"), False))
+
+    async def post(pool: UpstreamPool) -> tuple[int, bytes]:
+        response = await pool.request("POST", server.url, "/", [(b"expect", b"100-continue")], b"x")
+        return response.status, response.body
+
+    assert run(post) == (200, b"final")
+
+
 def test_reused_connection_closed_unanswered_is_sent_once_more_to_the_same_origin(
     serve: Callable[[Script], ScriptedServer],
 ) -> None:
