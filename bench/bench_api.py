@@ -6,6 +6,11 @@ it is up (every Lambda environment is cold), then for each concurrency runs clos
 with keep-alive over the three queries (after a warm-up) and prints p50/p99/requests/s/errors.
 Targets (2 cores): burst of 64 right after up: 0 errors, p99 <= 1 s; concurrency 16 warm:
 >= 300 requests/s, p99 <= 100 ms, 0 errors.
+
+The load clients speak HTTP/1.1 with keep-alive through ``harness.ingress.upstream`` (asyncio +
+httptools), not httpx: on two cores the load generator shares the CPU with the stack, and
+httpx's pool cost ~6.5 ms CPU per request at concurrency 64 (its pool checks every idle
+connection per request), more than any hop of the stack. Its CPU is reported as its own row.
 """
 
 from __future__ import annotations
@@ -27,11 +32,23 @@ import httpx
 import psutil
 from bench_stack import cli, stack_rss_mb
 
+from harness.ingress.upstream import UpstreamError, UpstreamPool
+
 QUERIES = [
-    ("/query/user", {"user_id": "test_user_001"}),
-    ("/query/marketing", {"marketing_id": "campaign_2024_new_year"}),
-    ("/query/fail", {"transaction_id": "tx_002"}),
+    ("/query/user", json.dumps({"user_id": "test_user_001"}).encode()),
+    ("/query/marketing", json.dumps({"marketing_id": "campaign_2024_new_year"}).encode()),
+    ("/query/fail", json.dumps({"transaction_id": "tx_002"}).encode()),
 ]
+JSON_HEADERS = [(b"content-type", b"application/json"), (b"accept", b"application/json")]
+CLIENT_TIMEOUT_S = 30.0
+
+
+def _client(connections: int) -> UpstreamPool:
+    return UpstreamPool(
+        connect_timeout_s=CLIENT_TIMEOUT_S,
+        idle_timeout_s=CLIENT_TIMEOUT_S,
+        max_connections=connections,
+    )
 
 
 @dataclass
@@ -66,7 +83,9 @@ class Load:
 def stack(state_dir: str, *extra: str) -> Iterator[tuple[dict[str, Any], float]]:
     """A detached stack on free ports; yields its state and how long `up` took."""
     started = time.perf_counter()
-    up = cli("up", "--detach", "--edge-port", "0", "--gateway-port", "0", *extra, state_dir=state_dir)
+    up = cli(
+        "up", "--detach", "--edge-port", "0", "--gateway-port", "0", *extra, state_dir=state_dir
+    )
     took = time.perf_counter() - started
     if up.returncode != 0:
         raise RuntimeError(f"up failed: {up.stdout[-1500:]} {up.stderr[-1500:]}")
@@ -105,21 +124,35 @@ def cpu_by_role(stack_pid: int) -> dict[str, float]:
     return totals
 
 
-def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+def lambda_environments(stack_pid: int) -> set[int]:
+    """Pids of the Lambda environments running now (children of the fork server)."""
+    pids = set()
+    for process in psutil.Process(stack_pid).children(recursive=True):
+        try:
+            parent = process.parent()
+            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
+                pids.add(process.pid)
+        except psutil.Error:
+            continue
+    return pids
+
+
+def cpu_per_request(
+    before: dict[str, float], after: dict[str, float], requests: int
+) -> dict[str, float]:
     """CPU ms per request of each hop between two :func:`cpu_by_role` snapshots."""
     return {
-        role: (after[role] - before.get(role, 0.0)) * 1000.0 / max(requests, 1)
-        for role in after
+        role: (after[role] - before.get(role, 0.0)) * 1000.0 / max(requests, 1) for role in after
     }
 
 
-async def _one(client: httpx.AsyncClient, url: str, index: int, load: Load) -> None:
+async def _one(client: UpstreamPool, url: str, index: int, load: Load) -> None:
     path, body = QUERIES[index % len(QUERIES)]
     began = time.perf_counter()
     try:
-        response = await client.post(url + path, json=body)
-        status = response.status_code
-    except httpx.HTTPError:
+        response = await client.request("POST", url, path, JSON_HEADERS, body)
+        status = response.status
+    except UpstreamError:
         status = 0
     load.latencies_ms.append((time.perf_counter() - began) * 1000.0)
     load.statuses[status] = load.statuses.get(status, 0) + 1
@@ -130,19 +163,21 @@ async def _one(client: httpx.AsyncClient, url: str, index: int, load: Load) -> N
 async def burst(url: str, count: int) -> Load:
     """``count`` requests at once, each on its own connection."""
     load = Load([], 0, 0.0, {})
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    client = _client(count)
+    try:
         began = time.perf_counter()
         await asyncio.gather(*(_one(client, url, i, load) for i in range(count)))
         load.seconds = time.perf_counter() - began
+    finally:
+        await client.aclose()
     return load
 
 
 async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: float = 1.0) -> Load:
     """``concurrency`` clients, each sending its next request when the last one answered."""
     load = Load([], 0, 0.0, {})
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    client = _client(concurrency)
+    try:
 
         async def client_loop(worker: int, until: float, sink: Load) -> None:
             index = worker
@@ -158,6 +193,8 @@ async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: floa
         until = began + seconds
         await asyncio.gather(*(client_loop(w, until, load) for w in range(concurrency)))
         load.seconds = time.perf_counter() - began
+    finally:
+        await client.aclose()
     return load
 
 
@@ -214,27 +251,36 @@ async def sync_latency(state: dict[str, Any], rate: float, count: int) -> list[f
     return latencies
 
 
-def measure(
-    concurrencies: list[int], seconds: float, burst_size: int
-) -> dict[str, Any]:
+def measure(concurrencies: list[int], seconds: float, burst_size: int) -> dict[str, Any]:
     """Up, the cold burst, closed-loop load per concurrency and the stack's RSS."""
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as state_dir, stack(state_dir) as (
-        state,
-        up_s,
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-api-") as state_dir,
+        stack(state_dir) as (
+            state,
+            up_s,
+        ),
     ):
         url = state["gateway_url"]
+        environments = lambda_environments(state["pid"])
+        before = cpu_by_role(state["pid"])
         cold = asyncio.run(burst(url, burst_size))
+        burst_cpu = cpu_per_request(before, cpu_by_role(state["pid"]), burst_size)
+        new_environments = lambda_environments(state["pid"]) - environments
         loads: dict[int, Load] = {}
         cpu: dict[int, dict[str, float]] = {}
         for level in concurrencies:
             asyncio.run(closed_loop(url, level, 1.0, warmup_s=0.0))  # warm-up, not counted
             before = cpu_by_role(state["pid"])
             loads[level] = asyncio.run(closed_loop(url, level, seconds, warmup_s=0.0))
-            cpu[level] = cpu_per_request(before, cpu_by_role(state["pid"]), len(loads[level].latencies_ms))
+            cpu[level] = cpu_per_request(
+                before, cpu_by_role(state["pid"]), len(loads[level].latencies_ms)
+            )
         rss_mb, processes = stack_rss_mb(state["pid"])
     return {
         "up_s": up_s,
         "burst": cold.row() | {"statuses": cold.statuses},
+        "burst_cpu_ms_per_request": burst_cpu,
+        "burst_new_environments": len(new_environments),
         "load": {c: load.row() for c, load in loads.items()},
         "cpu_ms_per_request": cpu,
         "rss_mb": rss_mb,
@@ -255,6 +301,14 @@ def main() -> None:
     print(
         f"burst of {args.burst} right after up: errors {b['errors']:.0f} {b['statuses']}, "
         f"p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms, max {b['max_ms']:.0f} ms"
+    )
+    parts = ", ".join(
+        f"{role} {ms:.1f}" for role, ms in sorted(figures["burst_cpu_ms_per_request"].items())
+    )
+    total = sum(figures["burst_cpu_ms_per_request"].values())
+    print(
+        f"  {figures['burst_new_environments']} new Lambda environments; "
+        f"CPU ms per request of the burst: total {total:.1f} = {parts}"
     )
     for level, row in figures["load"].items():
         print(

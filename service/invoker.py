@@ -27,6 +27,11 @@ from service.settings import Settings
 
 logger = logging.getLogger("service.invoker")
 
+#: Sync routes run in anyio's worker threads (40 by default), each holding one Invoke at a
+#: time; botocore keeps only 10 connections by default and opens (then discards) a new one
+#: for every call beyond that, so a burst paid a TCP connect per extra call.
+MAX_POOL_CONNECTIONS = 40
+
 QueryType = Literal["user", "marketing", "fail"]
 
 # Invoke errors that say "not now" rather than "never": answered with 503.
@@ -119,6 +124,7 @@ class LambdaInvoker:
             read_timeout=settings.lambda_read_timeout,
             # botocore: `total_max_attempts` counts the first try, `max_attempts` does not.
             retries={"mode": "standard", "total_max_attempts": settings.lambda_max_attempts},
+            max_pool_connections=MAX_POOL_CONNECTIONS,
         )
         return cls(boto3.client("lambda", config=config), settings.query_lambda_name)
 

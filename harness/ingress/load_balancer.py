@@ -26,8 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
 from harness.ingress.servers import (
     HOP_BY_HOP,
     ASGIServer,
@@ -37,21 +35,18 @@ from harness.ingress.servers import (
     read_body,
     send_json,
 )
+from harness.ingress.upstream import (
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 
 __all__ = ["LoadBalancer", "TargetSource"]
 
 logger = logging.getLogger(__name__)
 
 INITIAL, HEALTHY, UNHEALTHY, DRAINING = "initial", "healthy", "unhealthy", "draining"
-# the target failed before answering: the ALB answers 502 Bad Gateway
-BAD_GATEWAY_ERRORS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.RemoteProtocolError,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.PoolTimeout,
-)
 
 
 class TargetSource(Protocol):
@@ -107,8 +102,8 @@ class LoadBalancer:
         self._in_flight: dict[str, int] = {}
         self._counts_lock = threading.Lock()
         self._next = 0
-        self._client: httpx.AsyncClient | None = None
-        self._checker: httpx.AsyncClient | None = None
+        self._client: UpstreamPool | None = None
+        self._checker: UpstreamPool | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.server = ASGIServer(self, host=host, port=port, name="load-balancer")
@@ -164,12 +159,17 @@ class LoadBalancer:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                limits = httpx.Limits(max_connections=self._max_connections)
-                timeout = httpx.Timeout(self.idle_timeout_s, connect=max(self.timeout_s, 2.0))
-                self._client = httpx.AsyncClient(limits=limits, timeout=timeout)
-                # ALB health checks carry this User-Agent (the service logs passing ones at DEBUG)
-                self._checker = httpx.AsyncClient(
-                    timeout=self.timeout_s, headers={"User-Agent": "ELB-HealthChecker/2.0"}
+                self._client = UpstreamPool(
+                    connect_timeout_s=max(self.timeout_s, 2.0),
+                    idle_timeout_s=self.idle_timeout_s,
+                    max_connections=self._max_connections,
+                )
+                # ALB health checks carry this User-Agent (the service logs passing ones at DEBUG);
+                # one kept-alive connection per target, taken without scanning the others
+                self._checker = UpstreamPool(
+                    connect_timeout_s=self.timeout_s,
+                    idle_timeout_s=self.timeout_s,
+                    headers=[(b"user-agent", b"ELB-HealthChecker/2.0")],
                 )
                 self._loop = asyncio.get_running_loop()
                 await self._check_round()  # targets listed at start are checked before serving
@@ -228,26 +228,25 @@ class LoadBalancer:
         target_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         suffix = target_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-        request = self._client.build_request(
-            method, target + suffix, headers=_forward_headers(scope), content=body
-        )
         began = time.perf_counter()
         try:
-            response = await self._client.send(request, stream=True)
-        except (httpx.ReadTimeout, httpx.WriteTimeout):
+            response = await self._client.request(
+                method, target, suffix, _forward_headers(scope), body
+            )
+        except UpstreamTimeout:
             self._observe(504, None)
             logger.warning(
                 "%s %s: %s silent for %g s", method, scope["path"], target, self.idle_timeout_s
             )
             await send_json(send, 504, {"message": f"Gateway Timeout: {target} timed out"})
-        except BAD_GATEWAY_ERRORS as exc:
+        except UpstreamError as exc:  # refused, reset, closed, not HTTP: 502
             self._observe(502, None)
             logger.warning("%s %s failed on %s: %s", method, scope["path"], target, exc)
             detail = f"{target}: {type(exc).__name__}: {exc}".rstrip(": ")
             await send_json(send, 502, {"message": "Bad Gateway: " + detail})
         else:
-            self._observe(response.status_code, time.perf_counter() - began)
-            await _stream_back(response, send)
+            self._observe(response.status, time.perf_counter() - began)
+            await _send_back(response, send)
 
     def _observe(self, status: int, target_seconds: float | None) -> None:
         if self.observer is not None:
@@ -273,10 +272,10 @@ class LoadBalancer:
     async def _check(self, url: str) -> bool:
         assert self._checker is not None
         try:
-            response = await self._checker.get(url + self.health_path)
-        except httpx.HTTPError:
+            response = await self._checker.request("GET", url, self.health_path, [])
+        except UpstreamError:
             return False
-        return response.status_code == 200
+        return response.status == 200
 
     def _record(self, url: str, ok: bool) -> None:
         health = self._health_of(url)
@@ -318,18 +317,11 @@ def _forward_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-async def _stream_back(response: httpx.Response, send: Send) -> None:
+async def _send_back(response: UpstreamResponse, send: Send) -> None:
     headers = [
         (name, value)
-        for name, value in response.headers.raw
+        for name, value in response.headers
         if name.decode("latin-1").lower() not in HOP_BY_HOP | {"date"}  # ours is sent instead
     ]
-    try:
-        await send(
-            {"type": "http.response.start", "status": response.status_code, "headers": headers}
-        )
-        async for chunk in response.aiter_raw():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    finally:
-        await response.aclose()
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -63,6 +63,7 @@ def _preload(names: list[str] | tuple[str, ...], tried: set[str]) -> None:
 #: botocore's parsed data files (service models, endpoint rules), shared by every fork
 _BOTOCORE_FILES: dict[str, Any] = {}
 _FILE_PREFIX = "file:"
+_LISTING_PREFIX = "listing:"
 
 
 def _share_botocore_data() -> None:
@@ -84,6 +85,55 @@ def _share_botocore_data() -> None:
 
     load_file.shared = True  # type: ignore[attr-defined]
     loaders.JSONFileLoader.load_file = load_file
+    # each new session's Loader also lists botocore's data directories again (~2,800 stat and
+    # ~900 listdir calls, a third of a DynamoDB client's creation): the same read-only tree
+    for name in ("list_available_services", "list_api_versions", "determine_latest_version"):
+        setattr(loaders.Loader, name, _shared_listing(name, getattr(loaders.Loader, name)))
+
+
+#: botocore Loader listings by (search paths, method, arguments), shared by every fork
+_BOTOCORE_LISTINGS: dict[tuple[Any, ...], Any] = {}
+
+
+def _shared_listing(name: str, method: Any) -> Any:
+    def listing(self: Any, *args: Any) -> Any:
+        key = (tuple(self.search_paths), name, *args)
+        if key not in _BOTOCORE_LISTINGS:
+            _BOTOCORE_LISTINGS[key] = method(self, *args)
+        return _BOTOCORE_LISTINGS[key]
+
+    return listing
+
+
+def _warm_botocore() -> None:
+    """List and read once what creating any boto3 client lists and reads (~60 ms CPU, once).
+
+    The services a function calls are learned from its first invocation; until a report
+    arrives (a burst forks dozens of environments at once), every child would otherwise scan
+    botocore's data tree itself for the service list.
+    """
+    try:
+        session_module = importlib.import_module("boto3.session")
+        session = session_module.Session(region_name="us-east-1")
+        for type_name in ("service-2", "endpoint-rule-set-1"):
+            session._loader.list_available_services(type_name)
+        session._session.get_component("endpoint_resolver")  # endpoints and partitions files
+    except Exception:  # noqa: BLE001 - no boto3 here, or another version: children do it
+        pass
+
+
+def _preload_listings(documents: list[str]) -> None:
+    """List what a child listed (same search paths, same method), so later forks find it."""
+    loaders = sys.modules.get("botocore.loaders")
+    for document in documents:
+        try:
+            paths, name, *args = json.loads(document)
+            loader = loaders.Loader(  # type: ignore[union-attr]
+                extra_search_paths=paths, include_default_search_paths=False
+            )
+            getattr(loader, name)(*args)
+        except Exception:  # noqa: BLE001 - the child lists it itself
+            pass
 
 
 def _preload_files(paths: list[str]) -> None:
@@ -152,6 +202,7 @@ class _ImportReport:
         # the handler's package is the function's even where it is found outside its code
         self._own = _own_names(task_root) | {os.environ.get("_HANDLER", "").partition(".")[0]}
         self._files = set(_BOTOCORE_FILES)
+        self._listings = set(_BOTOCORE_LISTINGS)
 
     def __call__(self, last: bool) -> None:
         if self._fd is None:
@@ -164,8 +215,14 @@ class _ImportReport:
         self._before.update(names)
         files = [_FILE_PREFIX + path for path in _BOTOCORE_FILES if path not in self._files]
         self._files.update(_BOTOCORE_FILES)
+        listings = [
+            _LISTING_PREFIX + json.dumps([list(key[0]), *key[1:]])
+            for key in _BOTOCORE_LISTINGS
+            if key not in self._listings
+        ]
+        self._listings.update(_BOTOCORE_LISTINGS)
         try:
-            data = "\n".join(names + files).encode() + b"\n"
+            data = "\n".join(names + files + listings).encode() + b"\n"
             while data:
                 data = data[os.write(self._fd, data) :]
         except OSError:  # the server is gone: nothing to teach
@@ -214,6 +271,7 @@ def main() -> int:
     tried: set[str] = set()
     _preload(PRELOAD, tried)
     _share_botocore_data()
+    warmed = False  # _warm_botocore() runs once the server is first idle: never delays a fork
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -221,7 +279,11 @@ def main() -> int:
     children: set[int] = set()
     reports: dict[int, bytearray] = {}  # a child's report pipe -> what it wrote so far
     while True:
-        readable = select.select([sock, wake_r, *reports], [], [])[0]
+        readable = select.select([sock, wake_r, *reports], [], [], None if warmed else 0.05)[0]
+        if not readable:
+            _warm_botocore()
+            warmed = True
+            continue
         if wake_r in readable:
             os.read(wake_r, 512)
             _reap(children, sock)
@@ -232,9 +294,13 @@ def main() -> int:
                 continue
             os.close(fd)
             lines = [line for line in reports.pop(fd).decode().splitlines() if line]
-            _preload([n for n in lines if not n.startswith(_FILE_PREFIX)], tried)
+            prefixes = (_FILE_PREFIX, _LISTING_PREFIX)
+            _preload([n for n in lines if not n.startswith(prefixes)], tried)
             _share_botocore_data()
             _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
+            _preload_listings(
+                [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
+            )
         if sock not in readable:
             continue
         try:

@@ -156,7 +156,9 @@ def test_function_init_never_runs_in_the_fork_server(
 
 
 def test_close_stops_the_fork_server_and_its_environments(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text("import os\ndef handler(event, context):\n    return os.getpid()\n")
+    (tmp_path / "app.py").write_text(
+        "import os\ndef handler(event, context):\n    return os.getpid()\n"
+    )
     rt = LambdaRuntime(endpoint_url="http://127.0.0.1:9", region=REGION)
     register(rt, tmp_path)
     worker_pid = invoke(rt)
@@ -167,7 +169,47 @@ def test_close_stops_the_fork_server_and_its_environments(tmp_path: Path) -> Non
 
 
 def test_without_fork_environments_are_started_as_new_interpreters(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text("import os\ndef handler(event, context):\n    return os.getppid()\n")
+    (tmp_path / "app.py").write_text(
+        "import os\ndef handler(event, context):\n    return os.getppid()\n"
+    )
     with LambdaRuntime(endpoint_url="http://127.0.0.1:9", region=REGION, fork=False) as rt:
         register(rt, tmp_path)
         assert invoke(rt) == psutil.Process().pid
+
+
+def test_botocore_listings_are_shared_per_search_path_and_reported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A data-tree listing made once (in the server) is found by later loaders (its forks)."""
+    from botocore import loaders
+
+    from harness.lambda_runtime import forkserver_process as server
+
+    for name in ("list_available_services", "list_api_versions", "determine_latest_version"):
+        monkeypatch.setattr(loaders.Loader, name, getattr(loaders.Loader, name))
+    monkeypatch.setattr(loaders.JSONFileLoader, "load_file", loaders.JSONFileLoader.load_file)
+    monkeypatch.setattr(server, "_BOTOCORE_LISTINGS", {})
+    server._share_botocore_data()
+    report = server._ImportReport(*_report_pipe(tmp_path))
+
+    first = loaders.Loader().list_available_services("service-2")
+    assert "dynamodb" in first
+    assert loaders.Loader().list_available_services("service-2") is first  # no second scan
+    other = loaders.Loader(extra_search_paths=[str(tmp_path)])  # another tree: its own listing
+    assert other.list_available_services("service-2") is not first
+
+    report(True)
+    lines = (tmp_path / "report").read_text().splitlines()
+    listed = [json.loads(line.partition(":")[2]) for line in lines if line.startswith("listing:")]
+    assert [loaders.Loader().search_paths, "list_available_services", "service-2"] in listed
+    server._BOTOCORE_LISTINGS.clear()  # the server learns it again from the report
+    server._preload_listings([json.dumps(document) for document in listed])
+    assert loaders.Loader().list_available_services("service-2") == first
+    assert len(server._BOTOCORE_LISTINGS) >= 1
+
+
+def _report_pipe(tmp_path: Path) -> tuple[int, str]:
+    import os
+
+    fd = os.open(tmp_path / "report", os.O_WRONLY | os.O_CREAT)
+    return fd, str(tmp_path / "task")
