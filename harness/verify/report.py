@@ -62,6 +62,25 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
+#: the evidence tables' column names and the status words in their cells, in Traditional Chinese
+#: (the checks name columns in English; a name missing here is shown as it is)
+WORDS_ZH: dict[str, str] = {
+    "time": "時間", "status": "狀態", "cause": "原因", "check": "檢查", "resource": "資源",
+    "name": "名稱", "method": "方法", "path": "路徑", "verdict": "判定", "operation": "操作",
+    "result": "結果", "change": "變更", "ap_id expected": "預期 ap_id", "sync latency": "同步延遲",
+    "task": "任務", "state": "狀態", "load balancer": "負載平衡器", "part": "子項",
+    "policy": "政策", "actions": "動作", "resources": "資源", "log": "日誌", "found": "找到",
+    "coverage": "涵蓋率", "route": "路由", "requests": "請求數", "max": "最大值",
+    "finding": "發現", "expected": "預期", "answered": "回應", "pages": "頁數",
+    "ok": "通過", "PASS": "通過", "FAIL": "未通過", "NOT CHECKED": "未檢查",
+    "PASSED": "通過", "FAILED": "未通過", "waived": "已豁免",
+}
+
+
+def word(text: object, lang: str) -> str:
+    """A column name or a status word in ``lang``."""
+    return WORDS_ZH.get(str(text), str(text)) if lang == "zh-TW" else str(text)
+
 
 @dataclass
 class Run:
@@ -150,6 +169,7 @@ def render_html(run: Run, lang: str) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["word"] = lambda text: word(text, lang)
     template = env.get_template("index.html.j2")
     return template.render(
         run=run,
