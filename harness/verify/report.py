@@ -37,6 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
         "PASS": "PASS",
         "FAIL": "FAIL",
         "NOT CHECKED": "NOT CHECKED",
+        "none": "none",
     },
     "zh-TW": {
         "title": "Query Service V3 — 驗收報告",
@@ -59,6 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "PASS": "通過",
         "FAIL": "未通過",
         "NOT CHECKED": "未檢查",
+        "none": "無",
     },
 }
 
@@ -180,3 +182,40 @@ def render_html(run: Run, lang: str) -> str:
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         counts={s.value: sum(r.status is s for r in run.results) for s in Status},
     )
+
+
+def load(out_dir: Path) -> Run:
+    """A run read back from its ``acceptance.json`` (to render the report in the other language)."""
+    from harness.verify.model import Evidence, Picture, Table
+
+    data = json.loads((out_dir / "acceptance.json").read_text(encoding="utf-8"))
+    results = []
+    for item in data["items"]:
+        raw = item["evidence"]
+        evidence = Evidence(
+            facts=[(fact["label"], fact["value"]) for fact in raw["facts"]],
+            tables=[Table(**table) for table in raw["tables"]],
+            pictures=[Picture(**picture) for picture in raw["pictures"]],
+            failures=list(raw["failures"]),
+            excerpts=list(raw["excerpts"]),
+        )
+        results.append(ItemResult(item["id"], Status(item["status"]), item["summary"], evidence,
+                                  float(item["duration_s"])))
+    return Run(data["target"], datetime.fromisoformat(data["started"]), float(data["duration_s"]),
+               results)
+
+
+def _main() -> None:  # pragma: no cover - a command-line entry
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Render a verify run's index.html again, from its "
+                                     "acceptance.json, e.g. in the other language.")
+    parser.add_argument("report_dir", type=Path)
+    parser.add_argument("--lang", choices=LANGUAGES, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    args = parser.parse_args()
+    args.out.write_text(render_html(load(args.report_dir), args.lang), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    _main()

@@ -211,15 +211,17 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
     evidence.fact("requests offered", "施加請求數", len(samples))
     evidence.pictures.append(Picture(
         bi("Offered load, CPU metric, desired and running tasks", "施加負載、CPU 指標、期望與運行任務數"),
-        charts.timeline(series, "tasks / CPU % / requests per s")))
+        charts.timeline(series, "CPU % / requests per s", right=("desired", "running"),
+                        right_label="tasks")))
     back_in = bool(series["desired"]) and series["desired"][-1][1] == low
     cause = evidence.failures[0] if evidence.failures else ""
     return verdict(
         peak > low and back_in and not evidence.failures,
         bi(f"scaled out to {peak} tasks under load and back in to {low}.",
            f"負載下擴展至 {peak} 個任務，負載後縮減回 {low} 個。"),
-        bi(f"did not scale out and back in (peak {peak}, min {low}, back in: {back_in}): {cause}",
-           f"未完成擴展與縮減（最高 {peak}，最小 {low}，已縮減：{back_in}）：{cause}"),
+        bi(f"did not scale out and back in (peak {peak}, min {low}, back in: {'yes' if back_in else 'no'}): "
+           f"{cause}",
+           f"未完成擴展與縮減（最高 {peak}，最小 {low}，已縮減：{'是' if back_in else '否'}）：{cause}"),
         evidence,
         "7",
     )

@@ -106,3 +106,11 @@ def test_report_is_self_contained_and_its_tables_speak_the_report_language() -> 
             assert fetch not in lowered, fetch
         refs = re.findall(r"""(?:href|xlink:href)\s*=\s*["']([^"']*)["']|url\(\s*['"]?([^)'"]*)""", html)
         assert refs and all(ref.startswith("#") for pair in refs for ref in pair if ref), refs
+
+
+def test_report_renders_again_from_its_json_in_the_other_language(tmp_path: Path) -> None:
+    run = _run(Status.PASS, Status.FAIL, Status.NOT_CHECKED)
+    report.write(run, tmp_path, "en")
+    again = report.load(tmp_path)
+    assert report.to_json(again) == report.to_json(run)
+    assert "未通過" in report.render_html(again, "zh-TW")
