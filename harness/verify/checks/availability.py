@@ -192,7 +192,7 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
     series["offered requests/s"] = [(t + offset, n) for t, n in _per_second(samples)["requests/s"]]
     evidence.fact("offered load", "施加負載",
                   f"rising to {options.rate * RAMP_PEAK:g} requests/s over {options.duration_s / 2:g} s, "
-                  f"held to {options.duration_s:g} s")
+                  f"then held until {options.duration_s:g} s")
     activities = aas.describe_scaling_activities(
         ServiceNamespace="ecs", ResourceId=resource)["ScalingActivities"]
     evidence.tables.append(Table(bi("Scaling activities", "擴展活動"), ["time", "status", "cause"], [
