@@ -196,7 +196,7 @@ def check_autoscaling(target: Target, options: Options) -> ItemResult:
     activities = aas.describe_scaling_activities(
         ServiceNamespace="ecs", ResourceId=resource)["ScalingActivities"]
     evidence.tables.append(Table(bi("Scaling activities", "擴展活動"), ["time", "status", "cause"], [
-        [str(a.get("StartTime")), a.get("StatusCode", ""), a.get("Cause", "")[:160]] for a in activities[:20]]))
+        [_when(a.get("StartTime")), a.get("StatusCode", ""), a.get("Cause", "")] for a in activities[:20]]))
     cpu_peak = max((v for _, v in series["CPU %"]), default=0.0)
     evidence.fact("CPU target (Terraform policy) / peak measured", "CPU 目標（Terraform 政策）／實測最高",
                   f"{goal} % / {cpu_peak:.0f} %")
@@ -243,6 +243,11 @@ def _cpu(target: Target, cluster: str, service: str, period: int) -> list[tuple[
         Period=period, Statistics=["Average"])
     points = sorted(answer["Datapoints"], key=lambda p: p["Timestamp"])
     return [(p["Timestamp"], float(p["Average"])) for p in points]
+
+
+def _when(value: object) -> str:
+    """A scaling activity's time as ``HH:MM:SS UTC``."""
+    return value.astimezone(UTC).strftime("%H:%M:%S UTC") if isinstance(value, datetime) else str(value or "")
 
 
 def _wait_rollout(ecs: Any, cluster: str, service: str, timeout_s: float) -> str:
