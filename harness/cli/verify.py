@@ -64,6 +64,10 @@ def register(app: typer.Typer, fail: Callable[[str, int], typer.Exit], console: 
                 stage = targets.remote(target)
             except targets.TargetError as exc:
                 raise fail(str(exc), 2) from None
+            try:
+                targets.reachable(stage)
+            except targets.TargetError as exc:
+                raise fail(str(exc), 1) from None
         elif (found := targets.running(state_dir_or_found(state_dir))) is not None:
             console.print(f"using the running stack at {found.gateway_url}", highlight=False)
             stage = found

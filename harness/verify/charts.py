@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # no display: render to SVG only
 
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _svg(figure: Figure) -> str:
@@ -37,16 +38,35 @@ def latency_histogram(samples_ms: Mapping[str, Sequence[float]], limit_ms: float
 
 
 def timeline(
-    series: Mapping[str, Sequence[tuple[float, float]]], ylabel: str, title: str = ""
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    ylabel: str,
+    title: str = "",
+    right: Sequence[str] = (),
+    right_label: str = "",
 ) -> str:
-    """Lines over time (seconds since the start): e.g. load, CPU, desired and running tasks."""
+    """Lines over time (seconds since the start): e.g. load, CPU, desired and running tasks; the
+    series named in ``right`` (e.g. task counts, a few units against CPU % or requests/s) are drawn
+    against a second axis on the right, so they are not flattened at the bottom."""
     figure, axes = plt.subplots(figsize=(8, 3.2))
+    other = axes.twinx() if any(series.get(name) for name in right) else None
+    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    lines = []
     for name, points in series.items():
-        if points:
-            axes.plot([p[0] for p in points], [p[1] for p in points], label=name, drawstyle="steps-post")
+        color = next(colors)
+        if not points:
+            continue
+        on = other if other is not None and name in right else axes
+        style = "--" if on is other else "-"
+        lines += on.plot([p[0] for p in points], [p[1] for p in points], style, label=name,
+                         drawstyle="steps-post", color=color)
     axes.set_xlabel("seconds")
     axes.set_ylabel(ylabel)
+    if other is not None:
+        other.set_ylabel(right_label)
+        other.yaxis.set_major_locator(MaxNLocator(integer=True))
+        top = max(p[1] for name in right for p in series.get(name, ()))
+        other.set_ylim(0, top + 1)
     if title:
         axes.set_title(title)
-    axes.legend(fontsize=8)
+    axes.legend(lines, [str(line.get_label()) for line in lines], fontsize=8)
     return _svg(figure)

@@ -56,9 +56,16 @@ class LoadRun:
 
 
 def start_load(
-    host: str, rate: float, duration_s: float, work_dir: Path, ids_file: Path | None = None
+    host: str,
+    rate: float,
+    duration_s: float,
+    work_dir: Path,
+    ids_file: Path | None = None,
+    ramp_s: float = 0.0,
 ) -> LoadRun:
-    """Start offering ``rate`` requests/s to ``host`` (a stage URL) for ``duration_s`` seconds."""
+    """Start offering ``rate`` requests/s to ``host`` (a stage URL) for ``duration_s`` seconds; with
+    ``ramp_s`` the users start one after another over that time, so the offered rate rises
+    linearly from one user's to ``rate``, then holds."""
     work_dir.mkdir(parents=True, exist_ok=True)
     users = max(1, math.ceil(rate / 5))  # each simulated user offers up to 5 requests/s
     out, log = work_dir / "load-samples.json", work_dir / "load.log"
@@ -69,6 +76,7 @@ def start_load(
     command = [
         sys.executable, "-m", "harness.verify.load",
         "--host", host, "--users", str(users), "--duration", str(duration_s), "--out", str(out),
+        "--ramp", str(ramp_s),
     ]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
@@ -97,6 +105,7 @@ def _main() -> None:  # pragma: no cover - runs in the load process
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--ramp", type=float, default=0.0)
     args = parser.parse_args()
 
     import gevent
@@ -125,7 +134,7 @@ def _main() -> None:  # pragma: no cover - runs in the load process
     env = Environment(user_classes=[QueryUser], host=args.host)
     env.events.request.add_listener(on_request)  # type: ignore[no-untyped-call]
     runner = env.create_local_runner()
-    runner.start(args.users, spawn_rate=args.users)
+    runner.start(args.users, spawn_rate=args.users / args.ramp if args.ramp > 0 else args.users)
     gevent.spawn_later(args.duration, runner.quit)
     runner.greenlet.join()
     args.out.write_text(json.dumps({"samples": samples}), encoding="utf-8")

@@ -37,6 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
         "PASS": "PASS",
         "FAIL": "FAIL",
         "NOT CHECKED": "NOT CHECKED",
+        "none": "none",
     },
     "zh-TW": {
         "title": "Query Service V3 — 驗收報告",
@@ -59,8 +60,28 @@ LABELS: dict[str, dict[str, str]] = {
         "PASS": "通過",
         "FAIL": "未通過",
         "NOT CHECKED": "未檢查",
+        "none": "無",
     },
 }
+
+#: the evidence tables' column names and the status words in their cells, in Traditional Chinese
+#: (the checks name columns in English; a name missing here is shown as it is)
+WORDS_ZH: dict[str, str] = {
+    "time": "時間", "status": "狀態", "cause": "原因", "check": "檢查", "resource": "資源",
+    "name": "名稱", "method": "方法", "path": "路徑", "verdict": "判定", "operation": "操作",
+    "result": "結果", "change": "變更", "ap_id expected": "預期 ap_id", "sync latency": "同步延遲",
+    "task": "任務", "state": "狀態", "load balancer": "負載平衡器", "part": "子項",
+    "policy": "政策", "actions": "動作", "resources": "資源", "log": "日誌", "found": "找到",
+    "coverage": "涵蓋率", "route": "路由", "requests": "請求數", "max": "最大值",
+    "finding": "發現", "expected": "預期", "answered": "回應", "pages": "頁數",
+    "ok": "通過", "PASS": "通過", "FAIL": "未通過", "NOT CHECKED": "未檢查",
+    "PASSED": "通過", "FAILED": "未通過", "waived": "已豁免",
+}
+
+
+def word(text: object, lang: str) -> str:
+    """A column name or a status word in ``lang``."""
+    return WORDS_ZH.get(str(text), str(text)) if lang == "zh-TW" else str(text)
 
 
 @dataclass
@@ -150,6 +171,7 @@ def render_html(run: Run, lang: str) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["word"] = lambda text: word(text, lang)
     template = env.get_template("index.html.j2")
     return template.render(
         run=run,
@@ -160,3 +182,40 @@ def render_html(run: Run, lang: str) -> str:
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         counts={s.value: sum(r.status is s for r in run.results) for s in Status},
     )
+
+
+def load(out_dir: Path) -> Run:
+    """A run read back from its ``acceptance.json`` (to render the report in the other language)."""
+    from harness.verify.model import Evidence, Picture, Table
+
+    data = json.loads((out_dir / "acceptance.json").read_text(encoding="utf-8"))
+    results = []
+    for item in data["items"]:
+        raw = item["evidence"]
+        evidence = Evidence(
+            facts=[(fact["label"], fact["value"]) for fact in raw["facts"]],
+            tables=[Table(**table) for table in raw["tables"]],
+            pictures=[Picture(**picture) for picture in raw["pictures"]],
+            failures=list(raw["failures"]),
+            excerpts=list(raw["excerpts"]),
+        )
+        results.append(ItemResult(item["id"], Status(item["status"]), item["summary"], evidence,
+                                  float(item["duration_s"])))
+    return Run(data["target"], datetime.fromisoformat(data["started"]), float(data["duration_s"]),
+               results)
+
+
+def _main() -> None:  # pragma: no cover - a command-line entry
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Render a verify run's index.html again, from its "
+                                     "acceptance.json, e.g. in the other language.")
+    parser.add_argument("report_dir", type=Path)
+    parser.add_argument("--lang", choices=LANGUAGES, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    args = parser.parse_args()
+    args.out.write_text(render_html(load(args.report_dir), args.lang), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    _main()

@@ -81,7 +81,9 @@ def run(
             try:
                 result = checks[item_id](target, options)
             except Exception as exc:  # noqa: BLE001 - reported as the item's failure, not swallowed
-                logger.exception("item %s raised", item_id)
+                # the traceback's end is the item's evidence; the full one goes to the run's log
+                # file (INFO), not the terminal, which shows one line per item
+                logger.info("item %s raised", item_id, exc_info=True)
                 evidence = Evidence(failures=[f"{type(exc).__name__}: {exc}"])
                 evidence.excerpts.extend(traceback.format_exc().splitlines()[-12:])
                 result = ItemResult(

@@ -81,6 +81,18 @@ def remote(url: str) -> Target:
     return Target(url.rstrip("/"), None, local=False)
 
 
+def reachable(target: Target, timeout_s: float = 15.0) -> None:
+    """TargetError naming the cause when the stage's URL cannot be connected to (a name that does
+    not resolve, a refused connection, a timeout): nothing is checked against a stage not there.
+    Any HTTP answer, even 403 (a caller outside the VPC), counts as reachable."""
+    import httpx
+
+    try:
+        httpx.get(f"{target.gateway_url}/health", timeout=timeout_s)
+    except httpx.TransportError as exc:
+        raise TargetError(f"cannot reach {target.gateway_url}: {exc or type(exc).__name__}") from None
+
+
 def running(state_dir: Path) -> Target | None:
     """The stack described by ``state_dir/state.json``, if its process still runs."""
     state = state_file.read(state_dir)

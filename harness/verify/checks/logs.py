@@ -61,8 +61,13 @@ def check_logs(target: Target, options: Options) -> ItemResult:
         sources[SERVICE_GROUP] = Status.PASS
         if not service_lines:
             local = _replica_log_coverage(target, ids)
-            evidence.failures.insert(0, f"{SERVICE_GROUP} holds no log events: the service's logs do not "
-                                        f"reach CloudWatch Logs yet (awslogs, issue 12){local}")
+            evidence.failures.insert(0, f"{SERVICE_GROUP} holds no log events since the sample began: "
+                                        "the service logged no request line (its request logging is off, "
+                                        f"e.g. LOG_LEVEL above INFO) or its logs are not shipped{local}")
+        elif not seen & set(ids):
+            evidence.failures.insert(0, f"{SERVICE_GROUP} holds {len(service_lines)} log event(s) since the "
+                                        "sample began, none with a request_id of the sample: the service "
+                                        "does not log its requests with their ids")
     query_lines = cloudwatch.get(QUERY_GROUP)
     if query_lines is None:
         sources[QUERY_GROUP] = Status.NOT_CHECKED
@@ -76,6 +81,8 @@ def check_logs(target: Target, options: Options) -> ItemResult:
     incomplete = {rid: missing for rid, missing in incomplete.items() if missing}
     for rid, missing in list(incomplete.items())[:50]:
         evidence.failures.append(f"request {rid}: not found in {', '.join(missing)}")
+    if len(incomplete) > 50:
+        evidence.failures.append(f"… and {len(incomplete) - 50} more requests with an incomplete trail")
     rows = []
     for source in sorted({k for t in trails.values() for k in t}):
         found = sum(1 for t in trails.values() if t.get(source))

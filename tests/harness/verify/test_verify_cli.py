@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -67,3 +68,14 @@ def test_verify_cli_on_a_stage_runs_read_only_items_and_writes_the_report(tmp_pa
     assert items == {"2": "NOT CHECKED", "4": "PASS", "6": "NOT CHECKED"}
     assert (out / "index.html").is_file() and (out / "junit.xml").is_file()
     assert "PASS" in result.stdout and "NOT CHECKED" in result.stdout
+
+
+def test_verify_cli_unreachable_stage_is_one_line_and_checks_nothing(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "report"
+    result = run("--target", f"http://127.0.0.1:{port}/v1", "--out", str(out), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot reach http://127.0.0.1:{port}/v1" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()

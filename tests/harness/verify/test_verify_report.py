@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,3 +84,33 @@ def test_runner_only_rejects_unknown_items() -> None:
     assert runner.parse_only("8, 1") == ["1", "8"]
     with pytest.raises(ValueError, match="unknown item"):
         runner.parse_only("1,11")
+
+
+def test_report_is_self_contained_and_its_tables_speak_the_report_language() -> None:
+    """Nothing is fetched when the page opens (no script, stylesheet link, image, frame or
+    external url): the pictures are inline SVG, the style is in the page."""
+    from harness.verify import charts
+    from harness.verify.model import Table
+
+    run = _run(Status.PASS, Status.FAIL)
+    evidence = run.results[0].evidence
+    evidence.pictures.append(Picture(bi("timeline", "時間軸"), charts.timeline({"desired": [(0.0, 2.0)]}, "tasks")))
+    evidence.tables.append(Table(bi("coverage", "涵蓋率"), ["log", "coverage", "verdict"],
+                                 [["/ecs/query-service", "200/200", "ok"]]))
+    for lang, header, cell in (("en", "<th>coverage</th>", "<td>ok</td>"),
+                               ("zh-TW", "<th>涵蓋率</th>", "<td>通過</td>")):
+        html = report.render_html(run, lang)
+        assert header in html and cell in html
+        lowered = html.lower()
+        for fetch in ("<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", " src="):
+            assert fetch not in lowered, fetch
+        refs = re.findall(r"""(?:href|xlink:href)\s*=\s*["']([^"']*)["']|url\(\s*['"]?([^)'"]*)""", html)
+        assert refs and all(ref.startswith("#") for pair in refs for ref in pair if ref), refs
+
+
+def test_report_renders_again_from_its_json_in_the_other_language(tmp_path: Path) -> None:
+    run = _run(Status.PASS, Status.FAIL, Status.NOT_CHECKED)
+    report.write(run, tmp_path, "en")
+    again = report.load(tmp_path)
+    assert report.to_json(again) == report.to_json(run)
+    assert "未通過" in report.render_html(again, "zh-TW")
