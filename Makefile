@@ -72,9 +72,10 @@ bench-record-test: ## run `make test` once and record its wall time for make ben
 # checkov pins an old boto3: it lives in its own environment (with parliament), never in .venv.
 # Their versions are pinned in infra/checkov-requirements.txt (checkov>=3.2,<4, parliament>=1.6,<2).
 CHECKOV_VENV ?= .venv-checkov
-$(CHECKOV_VENV)/.installed: infra/checkov-requirements.txt
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/checkov-requirements.txt
+$(CHECKOV_VENV)/.installed: $(STAMP) infra/checkov-requirements.txt
+	@echo "== building the tools environment $(CHECKOV_VENV) (checkov, parliament) with uv"
+	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	VIRTUAL_ENV=$(CHECKOV_VENV) $(BIN)/uv pip install --quiet -r infra/checkov-requirements.txt
 	@touch $@
 
 checkov-venv: $(CHECKOV_VENV)/.installed ## the tools environment of `verify` item 8c/9c (checkov, parliament)
