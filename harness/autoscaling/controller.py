@@ -8,11 +8,18 @@ creates the two alarms), then once a period the policy's metric is read back fro
 and a scaling activity (Pending while the call runs, then Successful or Failed) recorded where
 the endpoint answers ``describe-scaling-activities``.
 
+Each evaluation reads the scalable target and the policy back from Application Auto Scaling, as
+AWS's scaling works from what is registered: a deregistered target or a deleted policy (whose
+alarms AWS deletes with it) stops scaling; new min/max capacity, target value, cooldowns,
+``DisableScaleIn`` and the target's ``SuspendedState`` (dynamic scale-out / scale-in suspended)
+apply from the next evaluation.
+
 Time: the period is AWS's one minute divided by the time scale K, and so are the cooldowns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -67,6 +74,7 @@ class Autoscaler:
         self.clock = clock
         self.alarm_names = {"high": "AlarmHigh", "low": "AlarmLow"}
         self.decisions: list[tuple[float, Decision]] = []
+        self.suspended: dict[str, bool] = {}  # the scalable target's SuspendedState
         self._loop = Periodic("autoscaler", self.period_s, self.step)
 
     # -- registration -----------------------------------------------------------------------
@@ -129,15 +137,74 @@ class Autoscaler:
         return [by_period.get(i) for i in range(first, newest + 1)]
 
     def step(self) -> Decision:
-        """Evaluate once; scale when an alarm asks for it."""
+        """Evaluate once, with the target and policy as registered now; scale when an alarm
+        asks for it and dynamic scaling in that direction is not suspended."""
         now = self.clock()
         service = self._service()
         capacity = int(service["desiredCount"])
-        decision = self.tracker.evaluate(self.datapoints(now), capacity, now)
+        missing = self.refresh()
+        if missing is not None:
+            decision = Decision(None, capacity, None, None, missing)
+        else:
+            decision = self.tracker.evaluate(self.datapoints(now), capacity, now)
+            direction = (
+                None
+                if decision.new_capacity is None
+                else ("Out" if decision.new_capacity > capacity else "In")
+            )
+            if direction and self.suspended.get(f"DynamicScaling{direction}Suspended"):
+                decision = dataclasses.replace(
+                    decision,
+                    new_capacity=None,
+                    reason=f"dynamic scale-{direction.lower()} is suspended",
+                )
         self.decisions.append((now, decision))
         if decision.new_capacity is not None:
             self._scale(decision)
         return decision
+
+    def refresh(self) -> str | None:
+        """Read the scalable target and the policy back; None when both are registered (the
+        tracker then uses their current settings), else why nothing can scale."""
+        aas = self.clients("application-autoscaling")
+        ids = {
+            "ServiceNamespace": self.target.service_namespace,
+            "ResourceIds": [self.target.resource_id],
+            "ScalableDimension": self.target.scalable_dimension,
+        }
+        targets = aas.describe_scalable_targets(**ids)["ScalableTargets"]
+        if not targets:
+            return f"no scalable target {self.target.resource_id} is registered"
+        policies = aas.describe_scaling_policies(
+            ServiceNamespace=self.target.service_namespace,
+            ResourceId=self.target.resource_id,
+            ScalableDimension=self.target.scalable_dimension,
+            PolicyNames=[self.policy.name],
+        )["ScalingPolicies"]
+        if not policies:
+            return f"the scaling policy {self.policy.name} was deleted"
+        registered, config = targets[0], policies[0]["TargetTrackingScalingPolicyConfiguration"]
+        self.suspended = dict(registered.get("SuspendedState") or {})
+        target = dataclasses.replace(
+            self.target,
+            min_capacity=int(registered["MinCapacity"]),
+            max_capacity=int(registered["MaxCapacity"]),
+        )
+        policy = dataclasses.replace(
+            self.policy,
+            target_value=float(config["TargetValue"]),
+            scale_out_cooldown_s=float(
+                config.get("ScaleOutCooldown", self.policy.scale_out_cooldown_s)
+            ),
+            scale_in_cooldown_s=float(
+                config.get("ScaleInCooldown", self.policy.scale_in_cooldown_s)
+            ),
+            disable_scale_in=bool(config.get("DisableScaleIn", False)),
+        )
+        if (target, policy) != (self.target, self.policy):
+            self.target, self.policy = target, policy
+            self.tracker.reconfigure(target, policy)
+        return None
 
     def _service(self) -> dict[str, Any]:
         answer = self.clients("ecs").describe_services(

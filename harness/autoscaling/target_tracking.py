@@ -95,13 +95,19 @@ class TargetTracker:
     def __init__(
         self, target: ScalableTarget, policy: TargetTrackingPolicy, *, time_scale: float = 1.0
     ) -> None:
-        self.target = target
-        self.policy = policy
-        self.scale_out_cooldown_s = policy.scale_out_cooldown_s / time_scale
-        self.scale_in_cooldown_s = policy.scale_in_cooldown_s / time_scale
+        self.time_scale = time_scale
+        self.reconfigure(target, policy)
         self._scale_out_until = float("-inf")
         self._scale_in_until = float("-inf")
         self._scale_out_base: int | None = None  # capacity before the initiating scale-out
+
+    def reconfigure(self, target: ScalableTarget, policy: TargetTrackingPolicy) -> None:
+        """Use a target's and a policy's new settings from the next evaluation on (a cooldown
+        already running keeps its end)."""
+        self.target = target
+        self.policy = policy
+        self.scale_out_cooldown_s = policy.scale_out_cooldown_s / self.time_scale
+        self.scale_in_cooldown_s = policy.scale_in_cooldown_s / self.time_scale
 
     def alarm(self, datapoints: Sequence[float | None]) -> str | None:
         """The alarm in ALARM ("high", "low") or None for the newest datapoints (oldest first, one per period)."""

@@ -108,3 +108,41 @@ def test_describe_scaling_activities_validates_like_aws(
     assert answer["ScalingActivities"] == []
     with pytest.raises(botocore.exceptions.ParamValidationError):
         aas.describe_scaling_activities()
+
+
+def test_autoscaler_follows_what_is_registered_now(
+    aws_client_factory: Callable[..., Any], endpoint: Any, service: ScalableTarget
+) -> None:
+    """Scaling works from what Application Auto Scaling holds at each evaluation: suspended
+    scale-out, a new maximum, and a deleted policy (AWS deletes its alarms) all take effect."""
+    clock = Clock(time.time() // 1 - 40)
+    policy = TargetTrackingPolicy("cpu-tt", 60.0, scale_out_cooldown_s=0, scale_in_cooldown_s=0)
+    scaler = Autoscaler(
+        aws_client_factory, endpoint.url, service, policy, time_scale=SCALE, clock=clock
+    )
+    scaler.register()
+    aas = aws_client_factory("application-autoscaling")
+    ids = {
+        "ServiceNamespace": "ecs",
+        "ResourceId": service.resource_id,
+        "ScalableDimension": "ecs:service:DesiredCount",
+    }
+    sink = MetricSink(aws_client_factory("cloudwatch"), period_s=60 / SCALE, clock=clock)
+    put_cpu(sink, clock, service, [90.0] * 3)
+
+    aas.register_scalable_target(**ids, SuspendedState={"DynamicScalingOutSuspended": True})
+    assert scaler.step().reason == "dynamic scale-out is suspended"
+    aas.register_scalable_target(
+        **ids, MaxCapacity=4, SuspendedState={"DynamicScalingOutSuspended": False}
+    )
+    put_cpu(sink, clock, service, [300.0])
+    assert scaler.step().new_capacity == 4  # ceil(2 * 300 / 60) = 10, clamped to the new maximum
+    assert desired(aws_client_factory, service) == 4
+
+    aas.delete_scaling_policy(PolicyName="cpu-tt", **ids)
+    put_cpu(sink, clock, service, [300.0])
+    decision = scaler.step()
+    assert (
+        decision.new_capacity is None and decision.reason == "the scaling policy cpu-tt was deleted"
+    )
+    assert desired(aws_client_factory, service) == 4
