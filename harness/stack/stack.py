@@ -196,7 +196,10 @@ class Stack:
         control = threading.Thread(
             target=self._run,
             args=(
-                self._timing("provision_control_plane", provisioner.apply_control_plane),
+                self._timing(
+                    "provision_control_plane",
+                    functools.partial(self._control_plane, provisioner, edge),
+                ),
                 control_error,
             ),
             name="provision-control-plane",
@@ -230,13 +233,19 @@ class Stack:
         replica_thread.join()
         if replica_error:
             raise StackError(str(replica_error[0])) from replica_error[0]
-        if cfg.backend == "embedded" and not cfg.endpoint_url:
-            assert self.ecs is not None  # aws ecs ... on the endpoint now drives the tasks
-            self.ecs.serve_api(edge, os.environ.get("AWS_ACCESS_KEY_ID", "test"))
         assert self.gateway is not None
         self.telemetry.start()
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
+
+    def _control_plane(self, provisioner: Any, edge: str) -> None:
+        """The ECS objects and the REST API on the endpoint; then, on the embedded endpoint,
+        ``aws ecs ...`` there drives the tasks (the service exists on it first)."""
+        provisioner.apply_control_plane()
+        cfg = self.config
+        if cfg.backend == "embedded" and not cfg.endpoint_url:
+            assert self.ecs is not None
+            self.ecs.serve_api(edge, os.environ.get("AWS_ACCESS_KEY_ID", "test"))
 
     def _start_serving(self, infra: Infra, account: str) -> None:
         """ECS tasks, then the load balancer and the gateway in front of them (a thread of its
@@ -244,18 +253,13 @@ class Stack:
         from harness.ingress.gateway import Gateway  # noqa: PLC0415 - see the top
 
         assert self.ecs is not None
-        self.ecs.start()
+        self.ecs.start()  # the load balancer is up; the tasks boot while the gateway starts
         self.load_balancer = self.ecs.load_balancer
         assert self.load_balancer is not None
-        self._timed("replicas_healthy", self._t0)
         if self.telemetry is not None:
             self.load_balancer.observer = self.telemetry.load_balancer_metrics(
                 self.load_balancer.target_health
             )
-        self.progress(
-            f"{len(self.ecs.controller.target_urls())} ECS tasks running "
-            f"({self.ecs.scale.describe()})"
-        )
         self.gateway = Gateway(
             infra.api_document,
             self.load_balancer.url,
@@ -269,6 +273,12 @@ class Stack:
             port=self.config.gateway_port,
         ).start()
         self._timed("gateway_ready", self._t0)
+        self.ecs.wait_healthy()
+        self._timed("replicas_healthy", self._t0)
+        self.progress(
+            f"{len(self.load_balancer.healthy_targets())} ECS tasks healthy "
+            f"({self.ecs.scale.describe()})"
+        )
 
     def _check_functions(self, provisioner: Any) -> None:
         """Fail now, with AWS's error, when a function's code cannot load on the endpoint."""
