@@ -288,7 +288,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, tables up to 10k")
     parser.add_argument("--up-runs", type=int, default=3, help="ups with a kept cache")
     parser.add_argument("--idle-minutes", type=float, default=10.0, help="idle RSS drift window")
-    parser.add_argument("--idle-settle", type=float, default=30.0, help="seconds before it")
+    parser.add_argument("--idle-settle", type=float, default=120.0,
+                        help="seconds before it (past the autoscaler's first evaluation)")
     parser.add_argument("--only", choices=("stack", "endpoint", "cold"), default=None)
     args = parser.parse_args()
     if args.quick:
