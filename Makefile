@@ -60,7 +60,7 @@ consumer: $(STAMP) ## the wheel as another project uses it: fresh venv, plugin f
 fuzz: $(STAMP) ## nightly: schemathesis with >= 1,000 examples per operation against a live stack
 	BIN=$(BIN) scripts/fuzz.sh
 
-bench: $(STAMP) bytecode ## one table of every figure beside its baseline; JSON + pictures in reports/bench/ (~8 min)
+bench: $(STAMP) bytecode ## one table of every figure beside its baseline; JSON + pictures in reports/bench/ (~20 min: 10 of them idle, for the RSS drift)
 	$(BIN)/python bench/report.py $(BENCH_ARGS)
 
 bench-record-test: ## run `make test` once and record its wall time for make bench's table

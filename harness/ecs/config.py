@@ -18,6 +18,8 @@ class TargetGroup(Protocol):
 
     def in_flight(self, url: str) -> int: ...
 
+    def targets_changed(self) -> None: ...
+
 
 @dataclass
 class ServiceConfig:

@@ -39,6 +39,9 @@ __all__ = ["ServiceConfig", "ServiceController", "TargetGroup", "failure_thresho
 
 logger = logging.getLogger(__name__)
 TICK_S = 0.1  # how often processes and timers are looked at; API calls wake the loop at once
+#: while a task is PENDING its port is tried this often: it is registered (and its first health
+#: check sent) within this much of listening, not up to a whole tick later
+PENDING_TICK_S = 0.02
 STOPPED_KEPT = 100
 
 
@@ -126,7 +129,11 @@ class ServiceController:
         return list(self._targets)
 
     def _publish(self) -> None:
-        self._targets = tuple(t.url for t in self.tasks if t.registered and t.url)
+        targets = tuple(t.url for t in self.tasks if t.registered and t.url)
+        added = set(targets) - set(self._targets)
+        self._targets = targets
+        if added and self.target_group is not None:
+            self.target_group.targets_changed()  # the ALB checks a new target when registered
 
     def snapshot(self) -> list[Task]:
         """The tasks, newest first (stopped ones too, as ECS keeps them for a while)."""
@@ -170,7 +177,8 @@ class ServiceController:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(TICK_S)
+            pending = any(t.last_status == model.PENDING for t in self.tasks)
+            self._wake.wait(PENDING_TICK_S if pending else TICK_S)
             self._wake.clear()
             try:
                 with self._lock:

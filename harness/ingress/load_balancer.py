@@ -2,7 +2,11 @@
 
 What it copies from an Application Load Balancer (AWS's ELB user guide, target groups):
 
-- A newly registered target is ``initial`` until it passes **one** health check, then ``healthy``.
+- A newly registered target is ``initial`` until it passes **one** health check, then ``healthy``
+  ("After your target is registered, it must pass one health check to be considered healthy").
+  Its first check is sent when it is registered (:meth:`LoadBalancer.targets_changed`), not held
+  back to the next interval: ``initial`` is the state in which "the load balancer is registering
+  the target or performing the initial health checks".
 - A target stays in service until ``unhealthy_threshold`` consecutive health checks fail
   (``interval_s`` apart); ``healthy_threshold`` consecutive passes put it back.
 - **No retry on another target**: the request goes to one target and its failure is the client's:
@@ -106,6 +110,8 @@ class LoadBalancer:
         self._checker: UpstreamPool | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._first_checks: set[str] = set()  # targets whose first check is on its way
+        self._pending_checks: set[asyncio.Future[None]] = set()
         self.server = ASGIServer(self, host=host, port=port, name="load-balancer")
 
     # -- server object --------------------------------------------------------------------
@@ -142,6 +148,36 @@ class LoadBalancer:
         with self._counts_lock:
             return self._in_flight.get(url, 0)
 
+    def targets_changed(self) -> None:
+        """A target was registered (any thread): send its first health check now (module doc)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to check
+                loop.call_soon_threadsafe(self._check_new_targets)
+
+    def _check_new_targets(self) -> None:
+        new = [url for url in self._provider() if self._unchecked(url)]
+        if new:
+            self._first_checks.update(new)
+            task = asyncio.ensure_future(self._first_check(new))
+            self._pending_checks.add(task)
+            task.add_done_callback(self._pending_checks.discard)
+
+    def _unchecked(self, url: str) -> bool:
+        health = self._health_of(url)
+        never = health.state == INITIAL and not (health.successes or health.failures)
+        return never and url not in self._first_checks
+
+    async def _first_check(self, urls: list[str]) -> None:
+        try:
+            results = await asyncio.gather(*(self._check(url) for url in urls))
+            registered = set(self._provider())
+            for url, ok in zip(urls, results, strict=True):
+                if url in registered:
+                    self._record(url, ok)
+        finally:
+            self._first_checks.difference_update(urls)
+
     def check_now(self, timeout_s: float = 10.0) -> None:
         """Run one round of health checks now and wait for it (e.g. right after a registration)."""
         loop = self._loop
@@ -176,6 +212,10 @@ class LoadBalancer:
                 self._task = asyncio.create_task(self._check_forever())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for pending in list(self._pending_checks):
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
                 if self._task is not None:
                     self._task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

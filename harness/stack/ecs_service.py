@@ -95,22 +95,12 @@ class EcsService:
         self.load_balancer: LoadBalancer | None = None
         self.api: EcsApi | None = None
 
-    def start(self, start_timeout_s: float = 60.0) -> EcsService:
-        """Start the first tasks, wait until they run, then put the load balancer in front."""
-        controller = self.controller.start()
-        deadline = time.monotonic() + start_timeout_s
-        while len(controller.target_urls()) < controller.desired_count:
-            stopped = [t for t in controller.snapshot() if t.last_status == "STOPPED"]
-            if time.monotonic() > deadline or len(stopped) >= 3:
-                last = stopped[0] if stopped else None
-                log = tail(last.log_path) if last and last.log_path else ""
-                reason = last.stopped_reason if last else "not running in time"
-                raise TasksNotRunning(
-                    f"the {self.config.service_name} tasks did not start ({reason})"
-                    + (f"\n--- last lines of {last.log_path} ---\n{log}" if last else "")
-                )
-            time.sleep(0.05)
+    def start(self) -> EcsService:
+        """Put the load balancer up, then start the scheduler: it launches the first tasks and
+        registers each in the target group once it runs, as ECS does with an ALB that exists
+        before the service. Returns at once; :meth:`wait_healthy` waits for the tasks."""
         check, scale = self.infra.health_check, self.scale
+        controller = self.controller
         self.load_balancer = LoadBalancer(
             controller,
             health_path=check.path,
@@ -119,9 +109,29 @@ class EcsService:
             timeout_s=min(check.timeout_s, max(scale.seconds(check.timeout_s), 1.0)),
             healthy_threshold=check.healthy_threshold,
             unhealthy_threshold=check.unhealthy_threshold,
-        ).start()
+        )
         controller.target_group = self.load_balancer
+        controller.start()  # the zygote imports the service while the load balancer starts
+        self.load_balancer.start()
         return self
+
+    def wait_healthy(self, start_timeout_s: float = 60.0) -> None:
+        """Wait until ``desiredCount`` tasks are healthy targets of the load balancer (each passed
+        the one health check a new target needs); TasksNotRunning with a log tail if they fail."""
+        controller, balancer = self.controller, self.load_balancer
+        assert balancer is not None, "start() first"
+        deadline = time.monotonic() + start_timeout_s
+        while len(balancer.healthy_targets()) < controller.desired_count:
+            stopped = [t for t in controller.snapshot() if t.last_status == "STOPPED"]
+            if time.monotonic() > deadline or len(stopped) >= 3:
+                last = stopped[0] if stopped else None
+                log = tail(last.log_path) if last and last.log_path else ""
+                reason = last.stopped_reason if last else "not healthy in time"
+                raise TasksNotRunning(
+                    f"the {self.config.service_name} tasks did not start ({reason})"
+                    + (f"\n--- last lines of {last.log_path} ---\n{log}" if last else "")
+                )
+            time.sleep(0.01)
 
     def serve_api(self, endpoint_url: str, access_key: str) -> None:
         """Answer the endpoint's ECS requests for this service from now on."""

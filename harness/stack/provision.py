@@ -143,6 +143,11 @@ class Provisioner:
         Log groups, queues, roles and tables do not depend on each other: they are made
         concurrently (boto3 clients are thread-safe), then the functions, then the mappings.
         """
+        self.apply_resources()
+        return self.apply_mappings()
+
+    def apply_resources(self) -> ProvisionResult:
+        """The data plane without its event source mappings (see :meth:`apply_data_plane`)."""
         steps = [self.log_groups, self.queues, self.roles]
         steps += [functools.partial(self.table, table) for table in self.infra.tables]
         with ThreadPoolExecutor(len(steps), thread_name_prefix="provision") as pool:
@@ -151,6 +156,11 @@ class Provisioner:
         code = self._lambda_code()
         for function in self.infra.functions:
             self.function(function, code)
+        return self.result
+
+    def apply_mappings(self) -> ProvisionResult:
+        """The event source mappings (after :meth:`apply_resources`: they name its tables,
+        functions and queues). Creating one starts the function's first environment."""
         for mapping in self.infra.mappings:
             self.mapping(mapping)
         return self.result

@@ -80,6 +80,8 @@ class Stack:
         self.timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
         self.log_dir = self.config.state_dir / "logs"
+        self._telemetry_lock = threading.Lock()
+        self._stopped = False
 
     @property
     def replicas(self) -> EcsService | None:
@@ -104,6 +106,7 @@ class Stack:
     def _start(self) -> None:
         cfg = self.config
         self._t0 = t0 = time.perf_counter()
+        self._stopped = False
         from harness.ecs.timescale import TimeScale  # noqa: PLC0415
 
         # One factor for every part: the endpoint and the tasks inherit it (TimeScale.from_env()).
@@ -188,24 +191,29 @@ class Stack:
         self.progress(f"AWS endpoint ready on {edge}")
 
         t = time.perf_counter()
-        provisioner.apply_data_plane()
-        if cfg.endpoint_url:  # code built elsewhere may not load there: say so now, not as a timeout
-            self._check_functions(provisioner)
-        self._timed("provision", t)
+        provisioner.apply_resources()
         # The ECS objects and the REST API are only described on the endpoint (the harness serves
-        # them itself): they are made while the seed travels the stream (mostly a Lambda's work,
-        # in its own process), not beside the data plane, which the seed waits for.
+        # them itself): they are made while the mapping's first Lambda environment starts and the
+        # seed travels the stream (mostly a Lambda's work, in its own process), not beside the
+        # tables and functions, which the seed waits for.
         control_error: list[BaseException] = []
         control = threading.Thread(
             target=self._run,
             args=(
-                self._timing("provision_control_plane", provisioner.apply_control_plane),
+                self._timing(
+                    "provision_control_plane",
+                    functools.partial(self._control_plane, provisioner, edge, replica_thread),
+                ),
                 control_error,
             ),
             name="provision-control-plane",
             daemon=True,
         )
         control.start()
+        provisioner.apply_mappings()
+        if cfg.endpoint_url:  # code built elsewhere may not load there: say so now, not as a timeout
+            self._check_functions(provisioner)
+        self._timed("provision", t)
         if cfg.seed:
             t = time.perf_counter()
             from harness.stack.commands import (  # noqa: PLC0415
@@ -233,13 +241,23 @@ class Stack:
         replica_thread.join()
         if replica_error:
             raise StackError(str(replica_error[0])) from replica_error[0]
-        if cfg.backend == "embedded" and not cfg.endpoint_url:
-            assert self.ecs is not None  # aws ecs ... on the endpoint now drives the tasks
-            self.ecs.serve_api(edge, os.environ.get("AWS_ACCESS_KEY_ID", "test"))
         assert self.gateway is not None
-        self.telemetry.start()
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
+
+    def _control_plane(self, provisioner: Any, edge: str, serving: threading.Thread) -> None:
+        """The ECS objects and the REST API on the endpoint; then, on the embedded endpoint,
+        ``aws ecs ...`` there drives the tasks (the service exists on it first); then, once the
+        gateway exists, telemetry (its autoscaler needs the ECS service on the endpoint)."""
+        provisioner.apply_control_plane()
+        cfg = self.config
+        if cfg.backend == "embedded" and not cfg.endpoint_url:
+            assert self.ecs is not None
+            self.ecs.serve_api(edge, os.environ.get("AWS_ACCESS_KEY_ID", "test"))
+        serving.join()
+        with self._telemetry_lock:  # not after stop() (a failed start stops what it started)
+            if self.gateway is not None and self.telemetry is not None and not self._stopped:
+                self.telemetry.start()
 
     def _start_serving(self, infra: Infra, account: str) -> None:
         """ECS tasks, then the load balancer and the gateway in front of them (a thread of its
@@ -247,18 +265,13 @@ class Stack:
         from harness.ingress.gateway import Gateway  # noqa: PLC0415 - see the top
 
         assert self.ecs is not None
-        self.ecs.start()
+        self.ecs.start()  # the load balancer is up; the tasks boot while the gateway starts
         self.load_balancer = self.ecs.load_balancer
         assert self.load_balancer is not None
-        self._timed("replicas_healthy", self._t0)
         if self.telemetry is not None:
             self.load_balancer.observer = self.telemetry.load_balancer_metrics(
                 self.load_balancer.target_health
             )
-        self.progress(
-            f"{len(self.ecs.controller.target_urls())} ECS tasks running "
-            f"({self.ecs.scale.describe()})"
-        )
         self.gateway = Gateway(
             infra.api_document,
             self.load_balancer.url,
@@ -272,6 +285,12 @@ class Stack:
             port=self.config.gateway_port,
         ).start()
         self._timed("gateway_ready", self._t0)
+        self.ecs.wait_healthy()
+        self._timed("replicas_healthy", self._t0)
+        self.progress(
+            f"{len(self.load_balancer.healthy_targets())} ECS tasks healthy "
+            f"({self.ecs.scale.describe()})"
+        )
 
     def _check_functions(self, provisioner: Any) -> None:
         """Fail now, with AWS's error, when a function's code cannot load on the endpoint."""
@@ -348,9 +367,11 @@ class Stack:
 
     def stop(self) -> None:
         """Tear down in reverse order; safe to call twice or after a failed start."""
-        if self.telemetry is not None:  # first: it sends what it holds to the endpoint
-            self.telemetry.stop()
-            self.telemetry = None
+        with self._telemetry_lock:
+            self._stopped = True
+            if self.telemetry is not None:  # first: it sends what it holds to the endpoint
+                self.telemetry.stop()
+                self.telemetry = None
         parts = [
             (name, getattr(self, name))
             for name in ("gateway", "ecs", "backend")

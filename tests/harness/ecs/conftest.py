@@ -60,7 +60,12 @@ class Service:
 def service_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     made: list[Service] = []
 
-    def make(desired: int = 2, first: Revision | None = None, **options: Any) -> Service:
+    def make(
+        desired: int = 2,
+        first: Revision | None = None,
+        lb_interval_s: float | None = None,
+        **options: Any,
+    ) -> Service:
         runner = TaskRunner(
             "fake_service:create_app",
             base_env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
@@ -73,7 +78,7 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
         controller = ServiceController(config, first or revision(1), runner)
         lb = LoadBalancer(
             controller,
-            interval_s=SCALE.seconds(10),
+            interval_s=SCALE.seconds(10) if lb_interval_s is None else lb_interval_s,
             healthy_threshold=2,
             unhealthy_threshold=3,
             timeout_s=1.0,

@@ -24,6 +24,19 @@ def test_service_starts_desired_tasks_and_reaches_steady_state(service_factory) 
     assert service.controller.primary.rollout_state == "COMPLETED"
 
 
+def test_a_registered_task_is_health_checked_at_once_not_after_an_interval(
+    service_factory,
+) -> None:
+    # ALB: a registered target is 'initial' while its first health check runs; one pass makes it
+    # healthy. The check is sent on registration: with checks every 120 s the tasks (registered
+    # after the load balancer's start-up round) would otherwise wait two minutes.
+    service = service_factory(desired=2, lb_interval_s=120.0)
+    assert wait_for(lambda: len(service.lb.healthy_targets()) == 2, timeout_s=30)
+    assert service.controller.wait_steady(30)
+    service.controller.update(desired_count=3)  # a task registered later gets its check too
+    assert wait_for(lambda: len(service.lb.healthy_targets()) == 3, timeout_s=30)
+
+
 def test_service_desired_count_scales_out_and_in(service_factory) -> None:
     service = service_factory(desired=1)
     assert service.controller.wait_steady(30)
