@@ -53,6 +53,21 @@ def activities(aws_client_factory: Callable[..., Any], target: ScalableTarget) -
     return list(answer["ScalingActivities"])
 
 
+def registered(
+    aws_client_factory: Callable[..., Any],
+    endpoint: Any,
+    service: ScalableTarget,
+    policy: TargetTrackingPolicy,
+) -> tuple[Autoscaler, Clock]:
+    """An autoscaler of ``policy`` on ``service``, registered, on a clock 40 s in the past."""
+    clock = Clock(time.time() // 1 - 40)
+    scaler = Autoscaler(
+        aws_client_factory, endpoint.url, service, policy, time_scale=SCALE, clock=clock
+    )
+    scaler.register()
+    return scaler, clock
+
+
 def put_cpu(sink: MetricSink, clock: Clock, target: ScalableTarget, values: list[float]) -> None:
     """One datapoint per period, starting at the clock's period; the clock ends after them."""
     dims = (("ClusterName", target.cluster), ("ServiceName", target.service))
@@ -65,12 +80,8 @@ def put_cpu(sink: MetricSink, clock: Clock, target: ScalableTarget, values: list
 def test_autoscaler_scales_out_then_in_and_records_activities(
     aws_client_factory: Callable[..., Any], endpoint: Any, service: ScalableTarget
 ) -> None:
-    clock = Clock(time.time() // 1 - 40)
     policy = TargetTrackingPolicy("cpu-tt", 60.0, scale_out_cooldown_s=60, scale_in_cooldown_s=120)
-    scaler = Autoscaler(
-        aws_client_factory, endpoint.url, service, policy, time_scale=SCALE, clock=clock
-    )
-    scaler.register()
+    scaler, clock = registered(aws_client_factory, endpoint, service, policy)
     aas = aws_client_factory("application-autoscaling")
     (stored,) = aas.describe_scaling_policies(
         ServiceNamespace="ecs", ResourceId=service.resource_id
@@ -115,12 +126,8 @@ def test_autoscaler_follows_what_is_registered_now(
 ) -> None:
     """Scaling works from what Application Auto Scaling holds at each evaluation: suspended
     scale-out, a new maximum, and a deleted policy (AWS deletes its alarms) all take effect."""
-    clock = Clock(time.time() // 1 - 40)
     policy = TargetTrackingPolicy("cpu-tt", 60.0, scale_out_cooldown_s=0, scale_in_cooldown_s=0)
-    scaler = Autoscaler(
-        aws_client_factory, endpoint.url, service, policy, time_scale=SCALE, clock=clock
-    )
-    scaler.register()
+    scaler, clock = registered(aws_client_factory, endpoint, service, policy)
     aas = aws_client_factory("application-autoscaling")
     ids = {
         "ServiceNamespace": "ecs",
