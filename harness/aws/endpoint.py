@@ -390,6 +390,7 @@ class Endpoint:
         self._max_concurrency = max_concurrency
         self._python = python
         self._runtime: Any = None
+        self._role_sessions: Any = None  # each function's execution-role session (harness.iam)
         self._app: EndpointApp | None = None
         self._http: Any = None  # harness.ingress.servers.ASGIServer, once started
         self._code_root: Path | None = None
@@ -517,13 +518,14 @@ class Endpoint:
             logger.error("Lambda API disabled: %s", self.lambda_unavailable)
             return
         assert self._code_root is not None
+        self._role_sessions = self._execution_role_credentials()
         self._runtime = LambdaRuntime(
             endpoint_url=self.url,
             region=self.region,
             log_sink=self._log_sink,
             max_concurrency=self._max_concurrency,
             python=self._python,
-            role_credentials=self._execution_role_credentials(),
+            role_credentials=self._role_sessions,
         )
         self.lambda_api = LambdaApi(self._runtime, self._code_root, guard=self.gate.request)
         try:
@@ -544,14 +546,22 @@ class Endpoint:
         self.faults = EndpointFaults.install(self._runtime, self.mappings, self._table_keys)
 
     def _streams_request(
-        self, action: str, body: bytes, region: str, account_id: str | None
+        self, action: str, body: bytes, region: str, account_id: str | None, function: str | None
     ) -> tuple[int, bytes]:
         """A poller's DynamoDB Streams request, served by the same handler as an HTTP one
-        (harness.streams.clients.DirectStreamsClient), signed with the harness's credentials."""
+        (harness.streams.clients.DirectStreamsClient). Lambda reads a stream with the function's
+        execution role ("Lambda needs the following permissions to manage resources related to
+        your DynamoDB stream. Add them to your function's execution role", the Lambda developer
+        guide): signed with that role's session, so IAM enforcement decides it; without a role,
+        with the harness's credentials."""
         app = self._app
         if app is None:
             return 503, b'{"__type": "ServiceUnavailable", "message": "the endpoint stopped"}'
-        key = os.environ.get("AWS_ACCESS_KEY_ID", "test")
+        key, token = os.environ.get("AWS_ACCESS_KEY_ID", "test"), None
+        config = self._runtime.config(function) if function and self._runtime else None
+        if config is not None and config.role:
+            session = self._role_sessions(config.role, config.name)
+            key, token = session["AWS_ACCESS_KEY_ID"], session["AWS_SESSION_TOKEN"]
         headers = [
             ("host", f"{self.host}:{self.port}"),
             ("content-type", "application/x-amz-json-1.0"),
@@ -562,6 +572,8 @@ class Endpoint:
                 "SignedHeaders=host;x-amz-target, Signature=0",
             ),
         ]
+        if token:
+            headers.append(("x-amz-security-token", token))
         if account_id:
             headers.append((ACCOUNT_HEADER, account_id))
         response = app.handle(HttpRequest("POST", "/", b"/", b"", headers, body))

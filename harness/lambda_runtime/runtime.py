@@ -223,6 +223,12 @@ class LambdaRuntime:
         with self._lock:
             return sorted(pool.config.name for pool in self._pools.values())
 
+    def config(self, function: str) -> FunctionConfig | None:
+        """A registered function's configuration (by ARN or name), or None."""
+        with self._lock:
+            key = self._key(function)
+            return self._pools[key].config if key is not None else None
+
     def _key(self, function: str) -> str | None:
         """The ARN a function is registered under: an ARN as given; a bare name resolves to the
         function of that name in the runtime's region (else the only one of that name)."""

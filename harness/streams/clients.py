@@ -24,9 +24,9 @@ from botocore.exceptions import ClientError
 
 __all__ = ["DirectStreamsClient", "RegionalClients", "StreamsTransport"]
 
-#: (action, JSON body, region, account id or None) -> (HTTP status, body): a DynamoDB Streams
-#: request served in-process by the endpoint.
-StreamsTransport = Callable[[str, bytes, str, str | None], tuple[int, bytes]]
+#: (action, JSON body, region, account id or None, function ARN or None) -> (HTTP status, body):
+#: a DynamoDB Streams request served in-process by the endpoint, as the function's execution role.
+StreamsTransport = Callable[[str, bytes, str, str | None, str | None], tuple[int, bytes]]
 
 
 class RegionalClients:
@@ -42,16 +42,21 @@ class RegionalClients:
         )
         self._config = Config(retries={"max_attempts": 2, "mode": "standard"},
                               max_pool_connections=64, connect_timeout=5, read_timeout=60)
-        self._clients: dict[tuple[str, str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str, str | None, str | None], Any] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, service: str, region: str, account_id: str | None = None) -> Any:
-        key = (service, region, account_id)
+    def __call__(self, service: str, region: str, account_id: str | None = None,
+                 function: str | None = None) -> Any:
+        """``function``: the ARN of the function a DynamoDB Streams client reads for (the
+        in-process client then reads as its execution role)."""
+        direct = service == "dynamodbstreams" and self._streams is not None
+        key = (service, region, account_id, function if direct else None)
         with self._lock:
             client = self._clients.get(key)
-            if client is None and service == "dynamodbstreams" and self._streams is not None:
+            if client is None and direct:
+                assert self._streams is not None
                 client = self._clients[key] = DirectStreamsClient(self._streams, region,
-                                                                  account_id)
+                                                                  account_id, function)
             if client is None:  # boto3 sessions are not thread-safe: clients are made here only
                 client = self._clients[key] = self._session.client(
                     service, region_name=region, endpoint_url=self._endpoint_url,
@@ -72,10 +77,12 @@ class DirectStreamsClient:
     epoch seconds, binary attributes base64, as Lambda's event carries them); an error answer
     raises botocore's ``ClientError`` with AWS's error code, as the boto3 client would."""
 
-    def __init__(self, transport: StreamsTransport, region: str, account_id: str | None) -> None:
+    def __init__(self, transport: StreamsTransport, region: str, account_id: str | None,
+                 function: str | None = None) -> None:
         self._transport = transport
         self._region = region
         self._account_id = account_id
+        self._function = function
 
     def describe_stream(self, **params: Any) -> dict[str, Any]:
         """DescribeStream."""
@@ -91,7 +98,7 @@ class DirectStreamsClient:
 
     def _call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         status, body = self._transport(action, json.dumps(params).encode(), self._region,
-                                       self._account_id)
+                                       self._account_id, self._function)
         try:
             document = json.loads(body or b"{}")
         except ValueError:

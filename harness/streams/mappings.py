@@ -352,7 +352,7 @@ class EventSourceMappings:
             poller = StreamPoller(
                 config=lambda: mapping.config,
                 streams_client=self._clients("dynamodbstreams", mapping.region,
-                                              mapping.account_id),
+                                              mapping.account_id, config.function_arn),
                 invoker=self._runtime,
                 destination=self._destination,
                 checkpoints=mapping.checkpoints,

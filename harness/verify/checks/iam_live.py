@@ -132,13 +132,11 @@ ON_BEHALF = {
     "ecr": "image pulls: no ECR here, the harness runs the service's code itself",
     "logs": "Lambda and the awslogs driver write logs for the role; here the harness does, "
             "with its own key",
-    "dynamodb:DescribeStream": "the event source mapping reads the stream as the function's role; "
-                               "here the harness's poller does, with its own key",
+    "dynamodb:ListStreams": "Lambda's poller reads the stream it was given (as the function's "
+                            "role: DescribeStream, GetShardIterator, GetRecords), never lists them",
     "sqs:SendMessage": "the event source mapping sends discarded batches as the function's role "
                        "(a failure path); here the harness's poller does, with its own key",
 }
-ON_BEHALF["dynamodb:GetRecords"] = ON_BEHALF["dynamodb:GetShardIterator"] = ON_BEHALF[
-    "dynamodb:ListStreams"] = ON_BEHALF["dynamodb:DescribeStream"]
 
 
 def unused_because(action: str) -> str:

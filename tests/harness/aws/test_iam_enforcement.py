@@ -8,13 +8,16 @@ import json
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from marking_functions import create_marking_function, read_marks, wait_until
 
 from harness.aws.endpoint import Endpoint
+from tests.harness.conftest import create_keyed_table
 
 ACCOUNT, REGION = "123456789012", "ap-southeast-1"
 TRUST = {
@@ -183,3 +186,53 @@ def test_unknown_keys_are_refused_only_while_enforced(
         httpx.put(f"{endpoint.url}/_harness/iam", json={"enforce": previous["previous"]})
     bad = httpx.put(f"{endpoint.url}/_harness/iam", json={"enforce": "yes"})
     assert bad.status_code == 400
+
+
+MARK_RECORDS = """
+import os
+
+def handler(event, context):
+    with open(os.environ["MARKS"], "a") as marks:
+        for record in event["Records"]:
+            marks.write(record["eventName"] + "\\n")
+"""
+
+
+def _decisions(endpoint: Endpoint, role: str, action: str) -> list[dict[str, Any]]:
+    rows = httpx.get(f"{endpoint.url}/_harness/iam/decisions").json()["decisions"]
+    return [row for row in rows if row["role"] == role and row["action"] == action]
+
+
+def test_a_mapping_reads_its_stream_as_the_function_execution_role(
+    enforced: Endpoint, aws_client_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Lambda reads a DynamoDB stream with the function's execution role: refused (the
+    mapping reports the problem) until the role's policy grants the stream reads."""
+    marks = tmp_path / "marks"
+    lam = aws_client_factory("lambda")
+    name = create_marking_function(aws_client_factory, MARK_RECORDS, marks)
+    role = lam.get_function(FunctionName=name)["Configuration"]["Role"].rsplit("/", 1)[1]
+    dynamodb = aws_client_factory("dynamodb")
+    table, stream = create_keyed_table(dynamodb, "esm-iam", stream=True)
+    mapping = lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=stream, StartingPosition="TRIM_HORIZON"
+    )["UUID"]
+    try:
+        dynamodb.put_item(TableName=table, Item={"k": {"S": "1"}})
+        wait_until(lambda: any(not row["allowed"] for row in
+                               _decisions(enforced, role, "dynamodb:DescribeStream")))
+        result = lam.get_event_source_mapping(UUID=mapping)["LastProcessingResult"]
+        assert "AccessDeniedException" in result and read_marks(marks) == []
+
+        grant = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Resource": stream,
+            "Action": ["dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+                       "dynamodb:GetRecords"]}]}
+        aws_client_factory("iam").put_role_policy(
+            RoleName=role, PolicyName="stream", PolicyDocument=json.dumps(grant))
+        wait_until(lambda: read_marks(marks) == ["INSERT"])
+        (allowed,) = [row for row in _decisions(enforced, role, "dynamodb:GetRecords")
+                      if row["allowed"]]
+        assert allowed["resource"] == stream
+    finally:
+        lam.delete_event_source_mapping(UUID=mapping)
