@@ -134,9 +134,13 @@ ON_BEHALF = {
             "with its own key",
     "dynamodb:ListStreams": "Lambda's poller reads the stream it was given (as the function's "
                             "role: DescribeStream, GetShardIterator, GetRecords), never lists them",
+    "dynamodb:DescribeStream": "the mapping's poller (as the function's role) describes the stream "
+                               "when it starts reading shards, before this run's enforcement began; "
+                               "its reads since then follow the iterators it holds",
     "sqs:SendMessage": "the event source mapping sends discarded batches as the function's role "
                        "(a failure path); here the harness's poller does, with its own key",
 }
+ON_BEHALF["dynamodb:GetShardIterator"] = ON_BEHALF["dynamodb:DescribeStream"]
 
 
 def unused_because(action: str) -> str:
