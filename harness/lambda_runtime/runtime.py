@@ -13,7 +13,6 @@ not enforced; warm workers live until the function is updated/unregistered or ``
 from __future__ import annotations
 
 import base64
-import binascii
 import heapq
 import itertools
 import json
@@ -38,6 +37,19 @@ from harness.lambda_runtime.concurrency import account_concurrency
 from harness.lambda_runtime.config import FunctionConfig
 from harness.lambda_runtime.environment import Outcome, Worker
 from harness.lambda_runtime.forkserver import ForkServer
+from harness.lambda_runtime.invocation import (
+    EVENT_PAYLOAD_LIMIT,
+    SYNC_PAYLOAD_LIMIT,
+    InvalidRequestContent,
+    InvokeResult,
+    LambdaRuntimeError,
+    RequestTooLarge,
+    ResourceNotFound,
+    TooManyRequests,
+    decoded_client_context,
+    result_too_large,
+    validated_event,
+)
 
 __all__ = [
     "RESERVED_ENVIRONMENT_KEYS",
@@ -54,13 +66,8 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
-EVENT_PAYLOAD_LIMIT = 256 * 1024
-CLIENT_CONTEXT_LIMIT = 3583
 EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
-#: The error type harness.lambda_runtime.environment gives a result over 6 MB.
-RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
 RESERVED_ENVIRONMENT_KEYS = frozenset(
     """
     _HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
@@ -74,44 +81,6 @@ RESERVED_ENVIRONMENT_KEYS = frozenset(
 LogSink = Callable[[str, list[str]], None]
 #: Runs one invocation on a warm worker instead of ``Worker.invoke`` (harness.faults sets one).
 InvokeHook = Callable[[Worker, str, bytes, bytes], Outcome]
-
-
-class LambdaRuntimeError(Exception):
-    """Base of the errors the Invoke API answers with a 4xx."""
-
-
-class ResourceNotFound(LambdaRuntimeError):
-    """Unknown function (404 ResourceNotFoundException)."""
-
-
-class TooManyRequests(LambdaRuntimeError):
-    """Concurrency limit reached (429 TooManyRequestsException, with AWS's ``Reason``)."""
-
-    def __init__(
-        self, message: str, reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class RequestTooLarge(LambdaRuntimeError):
-    """Payload over 6 MB sync / 256 KB Event (413 RequestTooLargeException)."""
-
-
-class InvalidRequestContent(LambdaRuntimeError):
-    """Payload or client context not valid JSON (400 InvalidRequestContentException)."""
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    """The Invoke API's answer: status, payload and the X-Amz-* header values."""
-
-    status_code: int
-    payload: bytes
-    function_error: str | None
-    log_result: str | None
-    executed_version: str = "$LATEST"
-    request_id: str = ""
 
 
 class _Pool:
@@ -261,8 +230,8 @@ class LambdaRuntime:
                 "expected RequestResponse, Event or DryRun"
             )
         limit = SYNC_PAYLOAD_LIMIT if invocation_type == "RequestResponse" else EVENT_PAYLOAD_LIMIT
-        event = _validated_event(payload, limit)
-        context = _decoded_client_context(client_context)
+        event = validated_event(payload, limit)
+        context = decoded_client_context(client_context)
         if invocation_type == "Event":
             item = _EventItem(0.0, 0, pool.config.arn, event, context, request_id,
                               generation=self._generation)
@@ -531,7 +500,7 @@ class LambdaRuntime:
                 self._enqueue(item, self._throttle_delay)
                 return
             self._log_lines(pool.config, item.request_id, outcome)
-            if _result_too_large(outcome):
+            if result_too_large(outcome):
                 # AWS discards an Event invocation's result (only a destination would get it, with
                 # its own size limit): a function that returned over 6 MB still succeeded.
                 LOGGER.info("Event %s for %s: result over 6 MB discarded", item.request_id,
@@ -635,44 +604,6 @@ class LambdaRuntime:
         self.close()
 
 
-def _validated_event(payload: bytes, limit: int) -> bytes:
-    if len(payload) > limit:
-        raise RequestTooLarge(
-            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-        )
-    if not payload.strip():
-        return b"{}"
-    try:
-        json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestContent(
-            f"Could not parse request body into json: Could not parse payload into json: {exc}"
-        ) from None
-    return payload
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"Unrecognized token '{name}'")
-
-
-def _decoded_client_context(client_context: str | None) -> Any:
-    if not client_context:
-        return None
-    if len(client_context) > CLIENT_CONTEXT_LIMIT:
-        raise InvalidRequestContent(
-            f"Client context must be at most {CLIENT_CONTEXT_LIMIT} bytes (base64)"
-        )
-    try:
-        context = json.loads(base64.b64decode(client_context, validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRequestContent(
-            f"Client context must be a valid Base64-encoded JSON object: {exc}"
-        ) from None
-    if not isinstance(context, dict):
-        raise InvalidRequestContent("Client context must be a valid Base64-encoded JSON object")
-    return context
-
-
 _VERSIONS: dict[str, str] = {}
 
 
@@ -696,16 +627,6 @@ def _python_version(python: str) -> str:
         )
         _VERSIONS[python] = out.stdout.strip()
     return _VERSIONS[python]
-
-
-def _result_too_large(outcome: Outcome) -> bool:
-    """The function returned normally, but more than the 6 MB a synchronous caller may get."""
-    if outcome.ok or not outcome.payload.startswith(b"{"):
-        return False
-    try:
-        return bool(json.loads(outcome.payload).get("errorType") == RESPONSE_TOO_LARGE)
-    except ValueError:
-        return False
 
 
 def _region_of(arn: str) -> str:
