@@ -38,10 +38,8 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import json
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Callable
@@ -56,13 +54,10 @@ from harness.aws.partition_index import (
     query_window,
 )
 from harness.aws.responses import (
-    ShardIteratorStore,
     error_response,
     item_size,
     plain_items_result,
-    streams_error,
     validation_message,
-    wire_value,
     with_event_source_arn,
 )
 
@@ -77,7 +72,6 @@ EXPRESSION_PARAMS = (
     "ExpressionAttributeValues",
 )
 FAST_SERIALIZED = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
-ITERATOR_SHAPE = re.compile(r"^arn:aws[a-z-]*:dynamodb:[^|]+/stream/[^|]+\|1\|.+$")
 
 # The moto internals the patches rely on: "module:qualname" -> its parameter names.
 # fmt: off
@@ -189,8 +183,10 @@ def apply() -> str:
             _patch_query()
             _patch_condition_lexing()
             _patch_streams()
-            _patch_get_records_answer()
-            _patch_shard_iterators()
+            from harness.aws import stream_patches  # noqa: PLC0415
+
+            stream_patches.serialize_get_records_once()
+            stream_patches.bound_shard_iterators()
             _patch_instance_tracking()
             _patch_per_request_classes()
             _patch_per_request_lookups()
@@ -208,7 +204,8 @@ def apply() -> str:
     return MOTO_VERSION
 
 
-def _replace(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+def wrap_method(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+    """Replace ``owner.name`` by ``make(original)``, remembering the original."""
     original = getattr(owner, name)
     replacement = make(original)
     replacement.__wrapped_by_harness__ = original
@@ -250,8 +247,8 @@ def _patch_locking_and_errors() -> None:
     from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler  # noqa: PLC0415
 
-    _replace(DynamoHandler, "call_action", lambda f: _locked_call_action(f, streams=False))
-    _replace(DynamoDBStreamsHandler, "call_action", lambda f: _locked_call_action(f, streams=True))
+    wrap_method(DynamoHandler, "call_action", lambda f: _locked_call_action(f, streams=False))
+    wrap_method(DynamoDBStreamsHandler, "call_action", lambda f: _locked_call_action(f, streams=True))
 
 
 # ---- 1: Query cost proportional to the partition ------------------------------------------
@@ -408,15 +405,15 @@ def _patch_query() -> None:
 
         return __init__
 
-    _replace(DynamoHandler, "serialized", make_serialized)
-    _replace(DynamoResult, "__init__", make_result_init)
-    _replace(Table, "query", make_query)
-    _replace(Table, "sorted_items", make_sorted_items)
-    _replace(Item, "size", make_item_size)
-    _replace(Table, "all_items", make_all_items)
-    _replace(Table, "put_item", make_put_item)
-    _replace(Table, "delete_item", make_delete_item)
-    _replace(DynamoDBBackend, "update_item", make_update_item)
+    wrap_method(DynamoHandler, "serialized", make_serialized)
+    wrap_method(DynamoResult, "__init__", make_result_init)
+    wrap_method(Table, "query", make_query)
+    wrap_method(Table, "sorted_items", make_sorted_items)
+    wrap_method(Item, "size", make_item_size)
+    wrap_method(Table, "all_items", make_all_items)
+    wrap_method(Table, "put_item", make_put_item)
+    wrap_method(Table, "delete_item", make_delete_item)
+    wrap_method(DynamoDBBackend, "update_item", make_update_item)
 
 
 def _patch_condition_lexing() -> None:
@@ -438,7 +435,7 @@ def _patch_condition_lexing() -> None:
 
         return _lex_condition_expression
 
-    _replace(ConditionExpressionParser, "_lex_condition_expression", make_lex)
+    wrap_method(ConditionExpressionParser, "_lex_condition_expression", make_lex)
 
 
 class _ResultCopy:
@@ -462,27 +459,6 @@ def _projects_all(table: Any, index_name: str | None) -> bool:
 
 
 # ---- 4: stream records as AWS writes them --------------------------------------------------
-
-
-def _patch_get_records_answer() -> None:
-    """GetRecords answers written with one JSON dump: moto walks the botocore model for every
-    attribute of every record (~1.4 ms of a ~2 ms GetRecords of one record). The records are
-    in wire form already but for the two types the model converts: datetimes become epoch
-    seconds truncated to milliseconds, bytes become base64 (moto's serializer does the same)."""
-    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler  # noqa: PLC0415
-
-    def make_serialized(original: Callable[..., Any]) -> Callable[..., Any]:
-        def serialized(self: Any, action_result: Any) -> Any:
-            result = getattr(action_result, "result", None)
-            action = str(self.headers.get("X-Amz-Target", "")).rsplit(".", 1)[-1]
-            if action != "GetRecords" or not isinstance(result, dict):
-                return original(self, action_result)
-            headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-            return 200, headers, json.dumps(result, default=wire_value)
-
-        return serialized
-
-    _replace(DynamoDBStreamsHandler, "serialized", make_serialized)
 
 
 def _patch_streams() -> None:
@@ -510,99 +486,8 @@ def _patch_streams() -> None:
 
         return add
 
-    _replace(StreamRecord, "__init__", make_record_init)
-    _replace(StreamShard, "add", make_add)
-
-
-# ---- 5: bounded shard iterators and AWS errors --------------------------------------------
-
-
-def _patch_shard_iterators() -> None:
-    from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
-
-    def make_init(original: Callable[..., None]) -> Callable[..., None]:
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, *args, **kwargs)
-            self.shard_iterators = ShardIteratorStore()
-
-        return __init__
-
-    def make_get_shard_iterator(original: Callable[..., Any]) -> Callable[..., Any]:
-        def get_shard_iterator(
-            self: Any,
-            arn: str,
-            shard_id: str,
-            shard_iterator_type: str,
-            sequence_number: Any = None,
-        ) -> Any:
-            match = re.match(
-                r"^arn:aws[a-z-]*:dynamodb:[^:]+:\d{12}:table/([^/]+)/stream/(.+)$", arn or ""
-            )
-            if match is None:
-                raise streams_error("ValidationException", f"Invalid StreamArn: {arn}")
-            table = self.dynamodb.get_table(match.group(1))  # ResourceNotFoundException
-            if table.stream_shard is None or table.latest_stream_label != match.group(2):
-                raise streams_error(
-                    "ResourceNotFoundException",
-                    f"Requested resource not found: Stream: {arn} not found",
-                )
-            if table.stream_shard.id != shard_id:
-                raise streams_error(
-                    "ResourceNotFoundException",
-                    "Requested resource not found: Shard does not exist",
-                )
-            if shard_iterator_type not in (
-                "TRIM_HORIZON",
-                "LATEST",
-                "AT_SEQUENCE_NUMBER",
-                "AFTER_SEQUENCE_NUMBER",
-            ):
-                raise streams_error(
-                    "ValidationException", f"Invalid ShardIteratorType: {shard_iterator_type}"
-                )
-            if shard_iterator_type.endswith("SEQUENCE_NUMBER"):
-                if sequence_number is None:
-                    raise streams_error(
-                        "ValidationException",
-                        f"SequenceNumber is required for ShardIteratorType {shard_iterator_type}",
-                    )
-                if int(sequence_number) < table.stream_shard.starting_sequence_number:
-                    raise streams_error(
-                        "TrimmedDataAccessException",
-                        f"Sequence number {sequence_number} is before the "
-                        "trim horizon of the shard",
-                    )
-            return original(self, arn, shard_id, shard_iterator_type, sequence_number)
-
-        return get_shard_iterator
-
-    def make_get_records(original: Callable[..., Any]) -> Callable[..., Any]:
-        def get_records(self: Any, iterator_arn: str, limit: Any) -> Any:
-            if limit is not None and not 1 <= int(limit) <= 1000:
-                raise streams_error(
-                    "ValidationException", f"Invalid Limit: {limit} (must be between 1 and 1000)"
-                )
-            if not isinstance(self.shard_iterators, ShardIteratorStore):
-                store = ShardIteratorStore()
-                for key, value in list(self.shard_iterators.items())[
-                    -ShardIteratorStore.max_entries :
-                ]:
-                    store[key] = value
-                self.shard_iterators = store
-            if self.shard_iterators.get(iterator_arn) is None:
-                if ITERATOR_SHAPE.match(iterator_arn or ""):
-                    raise streams_error(
-                        "ExpiredIteratorException",
-                        "Iterator expired. Shard iterators are valid for 15 minutes; get a new one",
-                    )
-                raise streams_error("ValidationException", "Invalid ShardIterator")
-            return original(self, iterator_arn, limit)
-
-        return get_records
-
-    _replace(DynamoDBStreamsBackend, "__init__", make_init)
-    _replace(DynamoDBStreamsBackend, "get_shard_iterator", make_get_shard_iterator)
-    _replace(DynamoDBStreamsBackend, "get_records", make_get_records)
+    wrap_method(StreamRecord, "__init__", make_record_init)
+    wrap_method(StreamShard, "add", make_add)
 
 
 UNTRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
@@ -620,7 +505,7 @@ def _patch_instance_tracking() -> None:
 
         return __new__
 
-    _replace(BaseModel, "__new__", make_new)
+    wrap_method(BaseModel, "__new__", make_new)
     for service in UNTRACKED_SERVICES:
         for model in model_data.get(service, {}).values():
             model.instances_tracked = []  # type: ignore[attr-defined]
@@ -645,7 +530,7 @@ def _patch_per_request_classes() -> None:
 
         return attach_enctype_error_multidict
 
-    _replace(flask.debughelpers, "attach_enctype_error_multidict", make_attach)
+    wrap_method(flask.debughelpers, "attach_enctype_error_multidict", make_attach)
 
 
 # ---- 9: per-request lookups of things that never change, made once --------------------------
@@ -674,5 +559,5 @@ def _patch_per_request_lookups() -> None:
 
         return method_names_from_class
 
-    _replace(moto.backends, "list_of_moto_modules", make_modules)
-    _replace(moto.core.responses, "method_names_from_class", make_method_names)
+    wrap_method(moto.backends, "list_of_moto_modules", make_modules)
+    wrap_method(moto.core.responses, "method_names_from_class", make_method_names)
