@@ -145,34 +145,10 @@ class MotoApp:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Serve one request with moto; an unexpected moto crash becomes a JSON 500."""
         environ = self._environ(request)
-        if self.direct_dynamodb and _direct_dynamodb(request):
-            try:
-                return _dispatch_dynamodb(environ)
-            except Exception as exc:  # as below: a JSON 500, never a crash of the endpoint
-                logger.exception("moto failed on %s %s", request.method, request.path)
-                return error_for(
-                    request,
-                    500,
-                    "InternalServerError",
-                    f"Internal error in the local endpoint: {type(exc).__name__}: {exc}",
-                )
-        captured: dict[str, Any] = {}
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Any:
-            captured["status"] = int(status.split(" ", 1)[0])
-            captured["headers"] = headers
-            return lambda data: None
-
         try:
-            result: Iterable[bytes] = self._app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            if self.direct_dynamodb and _direct_dynamodb(request):
+                return _dispatch_dynamodb(environ)
+            captured, body = self._wsgi(environ)
         except Exception as exc:  # moto raised instead of answering: never an HTML page
             logger.exception("moto failed on %s %s", request.method, request.path)
             return error_for(
@@ -190,6 +166,26 @@ class MotoApp:
                 request, 500, "InternalServerError", "Internal error in the local endpoint"
             )
         return response
+
+    def _wsgi(self, environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Run moto's WSGI app: what it passed to ``start_response``, and the body."""
+        captured: dict[str, Any] = {}
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = headers
+            return lambda data: None
+
+        result: Iterable[bytes] = self._app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return captured, body
 
     @staticmethod
     def _environ(request: HttpRequest) -> dict[str, Any]:
