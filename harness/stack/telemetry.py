@@ -159,7 +159,10 @@ class Telemetry:
             metrics(record)
             line = json.dumps(record, separators=(",", ":")) + "\n"
             with lock:
-                if not handle.closed:
+                if handle.closed:  # after stop(): the gateway may answer while the stack stops
+                    with path.open("a", encoding="utf-8") as late:
+                        late.write(line)
+                else:
                     handle.write(line)
                     handle.flush()
 
