@@ -27,7 +27,7 @@ from service.settings import Settings
 
 logger = logging.getLogger("service.invoker")
 
-#: Sync routes run in anyio's worker threads (40 by default), each holding one Invoke at a
+#: Invokes run in anyio's worker threads (40 by default), each holding one Invoke at a
 #: time; botocore keeps only 10 connections by default and opens (then discards) a new one
 #: for every call beyond that, so a burst paid a TCP connect per extra call.
 MAX_POOL_CONNECTIONS = 40

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -82,6 +82,7 @@ class Telemetry:
         self.logs: TaskLogShipper | None = None
         self.access_logs: TaskLogShipper | None = None
         self.autoscalers: list[Autoscaler] = []
+        self._access_log_handles: list[tuple[threading.Lock, TextIO]] = []
 
     def client(self, service: str) -> Any:
         """One boto3 client per service on the endpoint (clients are thread-safe)."""
@@ -148,11 +149,22 @@ class Telemetry:
                 lambda: [TaskProcess(stream, 0, 0, 0, path)],
             )
 
+        # Opened once, not per request (it was a measurable share of the stack process's CPU
+        # per request); each line is flushed so `query-harness logs` and the shipper see it.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a", encoding="utf-8")
+        self._access_log_handles.append((lock, handle))
+
         def write(record: dict[str, Any]) -> None:
             metrics(record)
-            line = json.dumps(record, separators=(",", ":"))
-            with lock, path.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            line = json.dumps(record, separators=(",", ":")) + "\n"
+            with lock:
+                if handle.closed:  # after stop(): the gateway may answer while the stack stops
+                    with path.open("a", encoding="utf-8") as late:
+                        late.write(line)
+                else:
+                    handle.write(line)
+                    handle.flush()
 
         return write
 
@@ -215,3 +227,7 @@ class Telemetry:
         if self.credentials is not None:
             self.credentials.stop()
             self.credentials = None
+        for lock, handle in self._access_log_handles:
+            with lock:
+                handle.close()
+        self._access_log_handles = []

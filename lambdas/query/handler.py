@@ -81,7 +81,8 @@ def run_query(request: QueryRequest) -> QueryResult:
     start_key = None
     if request.next_token is not None:
         start_key = decode_next_token(request.next_token, request.query_type, request.id)
-    response = dynamodb_client().query(**_query_parameters(request, start_key))
+    parameters = _query_parameters(request, start_key)  # built here from a validated request
+    response = dynamodb_client(validate_parameters=False).query(**parameters)
     records = [
         QueryRecord.from_item({k: _deserializer.deserialize(v) for k, v in item.items()}).to_wire()
         for item in response.get("Items", [])

@@ -104,7 +104,11 @@ def dynamodb(
     with mock_aws():
         for body in terraform_tables().values():
             shared_dynamodb_client.create_table(**create_table_request(body))
-        monkeypatch.setattr(lambdas.dynamodb_client, "_client", shared_dynamodb_client)
+        monkeypatch.setattr(  # every dynamodb_client(...) of the Lambdas gets the shared one
+            lambdas.dynamodb_client,
+            "_clients",
+            {True: shared_dynamodb_client, False: shared_dynamodb_client},
+        )
         yield shared_dynamodb_client
     reset_dynamodb_client()
 

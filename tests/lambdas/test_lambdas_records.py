@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ParamValidationError
+from botocore.stub import Stubber
 from pydantic import ValidationError
 
 import lambdas.dynamodb_client as client_module
@@ -140,13 +142,24 @@ def test_dynamodb_client_is_created_lazily_with_endpoint_from_environment(monkey
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")
-    monkeypatch.setattr(client_module, "_client", None)
+    monkeypatch.setattr(client_module, "_clients", {})
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 
     first = client_module.dynamodb_client()
 
     assert first.meta.endpoint_url == "http://127.0.0.1:4566"
     assert client_module.dynamodb_client() is first
+    unvalidated = client_module.dynamodb_client(validate_parameters=False)
+    assert unvalidated is not first
+    assert unvalidated.meta.config.retries == first.meta.config.retries
+    for client in (first, unvalidated):  # a bad parameter: rejected by botocore, or sent
+        with Stubber(client) as stubber:
+            stubber.add_response("query", {"Items": []})
+            if client is first:
+                with pytest.raises(ParamValidationError):
+                    client.query(TableName="t", Limit="many")
+            else:
+                assert client.query(TableName="t", Limit="many")["Items"] == []
     client_module.reset_dynamodb_client()
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4567")
     assert client_module.dynamodb_client().meta.endpoint_url == "http://127.0.0.1:4567"

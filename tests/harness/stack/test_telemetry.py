@@ -31,3 +31,6 @@ def test_gateway_access_log_goes_to_file_metrics_and_the_stage_log_group(
     (event,) = logs.filter_log_events(logGroupName=group, filterPattern=f'"{request_id}"')["events"]
     assert event["logStreamName"] == f"{infra.api_document['info']['title']}/{infra.api_stage}"
     assert telemetry.sink.flush(everything=True) == 5  # Count, 4XX, 5XX, Latency, Integration
+    telemetry.stop()  # closes the access log, which stays open between requests
+    write({"requestId": "after-stop", "status": 200, "latencyMs": 1.0})  # still written
+    assert json.loads(path.read_text().splitlines()[-1])["requestId"] == "after-stop"
