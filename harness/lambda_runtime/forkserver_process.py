@@ -8,6 +8,7 @@ what is (and is never) preloaded are described in ``forkserver.py``. Standard li
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -17,7 +18,7 @@ import socket
 import sys
 import time
 import traceback
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 __all__ = ["MESSAGE_LIMIT", "PRELOAD", "main"]
@@ -89,6 +90,93 @@ def _share_botocore_data() -> None:
     # ~900 listdir calls, a third of a DynamoDB client's creation): the same read-only tree
     for name in ("list_available_services", "list_api_versions", "determine_latest_version"):
         setattr(loaders.Loader, name, _shared_listing(name, getattr(loaders.Loader, name)))
+
+
+#: pure functions of botocore's own code, answered once for every fork (see _share_botocore_code)
+_ARGSPECS: dict[Any, Any] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _plain_function(func: Any) -> FunctionType | None:
+    """The function whose ``**kwargs`` decide ``func``'s: itself, a bound method's, or a
+    callable object's ``__call__`` (None where a ``__signature__`` could say otherwise)."""
+    if isinstance(func, MethodType):
+        func = func.__func__
+    elif not isinstance(func, FunctionType) and not hasattr(func, "__signature__"):
+        func = type(func).__call__ if callable(func) else None
+    if type(func) is FunctionType and not hasattr(func, "__signature__"):
+        return func
+    return None
+
+
+def _share_botocore_code() -> None:
+    """Memoise what each new botocore session recomputes about botocore's own code.
+
+    A session registers ~130 built-in event handlers; for each one botocore asks
+    ``inspect.getfullargspec`` whether it takes ``**kwargs`` and rewrites the event name through
+    its alias table -- ~20 ms CPU of a cold environment's first client, the same answers in
+    every environment. Answers are kept per function (a bound method's or a callable object's is
+    its function's), and only for names rewritten through botocore's own ``EVENT_ALIASES``.
+    """
+    hooks = sys.modules.get("botocore.hooks")
+    if hooks is None or getattr(hooks.accepts_kwargs, "shared", False):
+        return
+    accepts_kwargs = hooks.accepts_kwargs
+
+    def shared_accepts_kwargs(func: Any) -> Any:
+        code = _plain_function(func)
+        if code is None:
+            return accepts_kwargs(func)
+        if code not in _ARGSPECS:
+            _ARGSPECS[code] = accepts_kwargs(code)
+        return _ARGSPECS[code]
+
+    shared_accepts_kwargs.shared = True  # type: ignore[attr-defined]
+    hooks.accepts_kwargs = shared_accepts_kwargs  # type: ignore[attr-defined]  # hooks calls it
+    alias = hooks.EventAliaser._alias_event_name
+    table = hooks.EVENT_ALIASES
+
+    def shared_alias(self: Any, event_name: str) -> str:
+        if self._event_aliases is not table:
+            return alias(self, event_name)  # type: ignore[no-any-return]
+        if event_name not in _ALIASES:
+            _ALIASES[event_name] = alias(self, event_name)
+        return _ALIASES[event_name]
+
+    hooks.EventAliaser._alias_event_name = shared_alias
+
+
+def _share_pydantic_plugins() -> None:
+    """Discover pydantic's plugins once (its first model scans every installed distribution's
+    entry points: ~15 ms CPU per environment); a child whose function could see others forgets
+    them (see _forget_shared_plugins)."""
+    plugins = sys.modules.get("pydantic.plugin._loader")
+    if plugins is not None and "PYDANTIC_DISABLE_PLUGINS" not in os.environ:
+        try:
+            plugins.get_plugins()
+        except Exception:  # noqa: BLE001 - the child discovers them itself
+            plugins._plugins = None  # type: ignore[attr-defined]
+
+
+def _forget_shared_plugins(env: dict[str, str], paths: list[str]) -> None:
+    """In a child: rediscover pydantic's plugins if the function's environment or code differ.
+
+    pydantic reads ``PYDANTIC_DISABLE_PLUGINS`` while discovering, and a distribution the
+    function ships (``*.dist-info``, ``*.egg-info`` in its code or PYTHONPATH) may add some.
+    """
+    plugins = sys.modules.get("pydantic.plugin._loader")
+    if plugins is None or plugins._plugins is None:
+        return
+    shipped = False
+    for path in paths:
+        try:
+            shipped = shipped or any(
+                n.endswith((".dist-info", ".egg-info")) for n in os.listdir(path)
+            )
+        except OSError:
+            continue
+    if shipped or "PYDANTIC_DISABLE_PLUGINS" in env:
+        plugins._plugins = None  # type: ignore[attr-defined]
 
 
 #: botocore Loader listings by (search paths, method, arguments), shared by every fork
@@ -168,6 +256,7 @@ def _become_environment(
         _forget_shadowed(request["cwd"])
         extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:0] = [p for p in extra if p not in sys.path]
+        _forget_shared_plugins(request["env"], [request["cwd"], *extra])
         code = int(worker.main(_ImportReport(report_fd, request["cwd"])))
     except SystemExit as exc:  # the function called sys.exit(): exit as its interpreter would
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -271,6 +360,8 @@ def main() -> int:
     tried: set[str] = set()
     _preload(PRELOAD, tried)
     _share_botocore_data()
+    _share_botocore_code()
+    _share_pydantic_plugins()
     warmed = False  # _warm_botocore() runs once the server is first idle: never delays a fork
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -297,6 +388,8 @@ def main() -> int:
             prefixes = (_FILE_PREFIX, _LISTING_PREFIX)
             _preload([n for n in lines if not n.startswith(prefixes)], tried)
             _share_botocore_data()
+            _share_botocore_code()
+            _share_pydantic_plugins()
             _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
             _preload_listings(
                 [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
@@ -314,6 +407,9 @@ def main() -> int:
             report_r, report_w = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
+            # the child's collections never visit (nor write to, nor so copy) our objects; what
+            # we allocate between forks is mostly freed by reference counting, not collected
+            gc.freeze()
             forked_at = time.time()
             pid = os.fork()
         except OSError as exc:

@@ -213,3 +213,72 @@ def _report_pipe(tmp_path: Path) -> tuple[int, str]:
 
     fd = os.open(tmp_path / "report", os.O_WRONLY | os.O_CREAT)
     return fd, str(tmp_path / "task")
+
+
+def test_botocore_handler_checks_are_answered_once_for_every_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second session (a fork's) asks neither inspect nor the alias table again."""
+    import botocore.session
+    from botocore import hooks
+
+    from harness.lambda_runtime import forkserver_process as server
+
+    monkeypatch.setattr(hooks, "accepts_kwargs", hooks.accepts_kwargs)
+    monkeypatch.setattr(
+        hooks.EventAliaser, "_alias_event_name", hooks.EventAliaser._alias_event_name
+    )
+    monkeypatch.setattr(server, "_ARGSPECS", {})
+    monkeypatch.setattr(server, "_ALIASES", {})
+    asked: list[object] = []
+    inspect_argspec = hooks.accepts_kwargs
+
+    def accepts_kwargs(func: object) -> object:
+        asked.append(func)
+        return inspect_argspec(func)
+
+    monkeypatch.setattr(hooks, "accepts_kwargs", accepts_kwargs)
+    server._share_botocore_code()
+    botocore.session.get_session()
+    assert asked and server._ALIASES
+    first = len(asked)
+    second = botocore.session.get_session()
+    assert len(asked) == first  # the same handlers: nothing asked again
+
+    class Handler:
+        def __call__(self, **kwargs: Any) -> None:
+            pass
+
+    class Signed:
+        def __init__(self) -> None:
+            self.__signature__ = None
+
+        def __call__(self, **kwargs: Any) -> None:
+            pass
+
+    second.register("before-call.dynamodb", Handler().__call__)  # its function's answer
+    second.register("before-call.dynamodb", Handler())
+    assert len(asked) == first + 1
+    second.register("before-call.dynamodb", Signed())  # may differ from its __call__: asked
+    assert len(asked) == first + 2
+
+
+def test_pydantic_plugins_are_discovered_again_where_the_function_could_differ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pydantic.plugin import _loader
+
+    from harness.lambda_runtime import forkserver_process as server
+
+    monkeypatch.setattr(_loader, "_plugins", None)
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    server._share_pydantic_plugins()
+    assert _loader._plugins is not None
+    server._forget_shared_plugins({}, [str(tmp_path)])
+    assert _loader._plugins is not None  # same environment, no distribution shipped: kept
+    server._forget_shared_plugins({"PYDANTIC_DISABLE_PLUGINS": "x"}, [str(tmp_path)])
+    assert _loader._plugins is None
+    server._share_pydantic_plugins()
+    (tmp_path / "vendored-1.0.dist-info").mkdir()
+    server._forget_shared_plugins({}, [str(tmp_path / "missing"), str(tmp_path)])
+    assert _loader._plugins is None
