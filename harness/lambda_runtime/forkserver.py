@@ -19,7 +19,8 @@ pydantic, say) shadows the server's copy: the child forgets the preloaded one be
 
 Protocol, over a ``SOCK_SEQPACKET`` socket on the server's stdin (one message each):
 parent -> server ``{"id": N, "env": {...}, "cwd": DIR}`` with two descriptors attached (the
-child's stdin and stdout pipe ends); server -> parent ``{"id": N, "pid": P}`` (or ``"error"``) and
+child's stdin and stdout pipe ends), or ``{"learn": DIR}`` (a function's code to read, no
+answer: see ``forkserver_warm.py``); server -> parent ``{"id": N, "pid": P}`` (or ``"error"``) and
 ``{"exited": P, "code": C}`` when a child ends (C negative: killed by that signal). When the
 socket closes the server kills its children and exits, so a dead runtime leaves nothing behind.
 
@@ -100,10 +101,20 @@ class ForkServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> None:
-        """Start the server (it imports the heavy libraries while the caller goes on)."""
+    def start(self, code_dir: str | None = None) -> None:
+        """Start the server (it imports the heavy libraries while the caller goes on).
+
+        ``code_dir``: a function's code, which the server reads (never runs) for the libraries
+        it imports and the AWS clients it makes, to prepare them before the first fork
+        (``forkserver_warm.py``).
+        """
         with self._lock:
             self._start()
+            if code_dir is not None and self._socket is not None:
+                try:
+                    self._socket.send(json.dumps({"learn": code_dir}).encode())
+                except OSError:
+                    pass  # the server is gone: the next spawn says so
 
     def _start(self) -> None:
         if self._process is not None and self._process.poll() is None:

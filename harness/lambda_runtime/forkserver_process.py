@@ -146,39 +146,6 @@ def _share_botocore_code() -> None:
     hooks.EventAliaser._alias_event_name = shared_alias
 
 
-def _share_pydantic_plugins() -> None:
-    """Discover pydantic's plugins once (its first model scans every installed distribution's
-    entry points: ~15 ms CPU per environment); a child whose function could see others forgets
-    them (see _forget_shared_plugins)."""
-    plugins = sys.modules.get("pydantic.plugin._loader")
-    if plugins is not None and "PYDANTIC_DISABLE_PLUGINS" not in os.environ:
-        try:
-            plugins.get_plugins()
-        except Exception:  # noqa: BLE001 - the child discovers them itself
-            plugins._plugins = None  # type: ignore[attr-defined]
-
-
-def _forget_shared_plugins(env: dict[str, str], paths: list[str]) -> None:
-    """In a child: rediscover pydantic's plugins if the function's environment or code differ.
-
-    pydantic reads ``PYDANTIC_DISABLE_PLUGINS`` while discovering, and a distribution the
-    function ships (``*.dist-info``, ``*.egg-info`` in its code or PYTHONPATH) may add some.
-    """
-    plugins = sys.modules.get("pydantic.plugin._loader")
-    if plugins is None or plugins._plugins is None:
-        return
-    shipped = False
-    for path in paths:
-        try:
-            shipped = shipped or any(
-                n.endswith((".dist-info", ".egg-info")) for n in os.listdir(path)
-            )
-        except OSError:
-            continue
-    if shipped or "PYDANTIC_DISABLE_PLUGINS" in env:
-        plugins._plugins = None  # type: ignore[attr-defined]
-
-
 #: botocore Loader listings by (search paths, method, arguments), shared by every fork
 _BOTOCORE_LISTINGS: dict[tuple[Any, ...], Any] = {}
 
@@ -235,10 +202,15 @@ def _preload_files(paths: list[str]) -> None:
 
 
 def _become_environment(
-    worker: ModuleType, request: dict[str, Any], fds: list[int], report_fd: int, close: list[int]
+    modules: tuple[ModuleType, ModuleType],
+    request: dict[str, Any],
+    fds: list[int],
+    report_fd: int,
+    close: list[int],
 ) -> None:
     """In a forked child: take the function's pipes, cwd and environment, then serve."""
     code = 1
+    worker, warm = modules
     try:
         os.setsid()  # its own process group, killed as one (as the spawned workers were)
         signal.set_wakeup_fd(-1)
@@ -256,7 +228,7 @@ def _become_environment(
         _forget_shadowed(request["cwd"])
         extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:0] = [p for p in extra if p not in sys.path]
-        _forget_shared_plugins(request["env"], [request["cwd"], *extra])
+        warm.forget_shared_plugins(request["env"], [request["cwd"], *extra])
         code = int(worker.main(_ImportReport(report_fd, request["cwd"])))
     except SystemExit as exc:  # the function called sys.exit(): exit as its interpreter would
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -349,8 +321,10 @@ def _stop_children(children: set[int]) -> None:
 def main() -> int:
     """Serve fork requests on the socket at fd 0 until it closes."""
     script_dir = os.path.dirname(os.path.abspath(__file__))
-    worker = importlib.import_module("worker")  # the sibling worker.py: this directory is on path
-    del sys.modules["worker"]  # a function's own `worker` module must not find ours
+    # the sibling worker.py and forkserver_warm.py: this directory is on the path
+    worker = importlib.import_module("worker")
+    warm = importlib.import_module("forkserver_warm")
+    del sys.modules["worker"], sys.modules["forkserver_warm"]  # a function's own must not find ours
     sys.path[:] = [p for p in sys.path if p not in ("", script_dir)]
     sock = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -361,7 +335,8 @@ def main() -> int:
     _preload(PRELOAD, tried)
     _share_botocore_data()
     _share_botocore_code()
-    _share_pydantic_plugins()
+    warm.share_pydantic_plugins()
+    clients: set[str] = set()  # services whose first client the server built
     warmed = False  # _warm_botocore() runs once the server is first idle: never delays a fork
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -389,7 +364,7 @@ def main() -> int:
             _preload([n for n in lines if not n.startswith(prefixes)], tried)
             _share_botocore_data()
             _share_botocore_code()
-            _share_pydantic_plugins()
+            warm.share_pydantic_plugins()
             _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
             _preload_listings(
                 [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
@@ -403,6 +378,16 @@ def main() -> int:
         if not data:
             break
         request = json.loads(data)
+        if "learn" in request:  # a function was registered: read its code (see forkserver_warm)
+            for fd in fds:
+                os.close(fd)
+            modules, services = warm.scan(request["learn"], _own_names(request["learn"]))
+            _preload(modules, tried)
+            _share_botocore_data()
+            _share_botocore_code()
+            warm.share_pydantic_plugins()
+            warm.warm_clients(services, clients)
+            continue
         try:
             report_r, report_w = os.pipe()
             sys.stdout.flush()
@@ -419,7 +404,7 @@ def main() -> int:
             continue
         if pid == 0:
             close = [sock.fileno(), wake_r, wake_w, report_r, *reports]
-            _become_environment(worker, request, fds, report_w, close)
+            _become_environment((worker, warm), request, fds, report_w, close)
         for fd in (*fds, report_w):
             os.close(fd)
         reports[report_r] = bytearray()

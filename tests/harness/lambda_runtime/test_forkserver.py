@@ -116,11 +116,32 @@ def test_vendored_package_shadows_the_preloaded_one(runtime: LambdaRuntime, tmp_
 def test_libraries_a_function_imported_are_preloaded_for_the_next_environment(
     runtime: LambdaRuntime, tmp_path: Path
 ) -> None:
-    (tmp_path / "app.py").write_text(
-        "import sys\nPRELOADED = 'xml.dom.minidom' in sys.modules\nimport xml.dom.minidom\n"
+    (tmp_path / "app.py").write_text(  # a name no reading of the code finds: learnt from a child
+        "import importlib, sys\nPRELOADED = 'xml.dom.minidom' in sys.modules\n"
+        "importlib.import_module('xml.dom.' + 'minidom')\n"
         "def handler(event, context):\n    return PRELOADED\n"
     )
     assert_learned_by_a_later_environment(runtime, tmp_path, "xml.dom.minidom preloaded")
+
+
+def test_code_is_read_for_libraries_and_clients_before_the_first_environment(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    """The first environment finds what its code imports and its first client already done."""
+    (tmp_path / "helper.py").write_text("LOADED = True\n")
+    (tmp_path / "app.py").write_text(
+        "import sys\nimport boto3\n"
+        "PRELOADED = 'xml.dom.minidom' in sys.modules\nHELPER = 'helper' in sys.modules\n"
+        "import xml.dom.minidom\nimport helper\n"
+        "def handler(event, context):\n"
+        "    shared = sys.modules['__main__']._BOTOCORE_FILES  # white-box: the server's cache\n"
+        "    had = any('/sqs/' in path for path in shared)\n"
+        "    boto3.client('sqs')\n"
+        "    return [PRELOADED, HELPER, had]\n"
+    )
+    register(runtime, tmp_path)
+    # the function's own helper is never imported by the server
+    assert invoke(runtime) == [True, False, True]
 
 
 def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
@@ -131,7 +152,7 @@ def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
         "def handler(event, context):\n"
         "    shared = sys.modules['__main__']._BOTOCORE_FILES  # white-box: the server's cache\n"
         "    had = any('dynamodb' in path for path in shared)\n"
-        "    boto3.session.Session().client('dynamodb')\n"
+        "    boto3.session.Session().client('dynamo' + 'db')  # no literal for the server\n"
         "    return had\n"
     )
     assert_learned_by_a_later_environment(runtime, tmp_path, "DynamoDB's model parsed")
@@ -268,17 +289,32 @@ def test_pydantic_plugins_are_discovered_again_where_the_function_could_differ(
 ) -> None:
     from pydantic.plugin import _loader
 
-    from harness.lambda_runtime import forkserver_process as server
+    from harness.lambda_runtime import forkserver_warm as server
 
     monkeypatch.setattr(_loader, "_plugins", None)
     monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
-    server._share_pydantic_plugins()
+    server.share_pydantic_plugins()
     assert _loader._plugins is not None
-    server._forget_shared_plugins({}, [str(tmp_path)])
+    server.forget_shared_plugins({}, [str(tmp_path)])
     assert _loader._plugins is not None  # same environment, no distribution shipped: kept
-    server._forget_shared_plugins({"PYDANTIC_DISABLE_PLUGINS": "x"}, [str(tmp_path)])
+    server.forget_shared_plugins({"PYDANTIC_DISABLE_PLUGINS": "x"}, [str(tmp_path)])
     assert _loader._plugins is None
-    server._share_pydantic_plugins()
+    server.share_pydantic_plugins()
     (tmp_path / "vendored-1.0.dist-info").mkdir()
-    server._forget_shared_plugins({}, [str(tmp_path / "missing"), str(tmp_path)])
+    server.forget_shared_plugins({}, [str(tmp_path / "missing"), str(tmp_path)])
     assert _loader._plugins is None
+
+
+def test_code_scan_finds_outside_imports_and_literal_services(tmp_path: Path) -> None:
+    from harness.lambda_runtime import forkserver_warm
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text(
+        "import json, pkg.inner\nfrom jsonschema import validators\nfrom . import sibling\n"
+        "import boto3\nc = boto3.client('dynamodb')\nr = boto3.resource(service_name='s3')\n"
+        "x = boto3.client(name)\ny = thing.client(3)\n"
+    )
+    (tmp_path / "broken.py").write_text("def (:\n")
+    modules, services = forkserver_warm.scan(str(tmp_path), {"pkg", "broken"})
+    assert modules == ["json", "jsonschema", "boto3"]
+    assert services == ["dynamodb", "s3"]
