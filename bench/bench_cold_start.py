@@ -1,12 +1,13 @@
 """A new Lambda environment's cold start: forked from the fork server vs started as a new Python.
 
-Usage: .venv/bin/python bench/bench_cold_start.py [--starts 20] [--event query|rejected]
+Usage: .venv/bin/python bench/bench_cold_start.py [--starts 20] [--event rejected|query]
     [--no-baseline]
 Each start registers the function again (a new version: a new environment) and invokes it once.
-``--event query`` (the default) sends a user query answered by a stub DynamoDB endpoint in this
-process (an empty page), so the figure is spawn + the function's own init (powertools, pydantic,
-the handler module) + its first call (botocore session and client, one Query: what a cold burst
-pays per environment); ``rejected`` sends a payload rejected before any DynamoDB call.
+``--event rejected`` (the default, and what bench/report.py shows) sends a payload query-lambda
+rejects before any DynamoDB call: spawn + the function's own init (powertools, pydantic, the
+handler module) + one invoke. ``--event query`` sends a user query answered by a stub DynamoDB
+endpoint in this process (an empty page), adding its first call (botocore session, client and
+credential chain, one Query): what each new environment of a cold burst pays.
 Besides wall clock (load-dependent) it prints the CPU each new environment cost: the child's own
 (``/proc/<pid>/schedstat`` run time, user/system ticks, minor page faults) and the fork server's
 (forking, learning from reports), per environment -- figures that hold on a loaded machine.
@@ -178,7 +179,9 @@ def cold_starts(starts: int, *, fork: bool, event: str) -> Figures:
     return figures
 
 
-def measure(starts: int, event: str, baseline: bool = True) -> dict[str, dict[str, float]]:
+def measure(
+    starts: int, event: str = "rejected", baseline: bool = True
+) -> dict[str, dict[str, float]]:
     """Median/p99 cold start, Init Duration and CPU per environment, forked (and spawned)."""
     rows: dict[str, dict[str, float]] = {}
     modes = (("forked", True), ("spawned", False)) if baseline else (("forked", True),)
@@ -200,7 +203,7 @@ def measure(starts: int, event: str, baseline: bool = True) -> dict[str, dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=20, help="cold starts per mode")
-    parser.add_argument("--event", choices=sorted(EVENTS), default="query")
+    parser.add_argument("--event", choices=sorted(EVENTS), default="rejected")
     parser.add_argument("--no-baseline", action="store_true", help="forked environments only")
     args = parser.parse_args()
     if args.starts < 1:
