@@ -89,7 +89,8 @@ class ForkServer:
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
-        self._lock = threading.Lock()  # one spawn request at a time
+        self._lock = threading.Lock()  # one request sent at a time; replies are awaited apart
+        self._generation = 0  # which server process: a reply never comes from a dead one
         self._changed = threading.Condition()
         self._replies: dict[int, dict[str, Any]] = {}
         self._exits: dict[int, int] = {}
@@ -134,6 +135,7 @@ class ForkServer:
         self._socket = ours
         with self._changed:
             self._replies, self._eof = {}, False
+            self._generation += 1
         self._reader = threading.Thread(
             target=self._read, args=(ours,), name="lambda-fork-server", daemon=True
         )
@@ -151,7 +153,10 @@ class ForkServer:
                 socket.send_fds(self._socket, [message], [stdin, stdout])
             except OSError:
                 pass  # the server is gone: the wait below says so
-            reply = self._reply(request_id, time.monotonic() + self.start_timeout_s)
+            generation = self._generation
+        # the next request goes out while this one is forked: a burst's spawns do not wait
+        # for each other's round trip (the server still forks them one by one)
+        reply = self._reply(request_id, generation, time.monotonic() + self.start_timeout_s)
         if "error" in reply:
             raise ForkServerError(f"the Lambda fork server could not fork: {reply['error']}")
         return ForkedProcess(self, int(reply["pid"]), float(reply["at"]))
@@ -205,10 +210,10 @@ class ForkServer:
             self._reader.join(timeout=5.0)
             self._reader = None
 
-    def _reply(self, request_id: int, deadline: float) -> dict[str, Any]:
+    def _reply(self, request_id: int, generation: int, deadline: float) -> dict[str, Any]:
         with self._changed:
             while request_id not in self._replies:
-                if self._eof:
+                if self._eof or self._generation != generation:
                     code = self._process.poll() if self._process is not None else None
                     raise ForkServerError(
                         f"the Lambda fork server ({self.python}) exited with code {code}; "

@@ -318,3 +318,27 @@ def test_code_scan_finds_outside_imports_and_literal_services(tmp_path: Path) ->
     modules, services = forkserver_warm.scan(str(tmp_path), {"pkg", "broken"})
     assert modules == ["json", "jsonschema", "boto3"]
     assert services == ["dynamodb", "s3"]
+
+
+def test_concurrent_cold_starts_each_get_their_own_forked_environment(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    """Spawn requests sent while others are being forked are each answered with their child."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    arrived = tmp_path / "arrived"
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "app.py").write_text(  # each invocation waits until all 8 have begun
+        f"import os, time\nARRIVED = {str(arrived)!r}\n"
+        "def handler(event, context):\n"
+        "    with open(ARRIVED, 'a') as f:\n        f.write('.')\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while os.path.getsize(ARRIVED) < 8 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    return [os.getpid(), os.getppid()]\n"
+    )
+    register(runtime, tmp_path / "code")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: invoke(runtime), range(8)))
+    assert len({pid for pid, _ in answers}) == 8
+    assert {parent for _, parent in answers} == {fork_server_pid(runtime)}
