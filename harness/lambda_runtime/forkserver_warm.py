@@ -40,25 +40,37 @@ def scan(code_dir: str, own: set[str]) -> tuple[list[str], list[str]]:
     modules: dict[str, None] = {}
     services: dict[str, None] = {}
     for path in _python_files(code_dir):
-        try:
-            with open(path, "rb") as source:
-                tree = ast.parse(source.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES], path)
-        except (OSError, SyntaxError, ValueError):
-            continue  # the child's own import reports it
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Call):
-                names = []
-                service = _service_name(node)
-                if service is not None:
-                    services[service] = None
-            else:
-                continue
-            modules.update((n, None) for n in names if n.partition(".")[0] not in own)
+        imported, named = _read(path)
+        modules.update((n, None) for n in imported if n.partition(".")[0] not in own)
+        services.update((n, None) for n in named)
     return list(modules), list(services)
+
+
+#: what a file imports and the services it names, by path, while its stat stays the same
+_READ: dict[str, tuple[tuple[int, int], list[str], list[str]]] = {}
+
+
+def _read(path: str) -> tuple[list[str], list[str]]:
+    try:
+        with open(path, "rb") as source:
+            stat = os.fstat(source.fileno())
+            key = (stat.st_mtime_ns, stat.st_size)
+            if path in _READ and _READ[path][0] == key:  # registered again, unchanged
+                return _READ[path][1], _READ[path][2]
+            tree = ast.parse(source.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES], path)
+    except (OSError, SyntaxError, ValueError):
+        return [], []  # the child's own import reports it
+    modules: list[str] = []
+    services: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.append(node.module)
+        elif isinstance(node, ast.Call) and (service := _service_name(node)) is not None:
+            services.append(service)
+    _READ[path] = (key, modules, services)
+    return modules, services
 
 
 def _python_files(code_dir: str) -> list[str]:

@@ -342,3 +342,13 @@ def test_concurrent_cold_starts_each_get_their_own_forked_environment(
         answers = list(pool.map(lambda _: invoke(runtime), range(8)))
     assert len({pid for pid, _ in answers}) == 8
     assert {parent for _, parent in answers} == {fork_server_pid(runtime)}
+
+
+def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
+    from harness.lambda_runtime import forkserver_warm
+
+    app = tmp_path / "app.py"
+    app.write_text("import json\n")
+    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["json"], [])
+    app.write_text("import csv, boto3\nboto3.client('sqs')\n")  # a code update in place
+    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["csv", "boto3"], ["sqs"])
