@@ -264,7 +264,12 @@ def test_botocore_handler_checks_are_answered_once_for_every_session(
     assert asked and server._ALIASES
     first = len(asked)
     second = botocore.session.get_session()
-    assert len(asked) == first  # the same handlers: nothing asked again
+    # the same handlers: none asked again (another library's handler made anew per session,
+    # or one without a function of its own, a partial say, is asked as before)
+    known = {server._plain_function(f) for f in asked[:first]} - {None}
+    again = [f for f in asked[first:] if server._plain_function(f) in known]
+    assert again == []
+    first = len(asked)
 
     class Handler:
         def __call__(self, **kwargs: Any) -> None:
