@@ -18,6 +18,7 @@ parent stopped or died), the zygote stops its children and exits, so none is lef
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import select
@@ -365,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 request = json.loads(line)
                 sys.stdout.flush()
                 sys.stderr.flush()
+                gc.freeze()  # the child's collections never visit (and so copy) our objects
                 pid = os.fork()
                 if pid == 0:
                     _serve_child(args.app, request, [out, wake_r, wake_w])

@@ -19,7 +19,8 @@ pydantic, say) shadows the server's copy: the child forgets the preloaded one be
 
 Protocol, over a ``SOCK_SEQPACKET`` socket on the server's stdin (one message each):
 parent -> server ``{"id": N, "env": {...}, "cwd": DIR}`` with two descriptors attached (the
-child's stdin and stdout pipe ends); server -> parent ``{"id": N, "pid": P}`` (or ``"error"``) and
+child's stdin and stdout pipe ends), or ``{"learn": DIR}`` (a function's code to read, no
+answer: see ``forkserver_warm.py``); server -> parent ``{"id": N, "pid": P}`` (or ``"error"``) and
 ``{"exited": P, "code": C}`` when a child ends (C negative: killed by that signal). When the
 socket closes the server kills its children and exits, so a dead runtime leaves nothing behind.
 
@@ -88,7 +89,8 @@ class ForkServer:
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
-        self._lock = threading.Lock()  # one spawn request at a time
+        self._lock = threading.Lock()  # one request sent at a time; replies are awaited apart
+        self._generation = 0  # which server process: a reply never comes from a dead one
         self._changed = threading.Condition()
         self._replies: dict[int, dict[str, Any]] = {}
         self._exits: dict[int, int] = {}
@@ -100,10 +102,20 @@ class ForkServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def start(self) -> None:
-        """Start the server (it imports the heavy libraries while the caller goes on)."""
+    def start(self, code_dir: str | None = None) -> None:
+        """Start the server (it imports the heavy libraries while the caller goes on).
+
+        ``code_dir``: a function's code, which the server reads (never runs) for the libraries
+        it imports and the AWS clients it makes, to prepare them before the first fork
+        (``forkserver_warm.py``).
+        """
         with self._lock:
             self._start()
+            if code_dir is not None and self._socket is not None:
+                try:
+                    self._socket.send(json.dumps({"learn": code_dir}).encode())
+                except OSError:
+                    pass  # the server is gone: the next spawn says so
 
     def _start(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -123,6 +135,7 @@ class ForkServer:
         self._socket = ours
         with self._changed:
             self._replies, self._eof = {}, False
+            self._generation += 1
         self._reader = threading.Thread(
             target=self._read, args=(ours,), name="lambda-fork-server", daemon=True
         )
@@ -140,7 +153,10 @@ class ForkServer:
                 socket.send_fds(self._socket, [message], [stdin, stdout])
             except OSError:
                 pass  # the server is gone: the wait below says so
-            reply = self._reply(request_id, time.monotonic() + self.start_timeout_s)
+            generation = self._generation
+        # the next request goes out while this one is forked: a burst's spawns do not wait
+        # for each other's round trip (the server still forks them one by one)
+        reply = self._reply(request_id, generation, time.monotonic() + self.start_timeout_s)
         if "error" in reply:
             raise ForkServerError(f"the Lambda fork server could not fork: {reply['error']}")
         return ForkedProcess(self, int(reply["pid"]), float(reply["at"]))
@@ -194,10 +210,10 @@ class ForkServer:
             self._reader.join(timeout=5.0)
             self._reader = None
 
-    def _reply(self, request_id: int, deadline: float) -> dict[str, Any]:
+    def _reply(self, request_id: int, generation: int, deadline: float) -> dict[str, Any]:
         with self._changed:
             while request_id not in self._replies:
-                if self._eof:
+                if self._eof or self._generation != generation:
                     code = self._process.poll() if self._process is not None else None
                     raise ForkServerError(
                         f"the Lambda fork server ({self.python}) exited with code {code}; "

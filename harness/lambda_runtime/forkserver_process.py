@@ -8,6 +8,7 @@ what is (and is never) preloaded are described in ``forkserver.py``. Standard li
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -17,7 +18,7 @@ import socket
 import sys
 import time
 import traceback
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 __all__ = ["MESSAGE_LIMIT", "PRELOAD", "main"]
@@ -91,6 +92,60 @@ def _share_botocore_data() -> None:
         setattr(loaders.Loader, name, _shared_listing(name, getattr(loaders.Loader, name)))
 
 
+#: pure functions of botocore's own code, answered once for every fork (see _share_botocore_code)
+_ARGSPECS: dict[Any, Any] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _plain_function(func: Any) -> FunctionType | None:
+    """The function whose ``**kwargs`` decide ``func``'s: itself, a bound method's, or a
+    callable object's ``__call__`` (None where a ``__signature__`` could say otherwise)."""
+    if isinstance(func, MethodType):
+        func = func.__func__
+    elif not isinstance(func, FunctionType) and not hasattr(func, "__signature__"):
+        func = type(func).__call__ if callable(func) else None
+    if type(func) is FunctionType and not hasattr(func, "__signature__"):
+        return func
+    return None
+
+
+def _share_botocore_code() -> None:
+    """Memoise what each new botocore session recomputes about botocore's own code.
+
+    A session registers ~130 built-in event handlers; for each one botocore asks
+    ``inspect.getfullargspec`` whether it takes ``**kwargs`` and rewrites the event name through
+    its alias table -- ~20 ms CPU of a cold environment's first client, the same answers in
+    every environment. Answers are kept per function (a bound method's or a callable object's is
+    its function's), and only for names rewritten through botocore's own ``EVENT_ALIASES``.
+    """
+    hooks = sys.modules.get("botocore.hooks")
+    if hooks is None or getattr(hooks.accepts_kwargs, "shared", False):
+        return
+    accepts_kwargs = hooks.accepts_kwargs
+
+    def shared_accepts_kwargs(func: Any) -> Any:
+        code = _plain_function(func)
+        if code is None:
+            return accepts_kwargs(func)
+        if code not in _ARGSPECS:
+            _ARGSPECS[code] = accepts_kwargs(code)
+        return _ARGSPECS[code]
+
+    shared_accepts_kwargs.shared = True  # type: ignore[attr-defined]
+    hooks.accepts_kwargs = shared_accepts_kwargs  # type: ignore[attr-defined]  # hooks calls it
+    alias = hooks.EventAliaser._alias_event_name
+    table = hooks.EVENT_ALIASES
+
+    def shared_alias(self: Any, event_name: str) -> str:
+        if self._event_aliases is not table:
+            return alias(self, event_name)  # type: ignore[no-any-return]
+        if event_name not in _ALIASES:
+            _ALIASES[event_name] = alias(self, event_name)
+        return _ALIASES[event_name]
+
+    hooks.EventAliaser._alias_event_name = shared_alias
+
+
 #: botocore Loader listings by (search paths, method, arguments), shared by every fork
 _BOTOCORE_LISTINGS: dict[tuple[Any, ...], Any] = {}
 
@@ -147,10 +202,15 @@ def _preload_files(paths: list[str]) -> None:
 
 
 def _become_environment(
-    worker: ModuleType, request: dict[str, Any], fds: list[int], report_fd: int, close: list[int]
+    modules: tuple[ModuleType, ModuleType],
+    request: dict[str, Any],
+    fds: list[int],
+    report_fd: int,
+    close: list[int],
 ) -> None:
     """In a forked child: take the function's pipes, cwd and environment, then serve."""
     code = 1
+    worker, warm = modules
     try:
         os.setsid()  # its own process group, killed as one (as the spawned workers were)
         signal.set_wakeup_fd(-1)
@@ -168,6 +228,7 @@ def _become_environment(
         _forget_shadowed(request["cwd"])
         extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:0] = [p for p in extra if p not in sys.path]
+        warm.forget_shared_plugins(request["env"], [request["cwd"], *extra])
         code = int(worker.main(_ImportReport(report_fd, request["cwd"])))
     except SystemExit as exc:  # the function called sys.exit(): exit as its interpreter would
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -260,8 +321,10 @@ def _stop_children(children: set[int]) -> None:
 def main() -> int:
     """Serve fork requests on the socket at fd 0 until it closes."""
     script_dir = os.path.dirname(os.path.abspath(__file__))
-    worker = importlib.import_module("worker")  # the sibling worker.py: this directory is on path
-    del sys.modules["worker"]  # a function's own `worker` module must not find ours
+    # the sibling worker.py and forkserver_warm.py: this directory is on the path
+    worker = importlib.import_module("worker")
+    warm = importlib.import_module("forkserver_warm")
+    del sys.modules["worker"], sys.modules["forkserver_warm"]  # a function's own must not find ours
     sys.path[:] = [p for p in sys.path if p not in ("", script_dir)]
     sock = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -271,6 +334,9 @@ def main() -> int:
     tried: set[str] = set()
     _preload(PRELOAD, tried)
     _share_botocore_data()
+    _share_botocore_code()
+    warm.share_pydantic_plugins()
+    clients: set[str] = set()  # services whose first client the server built
     warmed = False  # _warm_botocore() runs once the server is first idle: never delays a fork
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -297,6 +363,8 @@ def main() -> int:
             prefixes = (_FILE_PREFIX, _LISTING_PREFIX)
             _preload([n for n in lines if not n.startswith(prefixes)], tried)
             _share_botocore_data()
+            _share_botocore_code()
+            warm.share_pydantic_plugins()
             _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
             _preload_listings(
                 [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
@@ -310,10 +378,23 @@ def main() -> int:
         if not data:
             break
         request = json.loads(data)
+        if "learn" in request:  # a function was registered: read its code (see forkserver_warm)
+            for fd in fds:
+                os.close(fd)
+            modules, services = warm.scan(request["learn"], _own_names(request["learn"]))
+            _preload(modules, tried)
+            _share_botocore_data()
+            _share_botocore_code()
+            warm.share_pydantic_plugins()
+            warm.warm_clients(services, clients)
+            continue
         try:
             report_r, report_w = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
+            # the child's collections never visit (nor write to, nor so copy) our objects; what
+            # we allocate between forks is mostly freed by reference counting, not collected
+            gc.freeze()
             forked_at = time.time()
             pid = os.fork()
         except OSError as exc:
@@ -323,7 +404,7 @@ def main() -> int:
             continue
         if pid == 0:
             close = [sock.fileno(), wake_r, wake_w, report_r, *reports]
-            _become_environment(worker, request, fds, report_w, close)
+            _become_environment((worker, warm), request, fds, report_w, close)
         for fd in (*fds, report_w):
             os.close(fd)
         reports[report_r] = bytearray()

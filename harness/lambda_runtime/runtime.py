@@ -174,7 +174,7 @@ class LambdaRuntime:
             old = self._pools.get(config.arn)
             self._pools[config.arn] = _Pool(config, limit)
         if self._forks is not None:
-            self._forks.start()  # imports while the caller goes on; no-op once it runs
+            self._forks.start(str(config.code_dir))  # imports while the caller goes on
         if old is not None:
             self._retire(old)
 

@@ -116,11 +116,32 @@ def test_vendored_package_shadows_the_preloaded_one(runtime: LambdaRuntime, tmp_
 def test_libraries_a_function_imported_are_preloaded_for_the_next_environment(
     runtime: LambdaRuntime, tmp_path: Path
 ) -> None:
-    (tmp_path / "app.py").write_text(
-        "import sys\nPRELOADED = 'xml.dom.minidom' in sys.modules\nimport xml.dom.minidom\n"
+    (tmp_path / "app.py").write_text(  # a name no reading of the code finds: learnt from a child
+        "import importlib, sys\nPRELOADED = 'xml.dom.minidom' in sys.modules\n"
+        "importlib.import_module('xml.dom.' + 'minidom')\n"
         "def handler(event, context):\n    return PRELOADED\n"
     )
     assert_learned_by_a_later_environment(runtime, tmp_path, "xml.dom.minidom preloaded")
+
+
+def test_code_is_read_for_libraries_and_clients_before_the_first_environment(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    """The first environment finds what its code imports and its first client already done."""
+    (tmp_path / "helper.py").write_text("LOADED = True\n")
+    (tmp_path / "app.py").write_text(
+        "import sys\nimport boto3\n"
+        "PRELOADED = 'xml.dom.minidom' in sys.modules\nHELPER = 'helper' in sys.modules\n"
+        "import xml.dom.minidom\nimport helper\n"
+        "def handler(event, context):\n"
+        "    shared = sys.modules['__main__']._BOTOCORE_FILES  # white-box: the server's cache\n"
+        "    had = any('/sqs/' in path for path in shared)\n"
+        "    boto3.client('sqs')\n"
+        "    return [PRELOADED, HELPER, had]\n"
+    )
+    register(runtime, tmp_path)
+    # the function's own helper is never imported by the server
+    assert invoke(runtime) == [True, False, True]
 
 
 def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
@@ -131,7 +152,7 @@ def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
         "def handler(event, context):\n"
         "    shared = sys.modules['__main__']._BOTOCORE_FILES  # white-box: the server's cache\n"
         "    had = any('dynamodb' in path for path in shared)\n"
-        "    boto3.session.Session().client('dynamodb')\n"
+        "    boto3.session.Session().client('dynamo' + 'db')  # no literal for the server\n"
         "    return had\n"
     )
     assert_learned_by_a_later_environment(runtime, tmp_path, "DynamoDB's model parsed")
@@ -213,3 +234,126 @@ def _report_pipe(tmp_path: Path) -> tuple[int, str]:
 
     fd = os.open(tmp_path / "report", os.O_WRONLY | os.O_CREAT)
     return fd, str(tmp_path / "task")
+
+
+def test_botocore_handler_checks_are_answered_once_for_every_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second session (a fork's) asks neither inspect nor the alias table again."""
+    import botocore.session
+    from botocore import hooks
+
+    from harness.lambda_runtime import forkserver_process as server
+
+    monkeypatch.setattr(hooks, "accepts_kwargs", hooks.accepts_kwargs)
+    monkeypatch.setattr(
+        hooks.EventAliaser, "_alias_event_name", hooks.EventAliaser._alias_event_name
+    )
+    monkeypatch.setattr(server, "_ARGSPECS", {})
+    monkeypatch.setattr(server, "_ALIASES", {})
+    asked: list[object] = []
+    inspect_argspec = hooks.accepts_kwargs
+
+    def accepts_kwargs(func: object) -> object:
+        asked.append(func)
+        return inspect_argspec(func)
+
+    monkeypatch.setattr(hooks, "accepts_kwargs", accepts_kwargs)
+    server._share_botocore_code()
+    botocore.session.get_session()
+    assert asked and server._ALIASES
+    first = len(asked)
+    second = botocore.session.get_session()
+    # the same handlers: none asked again (another library's handler made anew per session,
+    # or one without a function of its own, a partial say, is asked as before)
+    known = {server._plain_function(f) for f in asked[:first]} - {None}
+    again = [f for f in asked[first:] if server._plain_function(f) in known]
+    assert again == []
+    first = len(asked)
+
+    class Handler:
+        def __call__(self, **kwargs: Any) -> None:
+            pass
+
+    class Signed:
+        def __init__(self) -> None:
+            self.__signature__ = None
+
+        def __call__(self, **kwargs: Any) -> None:
+            pass
+
+    second.register("before-call.dynamodb", Handler().__call__)  # its function's answer
+    second.register("before-call.dynamodb", Handler())
+    assert len(asked) == first + 1
+    second.register("before-call.dynamodb", Signed())  # may differ from its __call__: asked
+    assert len(asked) == first + 2
+
+
+def test_pydantic_plugins_are_discovered_again_where_the_function_could_differ(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pydantic.plugin import _loader
+
+    from harness.lambda_runtime import forkserver_warm as server
+
+    monkeypatch.setattr(_loader, "_plugins", None)
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    server.share_pydantic_plugins()
+    assert _loader._plugins is not None
+    server.forget_shared_plugins({}, [str(tmp_path)])
+    assert _loader._plugins is not None  # same environment, no distribution shipped: kept
+    server.forget_shared_plugins({"PYDANTIC_DISABLE_PLUGINS": "x"}, [str(tmp_path)])
+    assert _loader._plugins is None
+    server.share_pydantic_plugins()
+    (tmp_path / "vendored-1.0.dist-info").mkdir()
+    server.forget_shared_plugins({}, [str(tmp_path / "missing"), str(tmp_path)])
+    assert _loader._plugins is None
+
+
+def test_code_scan_finds_outside_imports_and_literal_services(tmp_path: Path) -> None:
+    from harness.lambda_runtime import forkserver_warm
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text(
+        "import json, pkg.inner\nfrom jsonschema import validators\nfrom . import sibling\n"
+        "import boto3\nc = boto3.client('dynamodb')\nr = boto3.resource(service_name='s3')\n"
+        "x = boto3.client(name)\ny = thing.client(3)\n"
+    )
+    (tmp_path / "broken.py").write_text("def (:\n")
+    modules, services = forkserver_warm.scan(str(tmp_path), {"pkg", "broken"})
+    assert modules == ["json", "jsonschema", "boto3"]
+    assert services == ["dynamodb", "s3"]
+
+
+def test_concurrent_cold_starts_each_get_their_own_forked_environment(
+    runtime: LambdaRuntime, tmp_path: Path
+) -> None:
+    """Spawn requests sent while others are being forked are each answered with their child."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    arrived = tmp_path / "arrived"
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "app.py").write_text(  # each invocation waits until all 8 have begun
+        f"import os, time\nARRIVED = {str(arrived)!r}\n"
+        "def handler(event, context):\n"
+        "    with open(ARRIVED, 'a') as f:\n        f.write('.')\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while os.path.getsize(ARRIVED) < 8 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    return [os.getpid(), os.getppid()]\n"
+    )
+    register(runtime, tmp_path / "code")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: invoke(runtime), range(8)))
+    assert len({pid for pid, _ in answers}) == 8
+    assert {parent for _, parent in answers} == {fork_server_pid(runtime)}
+
+
+def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
+    from harness.lambda_runtime import forkserver_warm
+
+    app = tmp_path / "app.py"
+    app.write_text("import json\n")
+    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["json"], [])
+    app.write_text("import csv, boto3\nboto3.client('sqs')\n")  # a code update in place
+    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["csv", "boto3"], ["sqs"])
