@@ -65,38 +65,38 @@ def run(
     checks = checks if checks is not None else registry()
     # item 9 judges the IAM decisions of the whole run: enforcement on throughout, 9 last
     ids, order = iam_live.item_9_last(ids)
-    enforcement = iam_live.enforcement_for(target, ids)
-    results = []
-    for item_id in ids:
-        item = BY_ID[item_id]
-        started = time.perf_counter()
-        if not target.local and not item.remote_safe:
-            result = not_checked(
-                item_id,
-                bi("Not checked here: this item writes data or changes the service, which is "
-                   "only done on the local stack.",
-                   "此處未檢查：本項目會寫入資料或變更服務，僅在本機堆疊上執行。"),
-            )
-        else:
-            try:
-                result = checks[item_id](target, options)
-            except Exception as exc:  # noqa: BLE001 - reported as the item's failure, not swallowed
-                # the traceback's end is the item's evidence; the full one goes to the run's log
-                # file (INFO), not the terminal, which shows one line per item
-                logger.info("item %s raised", item_id, exc_info=True)
-                evidence = Evidence(failures=[f"{type(exc).__name__}: {exc}"])
-                evidence.excerpts.extend(traceback.format_exc().splitlines()[-12:])
-                result = ItemResult(
+    results: list[ItemResult] = []
+    # the endpoint's previous IAM setting comes back however the run ends (Ctrl-C included)
+    with iam_live.enforcement_for(target, ids):
+        for item_id in ids:
+            item = BY_ID[item_id]
+            started = time.perf_counter()
+            if not target.local and not item.remote_safe:
+                result = not_checked(
                     item_id,
-                    Status.FAIL,
-                    bi(f"The check itself failed: {type(exc).__name__}: {exc}",
-                       f"檢查本身失敗：{type(exc).__name__}: {exc}"),
-                    evidence,
+                    bi("Not checked here: this item writes data or changes the service, which is "
+                       "only done on the local stack.",
+                       "此處未檢查：本項目會寫入資料或變更服務，僅在本機堆疊上執行。"),
                 )
-        result.duration_s = round(time.perf_counter() - started, 2)
-        results.append(result)
-        done(result)
-    enforcement.close()  # the endpoint's previous IAM setting
+            else:
+                try:
+                    result = checks[item_id](target, options)
+                except Exception as exc:  # noqa: BLE001 - reported as the item's failure, not swallowed
+                    # the traceback's end is the item's evidence; the full one goes to the run's log
+                    # file (INFO), not the terminal, which shows one line per item
+                    logger.info("item %s raised", item_id, exc_info=True)
+                    evidence = Evidence(failures=[f"{type(exc).__name__}: {exc}"])
+                    evidence.excerpts.extend(traceback.format_exc().splitlines()[-12:])
+                    result = ItemResult(
+                        item_id,
+                        Status.FAIL,
+                        bi(f"The check itself failed: {type(exc).__name__}: {exc}",
+                           f"檢查本身失敗：{type(exc).__name__}: {exc}"),
+                        evidence,
+                    )
+            result.duration_s = round(time.perf_counter() - started, 2)
+            results.append(result)
+            done(result)
     return sorted(results, key=lambda r: order.index(r.id))
 
 

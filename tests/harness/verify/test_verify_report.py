@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +63,26 @@ def test_runner_item_that_raises_is_a_fail_naming_the_error() -> None:
     [result] = runner.run(target, Options(), ["1"], checks={"1": broken})
     assert result.status is Status.FAIL
     assert "gateway refused the connection" in result.summary["en"]
+
+
+def test_runner_restores_the_iam_setting_when_the_run_is_interrupted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    restored: list[bool] = []
+
+    def enforcement(target: Target, ids: list[str]) -> ExitStack:
+        stack = ExitStack()
+        stack.callback(restored.append, True)
+        return stack
+
+    def interrupted(target: Target, options: Options) -> ItemResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.iam_live, "enforcement_for", enforcement)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(Target("http://127.0.0.1:1/v1", None), Options(), ["1", "9"],
+                   checks={"1": interrupted})
+    assert restored == [True]
 
 
 def test_runner_on_a_deployed_stage_never_passes_what_it_cannot_run() -> None:
