@@ -99,10 +99,10 @@ class IamEnforcer:
         if identity is None:
             return _unrecognized(request, described)
         refused: HttpResponse | None = None
-        for resource in described.resources:
-            action = described.action or f"{service}:<unknown {request.method} {request.path}>"
-            if action == "sts:GetCallerIdentity":  # AWS: allowed whatever the policies say
-                continue
+        action = described.action or f"{service}:<unknown {request.method} {request.path}>"
+        # sts:GetCallerIdentity: AWS allows it whatever the policies say
+        resources = () if action == "sts:GetCallerIdentity" else described.resources
+        for resource in resources:
             decision = evaluate(list(identity.policies), action, resource)
             self._record(identity, action, resource, decision.allowed, decision.statement)
             if not decision.allowed and refused is None:
