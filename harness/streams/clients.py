@@ -2,12 +2,13 @@
 
 A mapping's poller reads its source in the source's region and account (the credential scope of
 the request that created it), as Lambda does: the account travels in moto's ``x-moto-account-id``
-header (the pollers sign with the harness's one set of credentials).
+header (over HTTP the pollers sign with the harness's one set of credentials).
 
 In the endpoint's own process the DynamoDB Streams pollers read through :class:`DirectStreamsClient`
 instead: the same JSON request the HTTP route carries, handed to the endpoint's request handler
 (reset gate, faults, moto's lock and dispatch) without botocore's serialization, a loopback HTTP
-hop and two thread hand-overs; about half the CPU and a few milliseconds per GetRecords.
+hop and two thread hand-overs; about half the CPU and a few milliseconds per GetRecords. Given
+the function's ARN, those reads are signed as its execution role, as Lambda reads a stream.
 """
 
 from __future__ import annotations
