@@ -69,10 +69,10 @@ LOGGER = logging.getLogger(__name__)
 EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
 #: Invocations' log lines are delivered in batches: the log thread waits this long after the
-#: first queued invocation, then sends everything queued with one sink call per function. AWS
-#: delivers a function's logs to CloudWatch Logs asynchronously, in batches ("Lambda ... sends
-#: logs to CloudWatch Logs asynchronously", the Lambda developer guide, monitoring/logging);
-#: one PutLogEvents per invocation was ~40 us of fixed cost each at 300 invocations/s.
+#: first queued invocation, then sends everything queued with one sink call per function. On
+#: AWS a function's logs arrive later still ("It might take 5 to 10 minutes for logs to show up
+#: after a function invocation", the Lambda developer guide, "Sending Lambda function logs to
+#: CloudWatch Logs"); one PutLogEvents per invocation was ~40 us of fixed cost each.
 LOG_FLUSH_S = 0.05
 LOG_BATCH_MAX = 200
 RESERVED_ENVIRONMENT_KEYS = frozenset(
