@@ -110,7 +110,7 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
-                # the route's integration timeout bounds each request (asyncio.wait_for below)
+                # the route's integration timeout bounds each request (asyncio.timeout below)
                 self._client = UpstreamPool(connect_timeout_s=CLIENT_BODY_TIMEOUT_S)
                 await send({"type": "lifespan.startup.complete"})
             if self._client is not None:
@@ -191,7 +191,8 @@ class Gateway:
     ) -> None:
         assert self._client is not None, "Gateway must be served (start()) to forward"
         try:
-            body = await asyncio.wait_for(read_body(receive), self.client_body_timeout_s)
+            async with asyncio.timeout(self.client_body_timeout_s):  # no task, as wait_for's
+                body = await read_body(receive)
         except TimeoutError:  # a client that never finishes its body does not hold a connection
             log["status"], log["errorType"] = 408, "ClientBodyTimeout"
             log["responseLength"] = await send_json(
@@ -210,10 +211,10 @@ class Gateway:
         headers = _upstream_headers(scope, ids)
         began = time.perf_counter()
         try:
-            response = await asyncio.wait_for(
-                self._client.request(method, self.upstream_url, target, headers, body),
-                route.timeout_ms / 1000,
-            )
+            async with asyncio.timeout(route.timeout_ms / 1000):
+                response = await self._client.request(
+                    method, self.upstream_url, target, headers, body
+                )
             status, out_headers, content = response.status, response.headers, response.body
         except TimeoutError:
             status, out_headers = 504, []

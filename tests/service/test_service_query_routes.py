@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from service.invoker import QueryLambdaRequest
 from tests.events import load_event
-from tests.service.fakes import FakeInvoker, ServiceClient
+from tests.service.fakes import FakeInvoker, ServiceClient, seed_lambda
 
 ROUTES = [
     ("/query/user", "user_id", "user", "test_user_001"),
@@ -176,3 +178,18 @@ def test_health_answers_ok_without_calling_lambda(
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "service": "query-service", "version": "3.0.0"}
     assert fake_invoker.calls == []
+
+
+def test_query_invoker_log_lines_carry_the_request_id(
+    client_factory: Any, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    def logging_lambda(request: QueryLambdaRequest, request_id: str) -> dict[str, Any]:
+        logging.getLogger("service.invoker").warning("from the invoke thread")
+        return seed_lambda(request, request_id)
+
+    client = client_factory(FakeInvoker(logging_lambda))
+    log_lines()  # what creating the app logged
+    response = client.post("/query/user", json={"user_id": "u1"}, headers={"X-Request-Id": "rid-7"})
+    assert response.status_code == 200
+    logged = [line for line in log_lines() if line["message"] == "from the invoke thread"]
+    assert [line.get("request_id") for line in logged] == ["rid-7"]

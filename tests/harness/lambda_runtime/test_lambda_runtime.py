@@ -42,16 +42,27 @@ class LogCollector:
             self._cond.notify_all()
 
     def wait_for(self, request_id: str, timeout_s: float = 10.0) -> list[str]:
-        """The lines of the invocation with this request id, once delivered."""
+        """The lines of the invocation with this request id (init lines to REPORT), once
+        delivered; a batch may hold several invocations of a function."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
                 for _, lines in self.batches:
-                    if any(request_id in line and line.startswith("START") for line in lines):
-                        return lines
+                    if f"START RequestId: {request_id} Version: $LATEST" in lines:
+                        return _invocation_lines(lines, request_id)
                 remaining = deadline - time.monotonic()
                 assert remaining > 0, f"no log lines for {request_id}"
                 self._cond.wait(remaining)
+
+
+def _invocation_lines(lines: list[str], request_id: str) -> list[str]:
+    start = lines.index(f"START RequestId: {request_id} Version: $LATEST")
+    first = start
+    while first > 0 and not lines[first - 1].startswith("REPORT RequestId: "):
+        first -= 1  # the init lines of this invocation's environment come before its START
+    report = f"REPORT RequestId: {request_id}\t"
+    last = next(i for i in range(start, len(lines)) if lines[i].startswith(report))
+    return lines[first : last + 1]
 
 
 def config_factory(name: str, handler: str, **kwargs: Any) -> FunctionConfig:
@@ -433,6 +444,22 @@ def test_invoke_logs_have_start_user_lines_end_report(
     assert used > 5
     assert report[5].startswith("Init Duration: ")
     assert not any("below the default level" in line for line in lines)
+
+
+def test_invoke_logs_queued_together_are_delivered_in_one_sink_call(
+    runtime: LambdaRuntime, logs: LogCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime.register(config_factory("echo", "handlers.echo"))
+    logs.wait_for(runtime.invoke("echo", b"{}").request_id)  # warm, and its logs delivered
+    delivered = len(logs.batches)
+    monkeypatch.setattr(lambda_runtime_module, "LOG_FLUSH_S", 2.0)  # a wide window, not a race
+    ids = [runtime.invoke("echo", b"{}").request_id for _ in range(4)]
+    for rid in ids:
+        assert logs.wait_for(rid)[-1].startswith(f"REPORT RequestId: {rid}\t")
+    assert len(logs.batches) == delivered + 1
+    assert [line for line in logs.batches[-1][1] if line.startswith("START")] == [
+        f"START RequestId: {rid} Version: $LATEST" for rid in ids
+    ]
 
 
 def test_invoke_tail_returns_last_4kb_of_the_log(runtime: LambdaRuntime) -> None:
