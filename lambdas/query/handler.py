@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 from aws_lambda_powertools import Logger
-from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer
 
 from lambdas.dynamodb_client import dynamodb_client, notification_table_name
 from lambdas.query.next_token import InvalidNextTokenError, decode_next_token, encode_next_token
@@ -76,19 +76,6 @@ def _query_parameters(request: QueryRequest, start_key: dict[str, Any] | None) -
     return parameters
 
 
-def _plain(value: dict[str, Any]) -> Any:
-    """An attribute value as ``TypeDeserializer`` returns it; S, N and NULL (every attribute
-    a read record has) without its per-value type dispatch (~3x faster), the rest through it."""
-    if len(value) == 1:
-        if isinstance(text := value.get("S"), str):
-            return text
-        if isinstance(number := value.get("N"), str):
-            return DYNAMODB_CONTEXT.create_decimal(number)  # what TypeDeserializer does for N
-        if value.get("NULL") is True:
-            return None
-    return _deserializer.deserialize(value)
-
-
 def run_query(request: QueryRequest) -> QueryResult:
     """Run one page of a validated query against the read table (DynamoDB errors raise)."""
     start_key = None
@@ -97,7 +84,7 @@ def run_query(request: QueryRequest) -> QueryResult:
     parameters = _query_parameters(request, start_key)  # built here from a validated request
     response = dynamodb_client(validate_parameters=False).query(**parameters)
     records = [
-        QueryRecord.from_item({k: _plain(v) for k, v in item.items()}).to_wire()
+        QueryRecord.from_item({k: _deserializer.deserialize(v) for k, v in item.items()}).to_wire()
         for item in response.get("Items", [])
     ]
     last_key = response.get("LastEvaluatedKey")

@@ -9,10 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from lambdas.query.handler import _plain, lambda_handler
+from lambdas.query.handler import lambda_handler
 from lambdas.query.next_token import encode_next_token
 from lambdas.stream_processor.handler import lambda_handler as stream_handler
 from tests.events import load_event
@@ -287,23 +286,3 @@ def test_query_encoded_token_round_trips_through_handler(dynamodb):
     result = lambda_handler({"query_type": "user", "id": "u-a", "next_token": token}, None)
 
     assert [r["created_at"] for r in result["records"]] == [1_700_000_000_000]
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        {"S": "tx_001"},
-        {"S": ""},
-        {"N": "1700000000000"},
-        {"N": "-1.5E+3"},
-        {"NULL": True},
-        {"BOOL": False},
-        {"L": [{"S": "a"}, {"N": "1"}]},
-        {"M": {"a": {"NULL": True}}},
-        {"SS": ["a", "b"]},
-        {"B": b"x"},
-    ],
-)
-def test_query_attribute_values_deserialize_as_boto3_does(value: dict[str, Any]) -> None:
-    expected = TypeDeserializer().deserialize(value)
-    assert _plain(value) == expected and type(_plain(value)) is type(expected)
