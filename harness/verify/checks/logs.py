@@ -36,7 +36,7 @@ def check_logs(target: Target, options: Options) -> ItemResult:
     ids = _send_sample(target.gateway_url)
     if target.local:
         _write_batch(target)
-    time.sleep(2.0)  # log delivery: the Lambda runtime ships its lines as each invocation ends
+    time.sleep(2.0)  # log delivery: the Lambda runtime ships its lines in batches every 50 ms
     trails: dict[str, dict[str, bool]] = {rid: {} for rid in ids}
     sources: dict[str, Status] = {}
 
