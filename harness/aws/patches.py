@@ -5,7 +5,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      looks at its own partition instead of sorting the whole table, and of it only the Limit + 1
      items moto can reach when nothing skips items (partition_index.query_window); item-bearing
      answers (Query, Scan, GetItem, BatchGetItem) written with one JSON dump instead of moto's
-     model-walking serializer (which costs ~1 ms per returned item); an item's byte size (for
+     model-walking serializer (which costs ~1 ms per returned item), by the default encoder
+     (answer_patches), and JSON answers are not scanned for an XML RequestId; an item's byte size (for
      the 1 MB page limit) computed directly, once per item until UpdateItem changes it, instead
      of twice per Query through DynamoType.
      Condition / filter expressions tokenized once per text.
@@ -45,6 +46,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from harness.aws.answer_patches import dump_answer, skip_request_id_scan_without_xml
 from harness.aws.partition_index import (
     PartitionIndex,
     gsi_sort_attributes,
@@ -115,6 +117,7 @@ INTERNALS: dict[str, str] = {
     "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
     "moto.backends:list_of_moto_modules": "",
     "moto.core.responses:method_names_from_class": "clazz",
+    "moto.core.responses:BaseResponse._enrich_response": "headers body",  # answer_patches
     # harness.aws.reset: a cheap reset
     "moto.iam.models:IAMBackend._init_aws_policies": "self",
     "moto.iam.models:mark_account_as_visited": "account_id access_key service region",
@@ -190,6 +193,7 @@ def apply() -> str:
             _patch_instance_tracking()
             _patch_per_request_classes()
             _patch_per_request_lookups()
+            skip_request_id_scan_without_xml()
             from harness.aws import warmup as moto_warmup  # noqa: PLC0415
 
             moto_warmup.look_up_keys_in_built_partitions()
@@ -392,7 +396,7 @@ def _patch_query() -> None:
             if action not in FAST_SERIALIZED or not isinstance(result, dict):
                 return original(self, action_result)
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-            return 200, headers, dynamo_json_dump(result)
+            return 200, headers, dump_answer(result, dynamo_json_dump)
 
         return serialized
 
