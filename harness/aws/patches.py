@@ -9,7 +9,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      (answer_patches), and JSON answers are not scanned for an XML RequestId; an item's byte size (for
      the 1 MB page limit) computed directly, once per item until UpdateItem changes it, instead
      of twice per Query through DynamoType.
-     Condition / filter expressions tokenized once per text.
+     Condition / filter expressions tokenized once per text, and parsed once per request
+     (condition_patches).
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
   3. HTML 500s: crashes in DynamoDB / Streams actions become AWS-shaped JSON errors
      (the generic fallback for every other service is in harness.aws.moto_app).
@@ -47,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.aws.answer_patches import dump_answer, skip_request_id_scan_without_xml
+from harness.aws.condition_patches import parse_conditions_once
 from harness.aws.partition_index import (
     PartitionIndex,
     gsi_sort_attributes,
@@ -118,6 +120,10 @@ INTERNALS: dict[str, str] = {
     "moto.backends:list_of_moto_modules": "",
     "moto.core.responses:method_names_from_class": "clazz",
     "moto.core.responses:BaseResponse._enrich_response": "headers body",  # answer_patches
+    # condition_patches: the handler's parse, then the model's
+    "moto.dynamodb.responses:create_condition_expression_parser": "expr names values",
+    "moto.dynamodb.models:get_filter_expression": "expr names values",
+    "moto.dynamodb.models.table:get_filter_expression": "expr names values",
     # harness.aws.reset: a cheap reset
     "moto.iam.models:IAMBackend._init_aws_policies": "self",
     "moto.iam.models:mark_account_as_visited": "account_id access_key service region",
@@ -194,6 +200,7 @@ def apply() -> str:
             _patch_per_request_classes()
             _patch_per_request_lookups()
             skip_request_id_scan_without_xml()
+            parse_conditions_once()
             from harness.aws import warmup as moto_warmup  # noqa: PLC0415
 
             moto_warmup.look_up_keys_in_built_partitions()
