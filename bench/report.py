@@ -8,7 +8,8 @@ latency vs offered write rate, Query latency vs table size (ours vs plain moto).
 ``inprocess`` = moto's ``mock_aws`` with the handlers called directly (bench/inprocess.py);
 ``moto_server`` = plain ``python -m moto.server`` (unpatched) where the operation exists there;
 ``spawned`` = a Lambda environment started as a new interpreter. It reuses the measuring
-functions of bench_api, bench_cold_start and bench_endpoint. ``make test`` wall time is read
+functions of bench_api, bench_cold_start and bench_endpoint (sync: bench_sync_latency's
+``write_to_readable``: each write waits on a signal, then real gateway GETs). ``make test`` wall time is read
 from ``--out``/make-test.json, written by a recorded run (the table says when).
 """
 
