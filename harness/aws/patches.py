@@ -47,6 +47,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from harness.aws import item_json
 from harness.aws.answer_patches import dump_answer, skip_request_id_scan_without_xml
 from harness.aws.condition_patches import parse_conditions_once
 from harness.aws.partition_index import (
@@ -60,6 +61,7 @@ from harness.aws.partition_index import (
 from harness.aws.responses import (
     error_response,
     item_size,
+    plain_item,
     plain_items_result,
     validation_message,
     with_event_source_arn,
@@ -302,8 +304,12 @@ def _patch_query() -> None:
                 else None
             )
             _state.presorted = (self, sort_attributes) if sort_attributes is not None else None
+            item_json.forget()
             try:
-                return original(self, *args, **kwargs)
+                answer = original(self, *args, **kwargs)
+                if _state.shallow_results:  # the stored items themselves: their JSON is kept
+                    item_json.remember(answer[0])
+                return answer
             finally:
                 _state.hint = None
                 _state.presorted = None
@@ -382,6 +388,7 @@ def _patch_query() -> None:
                 table = self.tables.get(table_name)
                 if ok and item is not None:
                     item.__dict__.pop(SIZE_ATTRIBUTE, None)  # changed in place
+                    item.__dict__.pop(item_json.JSON_ATTRIBUTE, None)
                 elif not ok:
                     _size_generation[0] += 1  # a partial change: forget every size
                 if table is not None:
@@ -403,7 +410,9 @@ def _patch_query() -> None:
             if action not in FAST_SERIALIZED or not isinstance(result, dict):
                 return original(self, action_result)
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-            return 200, headers, dump_answer(result, dynamo_json_dump)
+            answer = dump_answer(result, dynamo_json_dump)
+            texts = action_result.__dict__.get(item_json.ITEMS_JSON)
+            return 200, headers, answer if texts is None else item_json.splice(answer, texts)
 
         return serialized
 
@@ -411,7 +420,13 @@ def _patch_query() -> None:
         from moto.core.responses import ActionResult  # noqa: PLC0415
 
         def __init__(self: Any, result: object) -> None:
-            # moto converts every value recursively; flat items (most answers) are copied directly.
+            # moto converts every value recursively; flat items (most answers) are copied directly,
+            # and a Query's stored items are written from the JSON text they keep (item_json).
+            texts = item_json.take(result, _size_generation[0],
+                                   lambda attrs: plain_item(attrs, dynamo_to_dict))
+            if texts is not None and isinstance(result, dict):
+                result = {**result, "Items": item_json.ITEMS_MARK}
+                self.__dict__[item_json.ITEMS_JSON] = texts
             ActionResult.__init__(self, plain_items_result(result, dynamo_to_dict))
 
         return __init__

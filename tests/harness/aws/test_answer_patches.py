@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import moto.core.responses as moto_responses
 import pytest
@@ -60,3 +63,77 @@ def test_xml_answers_still_get_the_request_id_in_their_body() -> None:
     headers, enriched = BaseResponse._enrich_response({}, body)
     assert f"<RequestId>{headers['x-amzn-requestid']}</RequestId>" in enriched
     assert "placeholder" not in enriched
+
+
+# ---- item_json: Query items written from the JSON text kept on each stored item ----------------
+
+
+def test_spliced_answer_is_byte_for_byte_the_plain_dump() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    from harness.aws import item_json
+    from harness.aws.responses import plain_item, plain_items_result
+
+    stored = [Item(None, None, {"user_id": {"S": f"ü-{i}"}, "n": {"N": str(i)},
+                                "m": {"M": {"k": {"L": [{"S": "x"}, {"NULL": True}]}}}})
+              for i in range(3)]
+    answer = {"Count": 3, "ScannedCount": 3, "Items": [item.attrs for item in stored],
+              "LastEvaluatedKey": {"user_id": {"S": "ü-2"}}}
+    expected = json.dumps(plain_items_result(answer, dynamo_to_dict))
+    for _ in range(2):  # texts made, then texts kept
+        item_json.remember(stored)
+        texts = item_json.take(answer, 0, lambda attrs: plain_item(attrs, dynamo_to_dict))
+        assert texts is not None
+        rest = plain_items_result({**answer, "Items": item_json.ITEMS_MARK}, dynamo_to_dict)
+        assert item_json.splice(json.dumps(rest), texts) == expected
+
+
+@pytest.fixture()
+def dynamodb(aws_client_factory: Any) -> Any:
+    return aws_client_factory("dynamodb")
+
+
+@pytest.fixture()
+def table(dynamodb: Any) -> Iterator[str]:
+    name = f"j-{uuid.uuid4().hex[:10]}"
+    dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"},
+                   {"AttributeName": "created_at", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"},
+                              {"AttributeName": "created_at", "AttributeType": "N"}],
+    )
+    for n in range(3):
+        dynamodb.put_item(TableName=name, Item={"user_id": {"S": "u"}, "created_at": {"N": str(n)},
+                                                "title": {"S": f"t{n}"}})
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+def _titles(dynamodb: Any, table: str, **extra: Any) -> list[Any]:
+    answer = dynamodb.query(TableName=table, KeyConditionExpression="user_id = :u",
+                            ExpressionAttributeValues={":u": {"S": "u"}}, **extra)
+    return [item.get("title", {}).get("S") for item in answer["Items"]]
+
+
+def test_kept_texts_are_used_and_follow_every_write(
+    dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.aws import responses
+
+    assert _titles(dynamodb, table) == ["t0", "t1", "t2"]
+    converted: list[object] = []
+    plain = responses.plain_item
+    monkeypatch.setattr(moto_patches, "plain_item",
+                        lambda attrs, slow: converted.append(attrs) or plain(attrs, slow))
+    assert _titles(dynamodb, table) == ["t0", "t1", "t2"]
+    assert converted == []  # every item written from its kept text
+    key = {"user_id": {"S": "u"}, "created_at": {"N": "1"}}
+    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET title = :t",
+                         ExpressionAttributeValues={":t": {"S": "changed"}})
+    dynamodb.put_item(TableName=table, Item={**key, "created_at": {"N": "2"}, "title": {"S": "new"}})
+    assert _titles(dynamodb, table) == ["t0", "changed", "new"]
+    assert len(converted) == 2  # the updated item and the replaced one
+    assert _titles(dynamodb, table, ProjectionExpression="created_at") == [None, None, None]
+    assert _titles(dynamodb, table, ScanIndexForward=False, Limit=2) == ["new", "changed"]
