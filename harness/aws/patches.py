@@ -8,7 +8,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      model-walking serializer (which costs ~1 ms per returned item), by the default encoder
      (answer_patches), and JSON answers are not scanned for an XML RequestId; an item's byte size (for
      the 1 MB page limit) computed directly, once per item until UpdateItem changes it, instead
-     of twice per Query through DynamoType.
+     of twice per Query through DynamoType; the JSON text of a stored item answered by a Query
+     kept on it the same way (item_json).
      Condition / filter expressions tokenized once per text, and parsed once per request
      (condition_patches).
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
