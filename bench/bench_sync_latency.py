@@ -15,11 +15,13 @@ faults), measured in the same run. Where the time goes stage by stage: bench_syn
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,57 @@ from harness.stack.provision import aws_client  # noqa: E402
 
 REGION = "ap-southeast-1"
 SCENARIOS = [(100.0, 0.0), (100.0, 0.10), (1000.0, 0.0), (1000.0, 0.10)]
+
+
+async def write_to_readable(state: dict[str, Any], rate: float, count: int) -> list[float]:
+    """Write ``count`` command records at ``rate``/s; ms from each write's start until a gateway
+    GET (``POST /v1/query/user``, a user of its own) answered with it.
+
+    Each follower waits on a signal that the read side holds the record, then asks the gateway:
+    the signal is a strongly consistent GetItem of its read key on notification-records at the
+    endpoint, asked again without pausing (one moto lookup each, where every gateway GET is a
+    gateway, load balancer, replica, Lambda and moto Query that would compete for the two cores
+    with the write path it measures). The figure ends at the answer of a real GET that held the
+    record; if that GET did not (yet) hold it, the gateway is asked again without pausing.
+    """
+    edge = aws_client("dynamodb", state["edge_url"], REGION)
+    url, run = state["gateway_url"], uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+
+    def landed(user: str, created_at: int, deadline: float) -> None:
+        key = {"user_id": {"S": user}, "created_at": {"N": str(created_at)}}
+        while time.perf_counter() < deadline:
+            if "Item" in edge.get_item(TableName="notification-records", Key=key,
+                                       ConsistentRead=True):
+                return
+
+    async with httpx.AsyncClient(timeout=30.0) as client:
+
+        async def follow(user: str, created_at: int, written: float) -> None:
+            deadline = written + 10.0
+            await asyncio.to_thread(landed, user, created_at, deadline)
+            while time.perf_counter() < deadline:
+                response = await client.post(url + "/query/user", json={"user_id": user})
+                if response.status_code == 200 and response.json()["count"] > 0:
+                    latencies.append((time.perf_counter() - written) * 1000.0)
+                    return
+            latencies.append(float("inf"))
+
+        followers = []
+        began = time.perf_counter()
+        for index in range(count):
+            await asyncio.sleep(max(began + index / rate - time.perf_counter(), 0))
+            user, created_at = f"sync-{run}-{index}", 1_750_000_000_000 + index
+            item = {"transaction_id": {"S": f"tx-{run}-{index}"},
+                    "created_at": {"N": str(created_at)}, "user_id": {"S": user},
+                    "notification_title": {"S": "sync"}, "status": {"S": "SENT"},
+                    "platform": {"S": "IOS"}, "device_token": {"S": "bench-device"},
+                    "payload": {"S": "{}"}}
+            written = time.perf_counter()  # from the write's start, as a client sees it
+            await asyncio.to_thread(edge.put_item, TableName="command-records", Item=item)
+            followers.append(asyncio.create_task(follow(user, created_at, written)))
+        await asyncio.gather(*followers)
+    return latencies
 
 
 class GatewayProbe:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import os
 import statistics
 import sys
@@ -53,6 +54,17 @@ class Hooks:
         self.stages: Stages = collections.defaultdict(dict)
         self.actions: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
         self.counting = False
+        self.gc_pauses: list[tuple[float, float, int]] = []  # (start, ms, generation)
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """gc.callbacks: every collection of this process (moto's and the pollers' heap)."""
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+        elif self.counting:
+            self.gc_pauses.append((self._gc_started, (now - self._gc_started) * 1000,
+                                   int(info["generation"])))
 
     def mark(self, tx: Any, stage: str) -> None:
         if tx and stage not in self.stages[tx]:
@@ -110,6 +122,7 @@ class Hooks:
                     entry[0] += 1
                     entry[1] += time.thread_time() - started
 
+        gc.callbacks.append(self.on_gc)
         StreamShard.add = traced_add  # type: ignore[method-assign]
         Table.put_item = traced_put  # type: ignore[method-assign]
         poller._ShardWorker._read = traced_read  # type: ignore[method-assign]
@@ -148,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between samples")
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="samples before the measured ones (0: the first write is measured)")
+    parser.add_argument("--warm-reads", type=int, default=20,
+                        help="gateway reads before any write (make bench's API load comes first)")
+    parser.add_argument("--slowest", type=int, default=5,
+                        help="print the stage breakdown of this many slowest samples")
     args = parser.parse_args(argv)
     from harness.stack.stack import Stack, StackConfig
 
@@ -164,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
             endpoint.stop()
     report(hooks, *measured, args.samples)
+    breakdown(hooks, measured[0], args.slowest)
     return 0
 
 
@@ -197,14 +217,17 @@ def run(hooks: Hooks, edge: str, gateway: str, args: argparse.Namespace) -> tupl
         polls.append(count)
         return tx
 
-    for index in range(10):  # warm-up: every worker and connection exists
+    for _ in range(args.warm_reads):  # the read path is warm, the write path as after `up`
+        http.post(gateway + "/query/user", json={"user_id": f"warm-{run_id}"})
+    for index in range(args.warmup):  # warm-up: every worker and connection exists
         sample(index)
     hooks.stages.clear()
+    polls.clear()
     processes, threads = _cpu_by_process(), _cpu_by_thread_group()
     hooks.counting = True
     began = time.perf_counter()
     txs = []
-    for index in range(10, 10 + args.samples):
+    for index in range(args.warmup, args.warmup + args.samples):
         txs.append(sample(index))
         time.sleep(args.gap)
     wall = time.perf_counter() - began
@@ -238,6 +261,13 @@ def report(hooks: Hooks, txs: list[str], polls: list[int], wall: float,
                   f"p90 {_pct(steps, 0.9):6.1f} ms | since sent median "
                   f"{statistics.median(since):6.1f} p99 {_pct(since, 0.99):6.1f} ms")
         previous = stage
+    pauses = hooks.gc_pauses
+    for generation in (0, 1, 2):
+        times = [ms for _, ms, gen in pauses if gen == generation]
+        if times:
+            print(f"  gc generation {generation} in this process: {len(times)} collections, "
+                  f"max {max(times):.1f} ms, total {sum(times):.0f} ms "
+                  f"({len(gc.get_objects()):,} objects tracked now)")
     print(f"CPU per sample by process ({wall:.1f} s of wall clock):")
     for pid, (label, spent) in sorted(cpu.items(), key=lambda e: -e[1][1]):
         if spent > 0.01:
@@ -248,6 +278,30 @@ def report(hooks: Hooks, txs: list[str], polls: list[int], wall: float,
     print("  moto by action (per sample: count x CPU ms each): " + ", ".join(
         f"{action} {count / n:.2f} x {spent * 1000 / max(count, 1):.2f}"
         for action, (count, spent) in sorted(hooks.actions.items(), key=lambda e: -e[1][1])))
+
+
+def breakdown(hooks: Hooks, txs: list[str], slowest: int) -> None:
+    """The stage steps (ms) of the median sample and of the ``slowest`` ones: who owns the tail."""
+    def total(tx: str) -> float:
+        stages = hooks.stages[tx]
+        return stages.get("readable", float("inf")) - stages["sent"]
+
+    ordered = sorted(txs, key=total)
+    if not ordered:
+        return
+    picks = [("p50", ordered[len(ordered) // 2])]
+    picks += [(f"#{rank + 1} slowest", tx) for rank, tx in enumerate(ordered[::-1][:slowest])]
+    print("stage steps (ms) of single samples:")
+    for label, tx in picks:
+        stages, steps, previous = hooks.stages[tx], [], "sent"
+        for stage in STAGES[1:]:
+            if stage in stages and previous in stages:
+                steps.append(f"{stage} +{(stages[stage] - stages[previous]) * 1000:.1f}")
+                previous = stage
+        sent, end = stages["sent"], stages.get("readable", stages["sent"] + 10)
+        collected = sum(ms for began, ms, _ in hooks.gc_pauses if sent <= began <= end)
+        print(f"  {label:>11} {tx.rsplit('-', 1)[-1]:>4} total {total(tx) * 1000:6.1f}: "
+              + ", ".join(steps) + (f" | gc {collected:.1f}" if collected >= 0.5 else ""))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ latency vs offered write rate, Query latency vs table size (ours vs plain moto).
 ``inprocess`` = moto's ``mock_aws`` with the handlers called directly (bench/inprocess.py);
 ``moto_server`` = plain ``python -m moto.server`` (unpatched) where the operation exists there;
 ``spawned`` = a Lambda environment started as a new interpreter. It reuses the measuring
-functions of bench_api, bench_cold_start and bench_endpoint. ``make test`` wall time is read
+functions of bench_api, bench_cold_start and bench_endpoint (sync: bench_sync_latency's
+``write_to_readable``: each write waits on a signal, then real gateway GETs). ``make test`` wall time is read
 from ``--out``/make-test.json, written by a recorded run (the table says when).
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import bench_api
 import bench_cold_start
 import bench_stack
+import bench_sync_latency
 import idle_rss
 import inprocess
 import psutil
@@ -68,8 +70,9 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
             cpu[level] = bench_api.cpu_per_request(
                 before, bench_api.cpu_by_role(state["pid"]), len(loads[level].latencies_ms)
             )
-        sync = asyncio.run(bench_api.sync_latency(state, 5.0, args.sync_samples))
-        rates = {r: asyncio.run(bench_api.sync_latency(state, r, int(r * args.rate_seconds)))
+        sync = asyncio.run(bench_sync_latency.write_to_readable(state, 5.0, args.sync_samples))
+        rates = {r: asyncio.run(bench_sync_latency.write_to_readable(state, r,
+                                                                     int(r * args.rate_seconds)))
                  for r in (2.0, 10.0, 25.0)}
         rss, processes = bench_api.stack_rss_mb(state["pid"])
         time.sleep(args.idle_settle)  # the load's last requests and environments settle
@@ -281,7 +284,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     parser.add_argument("--seconds", type=float, default=6.0, help="per API concurrency level")
     parser.add_argument("--samples", type=int, default=100, help="Invoke and Query samples")
-    parser.add_argument("--sync-samples", type=int, default=60)
+    parser.add_argument("--sync-samples", type=int, default=200,
+                        help="writes followed at 5/s (p99 of 60 would be their maximum)")
     parser.add_argument("--rate-seconds", type=float, default=3.0, help="per offered write rate")
     parser.add_argument("--starts", type=int, default=10, help="cold starts per mode")
     parser.add_argument("--max-items", type=int, default=100_000, help="largest table size")

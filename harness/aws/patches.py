@@ -5,10 +5,13 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      looks at its own partition instead of sorting the whole table, and of it only the Limit + 1
      items moto can reach when nothing skips items (partition_index.query_window); item-bearing
      answers (Query, Scan, GetItem, BatchGetItem) written with one JSON dump instead of moto's
-     model-walking serializer (which costs ~1 ms per returned item); an item's byte size (for
+     model-walking serializer (which costs ~1 ms per returned item), by the default encoder
+     (answer_patches), and JSON answers are not scanned for an XML RequestId; an item's byte size (for
      the 1 MB page limit) computed directly, once per item until UpdateItem changes it, instead
-     of twice per Query through DynamoType.
-     Condition / filter expressions tokenized once per text.
+     of twice per Query through DynamoType; the JSON text of a stored item answered by a Query
+     kept on it the same way (item_json).
+     Condition / filter expressions tokenized once per text, and parsed once per request
+     (condition_patches).
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
   3. HTML 500s: crashes in DynamoDB / Streams actions become AWS-shaped JSON errors
      (the generic fallback for every other service is in harness.aws.moto_app).
@@ -45,6 +48,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from harness.aws import item_json
+from harness.aws.answer_patches import dump_answer, skip_request_id_scan_without_xml
+from harness.aws.condition_patches import parse_conditions_once
 from harness.aws.partition_index import (
     PartitionIndex,
     gsi_sort_attributes,
@@ -56,6 +62,7 @@ from harness.aws.partition_index import (
 from harness.aws.responses import (
     error_response,
     item_size,
+    plain_item,
     plain_items_result,
     validation_message,
     with_event_source_arn,
@@ -115,6 +122,11 @@ INTERNALS: dict[str, str] = {
     "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
     "moto.backends:list_of_moto_modules": "",
     "moto.core.responses:method_names_from_class": "clazz",
+    "moto.core.responses:BaseResponse._enrich_response": "headers body",  # answer_patches
+    # condition_patches: the handler's parse, then the model's
+    "moto.dynamodb.responses:create_condition_expression_parser": "expr names values",
+    "moto.dynamodb.models:get_filter_expression": "expr names values",
+    "moto.dynamodb.models.table:get_filter_expression": "expr names values",
     # harness.aws.reset: a cheap reset
     "moto.iam.models:IAMBackend._init_aws_policies": "self",
     "moto.iam.models:mark_account_as_visited": "account_id access_key service region",
@@ -190,6 +202,8 @@ def apply() -> str:
             _patch_instance_tracking()
             _patch_per_request_classes()
             _patch_per_request_lookups()
+            skip_request_id_scan_without_xml()
+            parse_conditions_once()
             from harness.aws import warmup as moto_warmup  # noqa: PLC0415
 
             moto_warmup.look_up_keys_in_built_partitions()
@@ -291,8 +305,12 @@ def _patch_query() -> None:
                 else None
             )
             _state.presorted = (self, sort_attributes) if sort_attributes is not None else None
+            item_json.forget()
             try:
-                return original(self, *args, **kwargs)
+                answer = original(self, *args, **kwargs)
+                if _state.shallow_results:  # the stored items themselves: their JSON is kept
+                    item_json.remember(answer[0])
+                return answer
             finally:
                 _state.hint = None
                 _state.presorted = None
@@ -371,6 +389,7 @@ def _patch_query() -> None:
                 table = self.tables.get(table_name)
                 if ok and item is not None:
                     item.__dict__.pop(SIZE_ATTRIBUTE, None)  # changed in place
+                    item.__dict__.pop(item_json.JSON_ATTRIBUTE, None)
                 elif not ok:
                     _size_generation[0] += 1  # a partial change: forget every size
                 if table is not None:
@@ -392,7 +411,9 @@ def _patch_query() -> None:
             if action not in FAST_SERIALIZED or not isinstance(result, dict):
                 return original(self, action_result)
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-            return 200, headers, dynamo_json_dump(result)
+            answer = dump_answer(result, dynamo_json_dump)
+            texts = action_result.__dict__.get(item_json.ITEMS_JSON)
+            return 200, headers, answer if texts is None else item_json.splice(answer, texts)
 
         return serialized
 
@@ -400,7 +421,13 @@ def _patch_query() -> None:
         from moto.core.responses import ActionResult  # noqa: PLC0415
 
         def __init__(self: Any, result: object) -> None:
-            # moto converts every value recursively; flat items (most answers) are copied directly.
+            # moto converts every value recursively; flat items (most answers) are copied directly,
+            # and a Query's stored items are written from the JSON text they keep (item_json).
+            texts = item_json.take(result, _size_generation[0],
+                                   lambda attrs: plain_item(attrs, dynamo_to_dict))
+            if texts is not None and isinstance(result, dict):
+                result = {**result, "Items": item_json.ITEMS_MARK}
+                self.__dict__[item_json.ITEMS_JSON] = texts
             ActionResult.__init__(self, plain_items_result(result, dynamo_to_dict))
 
         return __init__

@@ -98,15 +98,15 @@ def plain_items_result(result: Any, slow: Any) -> Any:
     out = {}
     for key, value in result.items():
         if key == "Items" and isinstance(value, list):
-            out[key] = [_plain_item(item, slow) for item in value]
+            out[key] = [plain_item(item, slow) for item in value]
         elif key == "Item" and isinstance(value, dict):
-            out[key] = _plain_item(value, slow)
+            out[key] = plain_item(value, slow)
         else:
             out[key] = slow(value)
     return out
 
 
-def _plain_item(attrs: dict[str, Any], slow: Any) -> Any:
+def plain_item(attrs: dict[str, Any], slow: Any) -> Any:
     plain = {}
     for name, attr in attrs.items():
         kind = getattr(attr, "type", None)
