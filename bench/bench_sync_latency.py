@@ -39,16 +39,20 @@ REGION = "ap-southeast-1"
 SCENARIOS = [(100.0, 0.0), (100.0, 0.10), (1000.0, 0.0), (1000.0, 0.10)]
 
 
+SIGNAL_PAUSE_S = 0.002  # adds at most 2 ms (1 ms on average) to a sample
+
+
 async def write_to_readable(state: dict[str, Any], rate: float, count: int) -> list[float]:
     """Write ``count`` command records at ``rate``/s; ms from each write's start until a gateway
     GET (``POST /v1/query/user``, a user of its own) answered with it.
 
     Each follower waits on a signal that the read side holds the record, then asks the gateway:
     the signal is a strongly consistent GetItem of its read key on notification-records at the
-    endpoint, asked again without pausing (one moto lookup each, where every gateway GET is a
+    endpoint, asked every ``SIGNAL_PAUSE_S`` (one moto lookup each, where every gateway GET is a
     gateway, load balancer, replica, Lambda and moto Query that would compete for the two cores
-    with the write path it measures). The figure ends at the answer of a real GET that held the
-    record; if that GET did not (yet) hold it, the gateway is asked again without pausing.
+    with the write path it measures; the pause keeps the signal itself from taking a core). The
+    figure ends at the answer of a real GET that held the record; if that GET did not (yet) hold
+    it, the gateway is asked again without pausing.
     """
     edge = aws_client("dynamodb", state["edge_url"], REGION)
     url, run = state["gateway_url"], uuid.uuid4().hex[:8]
@@ -60,6 +64,7 @@ async def write_to_readable(state: dict[str, Any], rate: float, count: int) -> l
             if "Item" in edge.get_item(TableName="notification-records", Key=key,
                                        ConsistentRead=True):
                 return
+            time.sleep(SIGNAL_PAUSE_S)
 
     async with httpx.AsyncClient(timeout=30.0) as client:
 
