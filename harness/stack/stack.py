@@ -150,10 +150,17 @@ class Stack:
         t = time.perf_counter()
         account = getattr(backend, "account_id", None)
         from harness.stack.ecs_service import EcsService  # noqa: PLC0415
-        from harness.stack.provision import Provisioner, aws_client  # noqa: PLC0415 - see the top
+        from harness.stack.provision import (  # noqa: PLC0415 - see the top
+            Provisioner,
+            aws_client,
+            new_session,
+        )
 
+        # One boto3 session for provisioning and telemetry: botocore's endpoint data and each
+        # service's model are read once (aws_client makes one client at a time from it).
+        session = new_session()
         if account is None:
-            account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
+            account = aws_client("sts", edge, cfg.region, session).get_caller_identity()["Account"]
         self.infra = infra = load_infra_cached(
             cfg.root, region=cfg.region, account_id=account, cache_dir=cfg.state_dir / "cache"
         )
@@ -161,7 +168,9 @@ class Stack:
         from harness.stack.telemetry import Telemetry, ecs_tasks  # noqa: PLC0415
 
         # metrics, task logs, autoscaling and the task role's credentials (telemetry.py)
-        self.telemetry = Telemetry(infra, edge, cfg.region, time_scale=cfg.time_scale)
+        self.telemetry = Telemetry(
+            infra, edge, cfg.region, time_scale=cfg.time_scale, session=session
+        )
 
         # The ECS service's tasks boot (separate processes) while the AWS side is provisioned.
         self.ecs = EcsService(
@@ -183,7 +192,9 @@ class Stack:
         replica_thread.start()
 
         # Clients and the Lambda zip are made while the endpoint boots.
-        provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
+        provisioner = Provisioner(
+            infra, edge, progress=self.progress, vendor_dir=vendor_dir, session=session
+        )
         provisioner.prepare()
         if launch is not None:
             backend.wait_ready()  # type: ignore[attr-defined]
