@@ -9,6 +9,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -271,7 +272,17 @@ def _run_foreground(
         config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False)
     )
     signal.signal(signal.SIGTERM, _interrupt)  # `down` sends SIGTERM: tear down as on Ctrl-C
+    # One query through the gateway (a cold query-lambda) proves the read path; it runs as soon
+    # as the gateway, the tasks and the functions are there, beside the seed, not after it.
+    probe: list[health.Check] = []
+
+    def probe_read_path() -> None:
+        if stack.wait_queryable(timeout_s=120.0) and stack.gateway is not None:
+            probe.append(health.read_path(stack.gateway.stage_url, timeout_s=30.0))
+
+    prober = threading.Thread(target=probe_read_path, name="read-path-probe", daemon=True)
     try:
+        prober.start()
         with _spinner("bringing the stack up…"):
             stack.start()
     except (StackError, BackendUnavailable, InfraError) as exc:
@@ -285,7 +296,8 @@ def _run_foreground(
             f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
         ) from None
     state = {"status": "healthy", **stack.state()}
-    ready = health.read_path(state["gateway_url"], timeout_s=30.0)  # a cold query-lambda
+    prober.join(timeout=35.0)
+    ready = probe[0] if probe else health.read_path(state["gateway_url"], timeout_s=30.0)
     if not ready.ok:
         # Nothing can serve a query (no replica, the Lambda down): not ready, whatever /health says.
         stack.stop()

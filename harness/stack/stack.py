@@ -82,6 +82,9 @@ class Stack:
         self.log_dir = self.config.state_dir / "logs"
         self._telemetry_lock = threading.Lock()
         self._stopped = False
+        # what a query through the gateway needs: the functions, and healthy tasks behind it
+        self._functions_made = threading.Event()
+        self._tasks_serving = threading.Event()
 
     @property
     def replicas(self) -> EcsService | None:
@@ -203,6 +206,7 @@ class Stack:
 
         t = time.perf_counter()
         provisioner.apply_resources()
+        self._functions_made.set()
         # The ECS objects and the REST API are only described on the endpoint (the harness serves
         # them itself): they are made while the mapping's first Lambda environment starts and the
         # seed travels the stream (mostly a Lambda's work, in its own process), not beside the
@@ -256,6 +260,15 @@ class Stack:
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
 
+    def wait_queryable(self, timeout_s: float) -> bool:
+        """Block until a query through the gateway can be answered (the gateway serves, the
+        tasks are healthy, the functions exist), while :meth:`start` still seeds; False if not
+        within ``timeout_s``. Lets a caller probe the read path beside the seed."""
+        deadline = time.monotonic() + timeout_s
+        return self._tasks_serving.wait(timeout_s) and self._functions_made.wait(
+            max(0.0, deadline - time.monotonic())
+        )
+
     def _control_plane(self, provisioner: Any, edge: str, serving: threading.Thread) -> None:
         """The ECS objects and the REST API on the endpoint; then, on the embedded endpoint,
         ``aws ecs ...`` there drives the tasks (the service exists on it first); then, once the
@@ -298,6 +311,7 @@ class Stack:
         self._timed("gateway_ready", self._t0)
         self.ecs.wait_healthy()
         self._timed("replicas_healthy", self._t0)
+        self._tasks_serving.set()
         self.progress(
             f"{len(self.load_balancer.healthy_targets())} ECS tasks healthy "
             f"({self.ecs.scale.describe()})"
