@@ -7,7 +7,6 @@ differs. The same code provisions the embedded endpoint and LocalStack.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import io
 import json
@@ -170,15 +169,23 @@ class Provisioner:
         return self.apply_mappings()
 
     def apply_resources(self) -> ProvisionResult:
-        """The data plane without its event source mappings (see :meth:`apply_data_plane`)."""
-        steps = [self.log_groups, self.queues, self.roles]
-        steps += [functools.partial(self.table, table) for table in self.infra.tables]
-        with ThreadPoolExecutor(len(steps), thread_name_prefix="provision") as pool:
-            for future in [pool.submit(step) for step in steps]:
-                future.result()  # the first failure is raised, after every step has ended
+        """The data plane without its event source mappings (see :meth:`apply_data_plane`).
+
+        As Terraform walks its graph: each resource once what it references exists, independent
+        ones in parallel. A function needs its role and (``depends_on``) its log group, not the
+        tables or queues, so the functions are made together while the tables may still be.
+        """
         code = self._lambda_code()
-        for function in self.infra.functions:
-            self.function(function, code)
+        workers = 4 + len(self.infra.tables) + len(self.infra.functions)
+        with ThreadPoolExecutor(workers, thread_name_prefix="provision") as pool:
+            log_groups, roles = pool.submit(self.log_groups), pool.submit(self.roles)
+            rest = [pool.submit(self.queues)]
+            rest += [pool.submit(self.table, table) for table in self.infra.tables]
+            log_groups.result()  # a failure is raised once every started step has ended
+            roles.result()
+            rest += [pool.submit(self.function, spec, code) for spec in self.infra.functions]
+            for future in rest:
+                future.result()
         return self.result
 
     def apply_mappings(self) -> ProvisionResult:
