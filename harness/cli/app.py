@@ -381,10 +381,14 @@ def _detach(
     deadline = time.monotonic() + timeout_s
     try:
         with _spinner("bringing the stack up in the background…"):
+            signalled = False
             while (left := deadline - time.monotonic()) > 0:
                 # ready (a byte), the child gone (EOF), or a second passed: look at the child
-                if select.select([ready_read], [], [], min(left, 1.0))[0]:
-                    os.read(ready_read, 1)
+                if signalled:  # the pipe said its last: the child is exiting (or writing state)
+                    time.sleep(min(left, 0.02))
+                elif select.select([ready_read], [], [], min(left, 1.0))[0]:
+                    os.read(ready_read, 1)  # "1" (healthy) or b"" (closed)
+                    signalled = True
                 state = state_file.read(state_dir)
                 if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
                     print_summary(state)
