@@ -6,8 +6,10 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -221,7 +223,7 @@ def up(
     if detach:
         raise typer.Exit(
             _detach(
-                lambda: _run_foreground(
+                lambda on_ready: _run_foreground(
                     backend,
                     edge_port,
                     gateway_port,
@@ -230,6 +232,7 @@ def up(
                     seed,
                     state_dir,
                     time_scale,
+                    on_ready,
                 ),
                 state_dir,
             )
@@ -248,7 +251,9 @@ def _run_foreground(
     seed: bool,
     state_dir: Path,
     time_scale: float = 1.0,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
+    """Run the stack until Ctrl-C/SIGTERM; ``on_ready()`` once state.json says it is healthy."""
     from harness.stack.stack import Stack, StackConfig, StackError
     from harness.stack.terraform import InfraError
 
@@ -267,8 +272,18 @@ def _run_foreground(
         config, progress=lambda message: console.print(f"[green]✓[/] {message}", highlight=False)
     )
     signal.signal(signal.SIGTERM, _interrupt)  # `down` sends SIGTERM: tear down as on Ctrl-C
+    # One query through the gateway (a cold query-lambda) proves the read path; it runs as soon
+    # as the gateway, the tasks and the functions are there, beside the seed, not after it.
+    probe: list[health.Check] = []
+
+    def probe_read_path() -> None:
+        if stack.wait_queryable(timeout_s=120.0) and stack.gateway is not None:
+            probe.append(health.read_path(stack.gateway.stage_url, timeout_s=30.0))
+
+    prober = threading.Thread(target=probe_read_path, name="read-path-probe", daemon=True)
     try:
-        with console.status("bringing the stack up…"):
+        prober.start()
+        with _spinner("bringing the stack up…"):
             stack.start()
     except (StackError, BackendUnavailable, InfraError) as exc:
         raise fail(str(exc)) from None
@@ -281,13 +296,16 @@ def _run_foreground(
             f"the stack failed to start: {exc} (see {state_dir / 'logs' / 'harness.log'})"
         ) from None
     state = {"status": "healthy", **stack.state()}
-    ready = health.read_path(state["gateway_url"], timeout_s=30.0)  # a cold query-lambda
+    prober.join(timeout=35.0)
+    ready = probe[0] if probe else health.read_path(state["gateway_url"], timeout_s=30.0)
     if not ready.ok:
         # Nothing can serve a query (no replica, the Lambda down): not ready, whatever /health says.
         stack.stop()
         raise fail(f"the stack came up but cannot serve: {ready.component}: {ready.detail}")
     try:
         state_file.write(state_dir, state)
+        if on_ready is not None:
+            on_ready()
         print_summary(state)
         console.print("\n[dim]Ctrl-C stops the stack.[/]")
         # On a terminal the replica table stays live; either way state.json follows replacements.
@@ -317,6 +335,12 @@ def _run_foreground(
         os._exit(0)
 
 
+def _spinner(message: str) -> contextlib.AbstractContextManager[object]:
+    """rich's status spinner on a terminal; elsewhere (a log, a pipe) nothing: its refresh thread
+    would wake 12.5 times a second through the start-up to draw nothing."""
+    return console.status(message) if console.is_terminal else contextlib.nullcontext()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -332,11 +356,15 @@ def status_table(state: dict[str, Any]) -> Table:
     return table
 
 
-def _detach(run: Callable[[], None], state_dir: Path, timeout_s: float = 120.0) -> int:
+def _detach(
+    run: Callable[[Callable[[], None]], None], state_dir: Path, timeout_s: float = 120.0
+) -> int:
     """Run the stack in a forked, session-leading child; return once it reports healthy.
 
     A fork (not a new interpreter) because this process has already imported the CLI: the child
-    starts the stack at once. Nothing has started a thread yet, so the fork is safe.
+    starts the stack at once. Nothing has started a thread yet, so the fork is safe. The child
+    says "healthy" through a pipe, after writing state.json: this process sleeps in ``select``
+    meanwhile instead of polling the file (polling took ~0.1 CPU-s a second from the start-up).
     """
     log_dir = state_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -344,41 +372,63 @@ def _detach(run: Callable[[], None], state_dir: Path, timeout_s: float = 120.0) 
     log_path = log_dir / "up.log"
     sys.stdout.flush()
     sys.stderr.flush()
+    ready_read, ready_write = os.pipe()  # not inherited by the stack's own subprocesses
     pid = os.fork()
     if pid == 0:
-        _become_background_stack(run, log_path)
+        os.close(ready_read)
+        _become_background_stack(run, log_path, ready_write)
+    os.close(ready_write)
     deadline = time.monotonic() + timeout_s
-    with console.status("bringing the stack up in the background…"):
-        while time.monotonic() < deadline:
-            state = state_file.read(state_dir)
-            if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
-                print_summary(state)
-                console.print(f"\nStop it with: {command_path()} down", highlight=False)
-                return 0
-            exited, status = os.waitpid(pid, os.WNOHANG)
-            if exited:
-                tail = log_path.read_text(errors="replace").splitlines()[-15:]
-                err.print("\n".join(tail))
-                raise fail(
-                    f"the stack exited with code {os.waitstatus_to_exitcode(status)} "
-                    f"(full log: {log_path})"
-                )
-            time.sleep(0.02)
+    try:
+        with _spinner("bringing the stack up in the background…"):
+            signalled = False
+            while (left := deadline - time.monotonic()) > 0:
+                # ready (a byte), the child gone (EOF), or a second passed: look at the child
+                if signalled:  # the pipe said its last: the child is exiting (or writing state)
+                    time.sleep(min(left, 0.02))
+                elif select.select([ready_read], [], [], min(left, 1.0))[0]:
+                    os.read(ready_read, 1)  # "1" (healthy) or b"" (closed)
+                    signalled = True
+                state = state_file.read(state_dir)
+                if state is not None and state.get("pid") == pid and state.get("status") == "healthy":
+                    print_summary(state)
+                    console.print(f"\nStop it with: {command_path()} down", highlight=False)
+                    return 0
+                exited, status = os.waitpid(pid, os.WNOHANG)
+                if exited:
+                    tail = log_path.read_text(errors="replace").splitlines()[-15:]
+                    err.print("\n".join(tail))
+                    raise fail(
+                        f"the stack exited with code {os.waitstatus_to_exitcode(status)} "
+                        f"(full log: {log_path})"
+                    )
+    finally:
+        os.close(ready_read)
     os.kill(pid, signal.SIGTERM)
     raise fail(f"the stack was not healthy after {timeout_s:g} s (log: {log_path})")
 
 
-def _become_background_stack(run: Callable[[], None], log_path: Path) -> NoReturn:
-    """In the forked child: leave the terminal's session, log to ``log_path``, run, exit."""
+def _become_background_stack(
+    run: Callable[[Callable[[], None]], None], log_path: Path, ready_fd: int
+) -> NoReturn:
+    """In the forked child: leave the terminal's session, log to ``log_path``, run, exit;
+    one byte on ``ready_fd`` tells the parent that state.json says healthy."""
     global console, err
     code = 1
+
+    def ready() -> None:
+        with contextlib.suppress(OSError):  # the parent may be gone (Ctrl-C): the stack runs on
+            os.write(ready_fd, b"1")
+        with contextlib.suppress(OSError):
+            os.close(ready_fd)
+
     try:
         os.setsid()  # Ctrl-C in the terminal that ran `up --detach` no longer reaches the stack
         redirect_output(log_path)
         os.environ["TERM"] = "dumb"
         console = Console(file=sys.stdout, force_terminal=False, soft_wrap=True)
         err = Console(file=sys.stderr, force_terminal=False, soft_wrap=True)
-        run()  # returns only through os._exit or an exception
+        run(ready)  # returns only through os._exit or an exception
         code = 0
     except typer.Exit as exc:
         code = exc.exit_code

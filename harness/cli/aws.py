@@ -14,7 +14,6 @@ from rich.console import Console
 
 from harness.cli.hints import aws_environment, command_path
 from harness.cli.options import StateDir, state_dir_or_found
-from harness.contracts.diff import diff, load_declarations, load_document
 from harness.stack import state as state_file
 from harness.stack.project import default_project_dir
 
@@ -225,6 +224,9 @@ def register(
         ] = False,
     ) -> None:
         """Report the changes from OLD to NEW: breaking, declared and non-breaking."""
+        # here, not at the top: `up` and `--help` need not load YAML and the differ
+        from harness.contracts.diff import diff, load_declarations, load_document  # noqa: PLC0415
+
         try:
             report = diff(load_document(old), load_document(new), load_declarations(declared))
         except (OSError, ValueError) as exc:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from harness.cli.options import StateDir, state_dir_or_found
-from harness.faults.client import FaultApiError, FaultsClient, kill_replica
 from harness.faults.spec import KINDS
 from harness.stack import state as state_file
+
+if TYPE_CHECKING:  # imported where used: httpx costs ~0.2 CPU-s, which `up` and `--help` skip
+    from harness.faults.client import FaultsClient
 
 EndpointUrl = Annotated[
     str | None, typer.Option("--endpoint-url", help="AWS endpoint (default: the running stack's).")
@@ -37,8 +40,20 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         return state
 
     def client(state_dir: Path | None, endpoint_url: str | None) -> FaultsClient:
+        from harness.faults.client import FaultsClient  # noqa: PLC0415 - see the top
+
         url = endpoint_url or str(running_state(state_dir)["edge_url"])
         return FaultsClient(url)
+
+    @contextlib.contextmanager
+    def refused() -> Iterator[None]:
+        """The control API's refusal as the CLI's one-line error."""
+        from harness.faults.client import FaultApiError  # noqa: PLC0415 - see the top
+
+        try:
+            yield
+        except FaultApiError as exc:
+            raise fail(str(exc)) from None
 
     @fault_app.command("add")
     def add(
@@ -78,10 +93,8 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
                                 "count": count, "seed": seed}  # fmt: skip
         spec = {name: value for name, value in spec.items() if value is not None}
         with client(state_dir, endpoint_url) as faults:
-            try:
+            with refused():
                 fault = faults.add(spec)
-            except FaultApiError as exc:
-                raise fail(str(exc)) from None
         console.print_json(json.dumps(fault))
 
     @fault_app.command("list")
@@ -92,10 +105,8 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
     ) -> None:
         """List the live faults with how often each was in scope and fired."""
         with client(state_dir, endpoint_url) as faults:
-            try:
+            with refused():
                 listed = faults.list()
-            except FaultApiError as exc:
-                raise fail(str(exc)) from None
         if as_json:
             console.print_json(json.dumps(listed))
             return
@@ -119,19 +130,15 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
     ) -> None:
         """Remove one fault; prints its final counts."""
         with client(state_dir, endpoint_url) as faults:
-            try:
+            with refused():
                 console.print_json(json.dumps(faults.remove(fault_id)))
-            except FaultApiError as exc:
-                raise fail(str(exc)) from None
 
     @fault_app.command("clear")
     def clear(state_dir: StateDir = None, endpoint_url: EndpointUrl = None) -> None:
         """Remove every fault."""
         with client(state_dir, endpoint_url) as faults:
-            try:
+            with refused():
                 console.print(f"cleared {faults.clear()} fault(s)")
-            except FaultApiError as exc:
-                raise fail(str(exc)) from None
 
     @fault_app.command("kill-replica")
     def kill_replica_command(
@@ -141,10 +148,10 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         state_dir: StateDir = None,
     ) -> None:
         """SIGKILL one service replica (the stack replaces it, as ECS replaces a stopped task)."""
-        try:
+        from harness.faults.client import kill_replica  # noqa: PLC0415 - see the top
+
+        with refused():
             killed = kill_replica(running_state(state_dir).get("replicas", []), replica)
-        except FaultApiError as exc:
-            raise fail(str(exc)) from None
         console.print(f"killed replica {killed['id']} (pid {killed['pid']}, {killed['url']})")
 
 

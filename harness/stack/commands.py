@@ -184,11 +184,18 @@ def _collision_hint(last: dict[str, Any] | None, transaction_id: str | None) -> 
 
 
 def seed(
-    dynamodb: Any, records: list[dict[str, Any]] | None = None, *, timeout_s: float = 20.0
+    dynamodb: Any,
+    records: list[dict[str, Any]] | None = None,
+    *,
+    timeout_s: float = 20.0,
+    after_write: Callable[[], None] | None = None,
 ) -> int:
-    """Write the seed through the write side and wait until every record is on the read side."""
+    """Write the seed through the write side and wait until every record is on the read side;
+    ``after_write()`` runs between the two (e.g. to wait for the stream's mapping)."""
     records = load_seed() if records is None else records
     put_commands(dynamodb, records)
+    if after_write is not None:
+        after_write()
     for record in records:
         wait_for_sync(
             dynamodb,

@@ -82,6 +82,9 @@ class Stack:
         self.log_dir = self.config.state_dir / "logs"
         self._telemetry_lock = threading.Lock()
         self._stopped = False
+        # what a query through the gateway needs: the functions, and healthy tasks behind it
+        self._functions_made = threading.Event()
+        self._tasks_serving = threading.Event()
 
     @property
     def replicas(self) -> EcsService | None:
@@ -150,10 +153,17 @@ class Stack:
         t = time.perf_counter()
         account = getattr(backend, "account_id", None)
         from harness.stack.ecs_service import EcsService  # noqa: PLC0415
-        from harness.stack.provision import Provisioner, aws_client  # noqa: PLC0415 - see the top
+        from harness.stack.provision import (  # noqa: PLC0415 - see the top
+            Provisioner,
+            aws_client,
+            new_session,
+        )
 
+        # One boto3 session for provisioning and telemetry: botocore's endpoint data and each
+        # service's model are read once (aws_client makes one client at a time from it).
+        session = new_session()
         if account is None:
-            account = aws_client("sts", edge, cfg.region).get_caller_identity()["Account"]
+            account = aws_client("sts", edge, cfg.region, session).get_caller_identity()["Account"]
         self.infra = infra = load_infra_cached(
             cfg.root, region=cfg.region, account_id=account, cache_dir=cfg.state_dir / "cache"
         )
@@ -161,7 +171,9 @@ class Stack:
         from harness.stack.telemetry import Telemetry, ecs_tasks  # noqa: PLC0415
 
         # metrics, task logs, autoscaling and the task role's credentials (telemetry.py)
-        self.telemetry = Telemetry(infra, edge, cfg.region, time_scale=cfg.time_scale)
+        self.telemetry = Telemetry(
+            infra, edge, cfg.region, time_scale=cfg.time_scale, session=session
+        )
 
         # The ECS service's tasks boot (separate processes) while the AWS side is provisioned.
         self.ecs = EcsService(
@@ -183,7 +195,9 @@ class Stack:
         replica_thread.start()
 
         # Clients and the Lambda zip are made while the endpoint boots.
-        provisioner = Provisioner(infra, edge, progress=self.progress, vendor_dir=vendor_dir)
+        provisioner = Provisioner(
+            infra, edge, progress=self.progress, vendor_dir=vendor_dir, session=session
+        )
         provisioner.prepare()
         if launch is not None:
             backend.wait_ready()  # type: ignore[attr-defined]
@@ -192,6 +206,7 @@ class Stack:
 
         t = time.perf_counter()
         provisioner.apply_resources()
+        self._functions_made.set()
         # The ECS objects and the REST API are only described on the endpoint (the harness serves
         # them itself): they are made while the mapping's first Lambda environment starts and the
         # seed travels the stream (mostly a Lambda's work, in its own process), not beside the
@@ -210,10 +225,30 @@ class Stack:
             daemon=True,
         )
         control.start()
-        provisioner.apply_mappings()
-        if cfg.endpoint_url:  # code built elsewhere may not load there: say so now, not as a timeout
-            self._check_functions(provisioner)
-        self._timed("provision", t)
+        # CreateEventSourceMapping starts the function's first environment (~1 s on 2 cores).
+        # A mapping that starts at TRIM_HORIZON (infra/) reads the stream from its oldest
+        # record, as on AWS, so the seed is written meanwhile rather than after it.
+        mapping_error: list[BaseException] = []
+        mappings = threading.Thread(
+            target=self._run,
+            args=(functools.partial(self._mappings, provisioner), mapping_error),
+            name="provision-mappings",
+            daemon=True,
+        )
+        provision_started = t
+
+        def mappings_made() -> None:
+            mappings.join()
+            if mapping_error:
+                raise mapping_error[0]
+            self._timed("provision", provision_started)
+
+        early = cfg.seed and all(
+            m.settings.get("StartingPosition") == "TRIM_HORIZON" for m in infra.mappings
+        )
+        mappings.start()
+        if not early:
+            mappings_made()
         if cfg.seed:
             t = time.perf_counter()
             from harness.stack.commands import (  # noqa: PLC0415
@@ -226,7 +261,9 @@ class Stack:
             since_ms = int(time.time() * 1000)
             try:
                 count_seeded = seed(
-                    provisioner.client("dynamodb"), load_seed(seed_file(cfg.root))
+                    provisioner.client("dynamodb"),
+                    load_seed(seed_file(cfg.root)),
+                    after_write=mappings_made if early else None,
                 )
             except SyncTimeout as exc:
                 message = f"the seed did not sync: {exc}"
@@ -244,6 +281,20 @@ class Stack:
         assert self.gateway is not None
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
+
+    def _mappings(self, provisioner: Any) -> None:
+        provisioner.apply_mappings()
+        if self.config.endpoint_url:  # code built elsewhere may not load there: say so now
+            self._check_functions(provisioner)
+
+    def wait_queryable(self, timeout_s: float) -> bool:
+        """Block until a query through the gateway can be answered (the gateway serves, the
+        tasks are healthy, the functions exist), while :meth:`start` still seeds; False if not
+        within ``timeout_s``. Lets a caller probe the read path beside the seed."""
+        deadline = time.monotonic() + timeout_s
+        return self._tasks_serving.wait(timeout_s) and self._functions_made.wait(
+            max(0.0, deadline - time.monotonic())
+        )
 
     def _control_plane(self, provisioner: Any, edge: str, serving: threading.Thread) -> None:
         """The ECS objects and the REST API on the endpoint; then, on the embedded endpoint,
@@ -287,6 +338,7 @@ class Stack:
         self._timed("gateway_ready", self._t0)
         self.ecs.wait_healthy()
         self._timed("replicas_healthy", self._t0)
+        self._tasks_serving.set()
         self.progress(
             f"{len(self.load_balancer.healthy_targets())} ECS tasks healthy "
             f"({self.ecs.scale.describe()})"

@@ -67,13 +67,19 @@ class Telemetry:
     """Owns the credentials server, the metric sink, the log shipper and the autoscalers."""
 
     def __init__(
-        self, infra: Infra, endpoint_url: str, region: str, *, time_scale: float = 1.0
+        self,
+        infra: Infra,
+        endpoint_url: str,
+        region: str,
+        *,
+        time_scale: float = 1.0,
+        session: boto3.session.Session | None = None,  # shared with provisioning: data read once
     ) -> None:
         self.infra = infra
         self.endpoint_url = endpoint_url
         self.region = region
         self.time_scale = time_scale
-        self._session = boto3.session.Session()
+        self._session = session or boto3.session.Session()
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.credentials: ContainerCredentialsServer | None = None

@@ -363,13 +363,15 @@ class EventSourceMappings:
             )
         cell.append(poller)
         mapping.poller = poller
-        poller.start()
         prewarm = getattr(self._runtime, "prewarm", None)
         if prewarm is not None and mapping.enabled:
+            # before the poller starts: records already in the stream (TRIM_HORIZON) would
+            # otherwise be invoked while this environment is forked, and start a second one
             try:  # its first batch follows at once: let the function initialise meanwhile
                 prewarm(config.function_arn)
             except Exception:  # noqa: BLE001 - the invocation will start one (and say why not)
                 LOG.debug("prewarming %s failed", config.function_name, exc_info=True)
+        poller.start()
 
     def _poller_ready(self, mapping: MappingState, poller: Poller) -> None:
         with self._lock:

@@ -196,3 +196,17 @@ def test_url_builders_compile_on_first_use_and_still_build(
     assert adapter.build("root", {}) == "/"
     assert adapter.build("table", {"name": "t2"}) == "/tables/t2"
     assert compiled == ["/tables/<name>", "/"]  # once each, on first use
+
+
+def test_moto_reads_every_model_through_one_loader_with_the_same_answers(endpoint: Any) -> None:
+    """The endpoint shares one botocore loader with moto; a model read through it is the model a
+    fresh loader reads (botocore's data plus moto's extras)."""
+    from moto.core import utils
+
+    create_loader: Any = getattr(utils, "create_loader")  # noqa: B009 - not in moto's __all__
+    assert hasattr(create_loader, "__wrapped_by_harness__")  # the endpoint installed it
+    assert create_loader() is create_loader()
+    fresh = create_loader.__wrapped_by_harness__()
+    load: Any = getattr(utils, "_load_service_model")  # noqa: B009
+    for service, kind in (("dynamodb", "service-2"), ("logs", "paginators-1")):
+        assert load(service, kind) == fresh.load_service_model(service, kind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -356,3 +357,43 @@ def test_endpoint_boto3_invalid_mapping_is_an_aws_error(lambda_stack):
         lam.create_event_source_mapping(
             FunctionName="no-such-function", EventSourceArn=lambda_stack["stream_arn"],
             StartingPosition="LATEST")
+
+
+class PrewarmingRuntime(FakeRuntime):
+    """A runtime whose prewarm (one environment forked ahead of the first batch) takes a while."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def prewarm(self, name: str) -> None:
+        self.events.append("prewarm started")
+        time.sleep(0.5)  # a fork server busy preparing another function
+        self.events.append("prewarm ended")
+
+    def invoke(self, name: str, payload: bytes, **options: Any) -> Any:
+        if options.get("invocation_type") != "DryRun":  # DryRun: the create's existence check
+            self.events.append("invoke")
+        return super().invoke(name, payload, **options)
+
+
+def test_records_already_in_the_stream_reach_the_prewarmed_environment_not_a_second_one(
+        moto_url):
+    """A TRIM_HORIZON mapping created after the writes (the stack's seed) invokes only once its
+    prewarmed environment exists: invoking during the prewarm would start a second one."""
+    runtime = PrewarmingRuntime()
+    runtime.register("fn", lambda event: None)
+    aws = clients(moto_url)
+    table = f"src-{uuid.uuid4().hex[:8]}"
+    stream_arn = create_source_table(aws["dynamodb"], table)
+    put(aws["dynamodb"], table, "written-before-the-mapping")
+    esm = EventSourceMappings(endpoint_url=moto_url, region=REGION, account_id=ACCOUNT,
+                              runtime=runtime, timings=FAST)
+    esm.start()
+    try:
+        status, _ = call(esm, "POST", body=valid(EventSourceArn=stream_arn))
+        assert status == 202
+        wait_until(lambda: runtime.invocations("fn"), what="the record's batch")
+        assert runtime.events[:3] == ["prewarm started", "prewarm ended", "invoke"]
+    finally:
+        esm.stop()
