@@ -8,9 +8,16 @@ function is registered, the server reads its code instead (``ast``; nothing of i
 - imports the modules it imports that live outside its code (site-packages, the standard
   library), as it does for those the children report;
 - builds, once and with placeholder credentials, a client of each AWS service the code names
-  in a ``client("...")`` / ``resource("...")`` call, then drops it. Nothing is sent; what stays
-  is botocore's and the standard library's module-level state a first client fills (parsed
-  models and rules, compiled patterns, memoised answers), which every fork then finds filled.
+  in a ``client("...")`` / ``resource("...")`` call, then drops it; what stays is botocore's and
+  the standard library's module-level state a first client fills (parsed models and rules,
+  compiled patterns, memoised answers), which every fork then finds filled;
+- with that client, makes each operation the code calls by name (``x.query(...)``: a method
+  named as the operation's snake_case name), without parameters, once, against a responder
+  in this process on a loopback port that answers ``200 {}`` (:func:`warm_calls`): nothing
+  reaches AWS or the harness's endpoint. A first request fills more module-level state
+  (``abc`` subclass caches of botocore's and urllib3's types, compiled URL and header patterns,
+  signing's lazily imported hashing, the parsers' shape caches), ~5 ms CPU of every new
+  environment's first call (``bench/bench_cold_start.py --event query``).
 
 It also discovers pydantic's plugins once (see :func:`share_pydantic_plugins`).
 Standard library only, like ``forkserver_process.py``, which loads it beside itself.
@@ -21,10 +28,19 @@ from __future__ import annotations
 import ast
 import gc
 import os
+import socket
 import sys
+import threading
 from typing import Any
 
-__all__ = ["forget_shared_plugins", "scan", "share_pydantic_plugins", "warm_clients"]
+__all__ = [
+    "called_names",
+    "forget_shared_plugins",
+    "scan",
+    "share_pydantic_plugins",
+    "warm_calls",
+    "warm_clients",
+]
 
 #: a code directory with more Python files than this is only partly read
 MAX_FILES = 500
@@ -46,8 +62,19 @@ def scan(code_dir: str, own: set[str]) -> tuple[list[str], list[str]]:
     return list(modules), list(services)
 
 
-#: what a file imports and the services it names, by path, while its stat stays the same
-_READ: dict[str, tuple[tuple[int, int], list[str], list[str]]] = {}
+def called_names(code_dir: str) -> set[str]:
+    """Method names the code calls (``x.name(...)``): which operations :func:`warm_calls` makes."""
+    names: set[str] = set()
+    for path in _python_files(code_dir):
+        _read(path)
+        if path in _READ:
+            names.update(_READ[path][3])
+    return names
+
+
+#: what a file imports, the services it names and the methods it calls, by path, while its
+#: stat stays the same
+_READ: dict[str, tuple[tuple[int, int], list[str], list[str], list[str]]] = {}
 
 
 def _read(path: str) -> tuple[list[str], list[str]]:
@@ -62,14 +89,18 @@ def _read(path: str) -> tuple[list[str], list[str]]:
         return [], []  # the child's own import reports it
     modules: list[str] = []
     services: list[str] = []
+    methods: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules.append(node.module)
-        elif isinstance(node, ast.Call) and (service := _service_name(node)) is not None:
-            services.append(service)
-    _READ[path] = (key, modules, services)
+        elif isinstance(node, ast.Call):
+            if (service := _service_name(node)) is not None:
+                services.append(service)
+            if isinstance(node.func, ast.Attribute):
+                methods.append(node.func.attr)
+    _READ[path] = (key, modules, services, methods)
     return modules, services
 
 
@@ -114,6 +145,104 @@ def warm_clients(services: list[str], warmed: set[str]) -> None:
         except Exception:  # noqa: BLE001 - not a service here: the child finds out itself
             pass
     gc.collect()  # botocore's clients hold cycles: collected before the next fork freezes them
+
+
+#: operations made per service at most (the first ones the code calls, in the model's order)
+MAX_CALLS = 4
+_WARM_TIMEOUT_S = 2.0
+_ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
+    b"x-amzn-RequestId: fork-server-warm-up\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+)
+
+
+def warm_calls(services: list[str], methods: set[str], warmed: set[tuple[str, str]]) -> int:
+    """Make each operation of ``services`` the code calls by name once, against a loopback
+    responder of this process (placeholder credentials; one attempt; nothing else is sent).
+
+    Any outcome is fine (an answer that does not parse as the operation's output raises): what
+    counts is the module-level state a first request fills. The responder's thread ends before
+    this returns, so the next fork copies no thread. Returns how many requests were answered.
+    """
+    answered = 0
+    if not services or "boto3.session" not in sys.modules or "botocore.config" not in sys.modules:
+        return answered
+    session_module, config_module = sys.modules["boto3.session"], sys.modules["botocore.config"]
+    xform_name = sys.modules["botocore"].xform_name
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(_WARM_TIMEOUT_S)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        config = config_module.Config(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            parameter_validation=False,  # the operation is made without its parameters
+            connect_timeout=_WARM_TIMEOUT_S,
+            read_timeout=_WARM_TIMEOUT_S,
+        )
+        for service in services:
+            done = (service, ",".join(sorted(methods)))
+            if done in warmed:  # registered again with the same code: nothing new to make
+                continue
+            warmed.add(done)
+            try:
+                client = session_module.Session(
+                    aws_access_key_id="fork-server",
+                    aws_secret_access_key="fork-server",  # noqa: S106 - a placeholder
+                    region_name="us-east-1",
+                ).client(service, endpoint_url=url, config=config)
+            except Exception:  # noqa: BLE001 - not a service here: the child finds out itself
+                continue
+            names = [xform_name(op) for op in client.meta.service_model.operation_names]
+            todo = [n for n in names if n in methods and (service, n) not in warmed][:MAX_CALLS]
+            for name in todo:
+                warmed.add((service, name))
+                answered += _call_once(listener, getattr(client, name))
+            client.close()
+    gc.collect()
+    return answered
+
+
+def _call_once(listener: socket.socket, operation: Any) -> bool:
+    answered: list[bool] = []
+    responder = threading.Thread(target=_answer_once, args=(listener, answered), daemon=True)
+    responder.start()
+    try:
+        operation()
+    except Exception:  # noqa: BLE001 - {} is not every operation's output: the call still ran
+        pass
+    responder.join(_WARM_TIMEOUT_S * 2)
+    return bool(answered)
+
+
+def _answer_once(listener: socket.socket, answered: list[bool]) -> None:
+    """Accept one connection, read one request, answer ``200 {}``."""
+    try:
+        connection, _ = listener.accept()
+    except OSError:
+        return
+    with connection:
+        connection.settimeout(_WARM_TIMEOUT_S)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip() or b"0")
+            while len(body) < length:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            connection.sendall(_ANSWER)
+            answered.append(True)
+        except (OSError, ValueError):
+            pass
 
 
 def share_pydantic_plugins() -> None:

@@ -357,3 +357,26 @@ def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
     assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["json"], [])
     app.write_text("import csv, boto3\nboto3.client('sqs')\n")  # a code update in place
     assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["csv", "boto3"], ["sqs"])
+
+
+def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
+    tmp_path: Path,
+) -> None:
+    """The server's warm-up request: only operations the code names, answered in-process."""
+    import threading
+
+    from harness.lambda_runtime import forkserver_warm
+
+    (tmp_path / "app.py").write_text(
+        "import boto3\nc = boto3.client('dynamodb')\n"
+        "def handler(event, context):\n    return c.query(TableName='t'), c.not_an_operation()\n"
+    )
+    modules, services = forkserver_warm.scan(str(tmp_path), {"app"})
+    methods = forkserver_warm.called_names(str(tmp_path))
+    assert {"query", "not_an_operation", "client"} <= methods
+    threads = threading.active_count()
+    warmed: set[tuple[str, str]] = set()
+    assert forkserver_warm.warm_calls(services, methods, warmed) == 1  # Query, answered
+    assert ("dynamodb", "query") in warmed
+    assert threading.active_count() == threads  # the responder is gone before the next fork
+    assert forkserver_warm.warm_calls(services, methods, warmed) == 0  # made once
