@@ -380,3 +380,30 @@ def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
     assert ("dynamodb", "query") in warmed
     assert threading.active_count() == threads  # the responder is gone before the next fork
     assert forkserver_warm.warm_calls(services, methods, warmed) == 0  # made once
+
+
+def test_the_functions_modules_are_compiled_in_the_server_and_never_served_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of exactly the bytes the server compiled gets its code; changed bytes compile."""
+    import importlib._bootstrap_external as external
+
+    from harness.lambda_runtime import forkserver_warm
+
+    # the server patches the class for good; this process gets it back after the test
+    monkeypatch.setattr(
+        external.SourceLoader, "source_to_code", external.SourceLoader.source_to_code
+    )
+    app = tmp_path / "app.py"
+    app.write_text("VALUE = 1\n")
+    forkserver_warm.scan(str(tmp_path), {"app"})
+    forkserver_warm.share_compiled_code()
+    loader = external.SourceFileLoader("app", str(app))
+    code = loader.source_to_code(app.read_bytes(), str(app))
+    assert code is forkserver_warm._COMPILED[str(app)][1]
+    assert loader.source_to_code(app.read_bytes(), str(tmp_path / "elsewhere.py")) is not code
+    app.write_text("VALUE = 2\n")  # a code update the server has not read: compiled here
+    changed = loader.source_to_code(app.read_bytes(), str(app))
+    namespace: dict[str, Any] = {}
+    exec(changed, namespace)  # noqa: S102 - the test's own two-line module
+    assert namespace["VALUE"] == 2
