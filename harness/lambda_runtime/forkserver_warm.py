@@ -40,6 +40,7 @@ __all__ = [
     "scan",
     "share_compiled_code",
     "share_pydantic_plugins",
+    "share_ssl_contexts",
     "warm_calls",
     "warm_clients",
 ]
@@ -137,6 +138,51 @@ def share_compiled_code() -> None:
 
     source_to_code.shared = True  # type: ignore[attr-defined]
     loader.source_to_code = source_to_code
+
+
+#: SSL contexts a new environment's first client and credential chain make (the client's
+#: endpoint, the container and instance metadata fetchers), plus one
+SPARE_SSL_CONTEXTS = 4
+_SPARE_SSL: list[Any] = []
+
+
+def share_ssl_contexts() -> None:
+    """Build botocore's default SSL contexts in the server; each child takes its own copies.
+
+    Every ``URLLib3Session`` makes a new ``SSLContext`` even for ``http://`` endpoints; a new
+    environment makes three (~0.7 ms CPU each after a fork). The server builds a few with
+    botocore's own ``create_urllib3_context()`` and its defaults; after the fork each child has
+    private copies of them, never used by the server or by any other child, and its first calls
+    with those defaults take one each instead of building one. A context is only handed out
+    unused, and never where ``SSLKEYLOGFILE`` is set (the function's environment decides that
+    context's key log, so the child builds it).
+    """
+    httpsession: Any = sys.modules.get("botocore.httpsession")
+    if (
+        httpsession is None
+        or getattr(httpsession.create_urllib3_context, "shared", False)
+        or os.environ.get("SSLKEYLOGFILE")
+    ):
+        return
+    original = httpsession.create_urllib3_context
+    server = os.getpid()
+    spare = _SPARE_SSL
+    try:
+        spare[:] = [original() for _ in range(SPARE_SSL_CONTEXTS)]
+    except Exception:  # noqa: BLE001 - no SSL here: the children do without
+        spare.clear()
+        return
+
+    def create_urllib3_context(
+        ssl_version: Any = None, cert_reqs: Any = None, options: Any = None, ciphers: Any = None
+    ) -> Any:
+        defaults = ssl_version is None and cert_reqs is None and options is None and not ciphers
+        if defaults and spare and os.getpid() != server and not os.environ.get("SSLKEYLOGFILE"):
+            return spare.pop()
+        return original(ssl_version, cert_reqs, options, ciphers)
+
+    create_urllib3_context.shared = True  # type: ignore[attr-defined]
+    httpsession.create_urllib3_context = create_urllib3_context
 
 
 def _python_files(code_dir: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -407,3 +408,36 @@ def test_the_functions_modules_are_compiled_in_the_server_and_never_served_stale
     namespace: dict[str, Any] = {}
     exec(changed, namespace)  # noqa: S102 - the test's own two-line module
     assert namespace["VALUE"] == 2
+
+
+def test_a_child_takes_the_servers_spare_ssl_contexts_the_server_never_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Default contexts only, unused, in a child only, and not where SSLKEYLOGFILE is set."""
+    import botocore.httpsession as httpsession
+
+    from harness.lambda_runtime import forkserver_warm
+
+    monkeypatch.setattr(httpsession, "create_urllib3_context", httpsession.create_urllib3_context)
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    forkserver_warm.share_ssl_contexts()
+    create = httpsession.create_urllib3_context
+    spares = [id(c) for c in forkserver_warm._SPARE_SSL]
+    assert len(spares) == forkserver_warm.SPARE_SSL_CONTEXTS
+    assert id(create()) not in spares  # in the server: built anew every time
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child: its copies of the spares, each handed out once, then built anew
+        custom = create(ciphers="ECDHE+AESGCM")  # not the defaults: built
+        seen = [create() for _ in range(forkserver_warm.SPARE_SSL_CONTEXTS + 1)]
+        ok = [id(c) for c in seen[:-1]] == spares[::-1] and id(seen[-1]) not in spares
+        os.environ["SSLKEYLOGFILE"] = os.devnull
+        forkserver_warm._SPARE_SSL.append(seen[-1])  # one left: still not handed out now
+        ok = ok and id(custom) not in spares and create() is not seen[-1]
+        os.write(write, b"ok" if ok else b"bad")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"ok"
