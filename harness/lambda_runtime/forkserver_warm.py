@@ -300,26 +300,15 @@ def _answer_once(listener: socket.socket, answered: list[bool]) -> None:
         connection, _ = listener.accept()
     except OSError:
         return
-    with connection:
-        connection.settimeout(_WARM_TIMEOUT_S)
+    connection.settimeout(_WARM_TIMEOUT_S)
+    with connection, connection.makefile("rb") as stream:
         try:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = connection.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
+            length = 0  # the request line, then headers up to the blank line, then the body
+            while (line := stream.readline(65537)) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value.strip() or b"0")
-            while len(body) < length:
-                chunk = connection.recv(65536)
-                if not chunk:
-                    return
-                body += chunk
+            stream.read(length)
             connection.sendall(_ANSWER)
             answered.append(True)
         except (OSError, ValueError):
