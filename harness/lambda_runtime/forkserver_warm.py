@@ -245,40 +245,58 @@ def warm_calls(services: list[str], methods: set[str], warmed: set[tuple[str, st
     counts is the module-level state a first request fills. The responder's thread ends before
     this returns, so the next fork copies no thread. Returns how many requests were answered.
     """
-    answered = 0
     if not services or "boto3.session" not in sys.modules or "botocore.config" not in sys.modules:
-        return answered
-    session_module, config_module = sys.modules["boto3.session"], sys.modules["botocore.config"]
-    xform_name = sys.modules["botocore"].xform_name
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(_WARM_TIMEOUT_S)
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        config = config_module.Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            parameter_validation=False,  # the operation is made without its parameters
-            connect_timeout=_WARM_TIMEOUT_S,
-            read_timeout=_WARM_TIMEOUT_S,
-        )
-        for service in services:
-            done = (service, ",".join(sorted(methods)))
-            if done in warmed:  # registered again with the same code: nothing new to make
-                continue
-            warmed.add(done)
-            try:
-                client = session_module.Session(
-                    aws_access_key_id="fork-server",
-                    aws_secret_access_key="fork-server",  # noqa: S106 - a placeholder
-                    region_name="us-east-1",
-                ).client(service, endpoint_url=url, config=config)
-            except Exception:  # noqa: BLE001 - not a service here: the child finds out itself
-                continue
-            names = [xform_name(op) for op in client.meta.service_model.operation_names]
-            todo = [n for n in names if n in methods and (service, n) not in warmed][:MAX_CALLS]
-            for name in todo:
-                warmed.add((service, name))
-                answered += _call_once(listener, getattr(client, name))
-            client.close()
+        return 0
+    # a proxy of the server's environment would get the request: the loopback is direct
+    proxies = {k: os.environ.pop(k) for k in list(os.environ) if k.lower() in _PROXY_VARIABLES}
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(_WARM_TIMEOUT_S)
+            answered = sum(_warm_service(listener, s, methods, warmed) for s in services)
+    finally:
+        os.environ.update(proxies)
     gc.collect()
+    return answered
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def _warm_service(
+    listener: socket.socket, service: str, methods: set[str], warmed: set[tuple[str, str]]
+) -> int:
+    done = (service, ",".join(sorted(methods)))
+    if done in warmed:  # registered again with the same code: nothing new to make
+        return 0
+    warmed.add(done)
+    config = sys.modules["botocore.config"].Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        parameter_validation=False,  # the operation is made without its parameters
+        connect_timeout=_WARM_TIMEOUT_S,
+        read_timeout=_WARM_TIMEOUT_S,
+    )
+    try:
+        client = (
+            sys.modules["boto3.session"]
+            .Session(
+                aws_access_key_id="fork-server",
+                aws_secret_access_key="fork-server",  # noqa: S106 - a placeholder
+                region_name="us-east-1",
+            )
+            .client(
+                service, endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}", config=config
+            )
+        )
+    except Exception:  # noqa: BLE001 - not a service here: the child finds out itself
+        return 0
+    xform_name = sys.modules["botocore"].xform_name
+    names = [xform_name(op) for op in client.meta.service_model.operation_names]
+    todo = [n for n in names if n in methods and (service, n) not in warmed][:MAX_CALLS]
+    answered = 0
+    for name in todo:
+        warmed.add((service, name))
+        answered += _call_once(listener, getattr(client, name))
+    client.close()
     return answered
 
 

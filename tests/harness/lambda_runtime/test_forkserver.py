@@ -361,7 +361,7 @@ def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
 
 
 def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server's warm-up request: only operations the code names, answered in-process."""
     import threading
@@ -376,11 +376,13 @@ def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
     methods = forkserver_warm.called_names(str(tmp_path))
     assert {"query", "not_an_operation", "client"} <= methods
     threads = threading.active_count()
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the server's: not for the loopback
     warmed: set[tuple[str, str]] = set()
     assert forkserver_warm.warm_calls(services, methods, warmed) == 1  # Query, answered
     assert ("dynamodb", "query") in warmed
     assert threading.active_count() == threads  # the responder is gone before the next fork
     assert forkserver_warm.warm_calls(services, methods, warmed) == 0  # made once
+    assert os.environ["HTTP_PROXY"] == "http://127.0.0.1:9"  # given back
 
 
 def test_the_functions_modules_are_compiled_in_the_server_and_never_served_stale(
