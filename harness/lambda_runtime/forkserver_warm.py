@@ -56,6 +56,7 @@ def scan(code_dir: str, own: set[str]) -> tuple[list[str], list[str]]:
 
     ``own``: the top-level names the function's code provides (never imported by the server).
     """
+    _forget_old_code(code_dir)
     modules: dict[str, None] = {}
     services: dict[str, None] = {}
     for path in _python_files(code_dir):
@@ -63,6 +64,24 @@ def scan(code_dir: str, own: set[str]) -> tuple[list[str], list[str]]:
         modules.update((n, None) for n in imported if n.partition(".")[0] not in own)
         services.update((n, None) for n in named)
     return list(modules), list(services)
+
+
+#: the code directories read last (each version of a function has its own): what the server
+#: keeps of older ones is dropped, so code updates do not grow it
+KEPT_CODE_DIRS = 16
+_CODE_DIRS: list[str] = []
+
+
+def _forget_old_code(code_dir: str) -> None:
+    root = os.path.join(code_dir, "")
+    if root in _CODE_DIRS:
+        _CODE_DIRS.remove(root)
+    _CODE_DIRS.append(root)
+    del _CODE_DIRS[:-KEPT_CODE_DIRS]
+    kept = tuple(_CODE_DIRS)
+    for table in (_READ, _COMPILED):
+        for path in [p for p in table if not p.startswith(kept)]:
+            del table[path]
 
 
 def called_names(code_dir: str) -> set[str]:

@@ -443,3 +443,17 @@ def test_a_child_takes_the_servers_spare_ssl_contexts_the_server_never_does(
     os.waitpid(pid, 0)
     os.close(read)
     assert answer == b"ok"
+
+
+def test_the_server_keeps_what_it_read_of_the_last_code_directories_only(tmp_path: Path) -> None:
+    from harness.lambda_runtime import forkserver_warm
+
+    versions = [tmp_path / f"v{n}" for n in range(forkserver_warm.KEPT_CODE_DIRS + 1)]
+    for version in versions:
+        version.mkdir()
+        (version / "app.py").write_text("import json\n")
+        forkserver_warm.scan(str(version), {"app"})
+    assert str(versions[0] / "app.py") not in forkserver_warm._COMPILED  # a code update's past
+    assert str(versions[0] / "app.py") not in forkserver_warm._READ
+    assert str(versions[1] / "app.py") in forkserver_warm._COMPILED
+    assert str(versions[-1] / "app.py") in forkserver_warm._READ
