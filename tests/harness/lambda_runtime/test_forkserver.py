@@ -457,3 +457,36 @@ def test_the_server_keeps_what_it_read_of_the_last_code_directories_only(tmp_pat
     assert str(versions[0] / "app.py") not in forkserver_warm._READ
     assert str(versions[1] / "app.py") in forkserver_warm._COMPILED
     assert str(versions[-1] / "app.py") in forkserver_warm._READ
+
+
+def test_a_services_endpoint_rules_are_parsed_once_for_the_same_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same rule-set data object: one parsed RuleSet (botocore's class); other data: its own."""
+    import botocore.endpoint_provider as provider
+
+    from harness.lambda_runtime import forkserver_warm
+
+    botocores = provider.RuleSet
+    monkeypatch.setattr(provider, "RuleSet", botocores)
+    forkserver_warm.share_endpoint_rulesets()
+    data = {
+        "version": "1.0",
+        "parameters": {"Region": {"type": "String", "builtIn": "AWS::Region"}},
+        "rules": [
+            {
+                "type": "endpoint",
+                "conditions": [],
+                "endpoint": {"url": "https://x.{Region}.example", "properties": {}, "headers": {}},
+            }
+        ],
+    }
+    partitions: dict[str, Any] = {"partitions": []}
+    first = provider.EndpointProvider(data, partitions)
+    second = provider.EndpointProvider(data, partitions)
+    assert first.ruleset is second.ruleset
+    assert isinstance(first.ruleset, botocores)
+    other = provider.EndpointProvider(json.loads(json.dumps(data)), partitions)
+    assert other.ruleset is not first.ruleset
+    assert second.resolve_endpoint(Region="eu-west-1").url == "https://x.eu-west-1.example"
+    assert first.resolve_endpoint(Region="us-east-2").url == "https://x.us-east-2.example"
