@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -60,7 +61,12 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
         state_dir
     ) as (state, up_s):
         url = state["gateway_url"]
+        environments = bench_api.lambda_environments(state["pid"])
+        before = bench_api.cpu_by_role(state["pid"])
+        burst_load = os.getloadavg()[0]  # wall clock depends on it: the machine is shared
         burst = asyncio.run(bench_api.burst(url, 64))
+        burst_cpu = bench_api.cpu_per_request(before, bench_api.cpu_by_role(state["pid"]), 64)
+        burst_environments = len(bench_api.lambda_environments(state["pid"]) - environments)
         loads = {}
         cpu = {}
         for level in levels:
@@ -91,6 +97,13 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
                     burst.errors == 0))
     rows.append(row("cold burst 64 after up: p99", burst.p(0.99), pct(base[64][0], 0.99),
                     "inprocess c64", "ms", "<= 1000 ms", burst.p(0.99) <= 1000))
+    # load-independent: what the burst cost in CPU (all of the stack's processes and the client)
+    rows.append(row("  its CPU, all processes, per request", sum(burst_cpu.values()), None, "-",
+                    "ms"))
+    rows.append(row(f"  its {burst_environments} new Lambda environments: CPU each",
+                    burst_cpu.get("Lambda environments", 0.0) * 64 / max(burst_environments, 1),
+                    None, "-", "ms"))
+    rows.append(row("  load average (1 min) as it began", burst_load, None, "-", "-"))
     for level, load in loads.items():
         lat, rate = base[level]
         rows.append(row(f"API c{level} p50", load.p(0.5), statistics.median(lat),
@@ -208,6 +221,9 @@ def cold_start_figures(args: argparse.Namespace, rows: list[Row]) -> None:
                     forked["median_ms"] <= 100))
     rows.append(row("  its REPORT Init Duration, median", forked["init_median_ms"],
                     spawned["init_median_ms"], "spawned (python worker.py)", "ms"))
+    rows.append(row("  its CPU (child median + fork server share)",
+                    forked["cpu_median_ms"] + forked["server_cpu_ms"], spawned["cpu_median_ms"],
+                    "spawned (python worker.py)", "ms"))
 
 
 def make_test_figure(out: Path, rows: list[Row]) -> None:

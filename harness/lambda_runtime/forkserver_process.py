@@ -336,7 +336,11 @@ def main() -> int:
     _share_botocore_data()
     _share_botocore_code()
     warm.share_pydantic_plugins()
+    warm.share_compiled_code()
+    warm.share_ssl_contexts()
+    warm.share_endpoint_rulesets()
     clients: set[str] = set()  # services whose first client the server built
+    calls: set[tuple[str, str]] = set()  # (service, operation) the server made once
     warmed = False  # _warm_botocore() runs once the server is first idle: never delays a fork
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -386,7 +390,10 @@ def main() -> int:
             _share_botocore_data()
             _share_botocore_code()
             warm.share_pydantic_plugins()
+            warm.share_ssl_contexts()
+            warm.share_endpoint_rulesets()
             warm.warm_clients(services, clients)
+            warm.warm_calls(services, warm.called_names(request["learn"]), calls)
             continue
         try:
             report_r, report_w = os.pipe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -357,3 +358,135 @@ def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
     assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["json"], [])
     app.write_text("import csv, boto3\nboto3.client('sqs')\n")  # a code update in place
     assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["csv", "boto3"], ["sqs"])
+
+
+def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's warm-up request: only operations the code names, answered in-process."""
+    import threading
+
+    from harness.lambda_runtime import forkserver_warm
+
+    (tmp_path / "app.py").write_text(
+        "import boto3\nc = boto3.client('dynamodb')\n"
+        "def handler(event, context):\n    return c.query(TableName='t'), c.not_an_operation()\n"
+    )
+    modules, services = forkserver_warm.scan(str(tmp_path), {"app"})
+    methods = forkserver_warm.called_names(str(tmp_path))
+    assert {"query", "not_an_operation", "client"} <= methods
+    threads = threading.active_count()
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the server's: not for the loopback
+    warmed: set[tuple[str, str]] = set()
+    assert forkserver_warm.warm_calls(services, methods, warmed) == 1  # Query, answered
+    assert ("dynamodb", "query") in warmed
+    assert threading.active_count() == threads  # the responder is gone before the next fork
+    assert forkserver_warm.warm_calls(services, methods, warmed) == 0  # made once
+    assert os.environ["HTTP_PROXY"] == "http://127.0.0.1:9"  # given back
+
+
+def test_the_functions_modules_are_compiled_in_the_server_and_never_served_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of exactly the bytes the server compiled gets its code; changed bytes compile."""
+    import importlib._bootstrap_external as external
+
+    from harness.lambda_runtime import forkserver_warm
+
+    # the server patches the class for good; this process gets it back after the test
+    monkeypatch.setattr(
+        external.SourceLoader, "source_to_code", external.SourceLoader.source_to_code
+    )
+    app = tmp_path / "app.py"
+    app.write_text("VALUE = 1\n")
+    forkserver_warm.scan(str(tmp_path), {"app"})
+    forkserver_warm.share_compiled_code()
+    loader = external.SourceFileLoader("app", str(app))
+    code = loader.source_to_code(app.read_bytes(), str(app))
+    assert code is forkserver_warm._COMPILED[str(app)][1]
+    assert loader.source_to_code(app.read_bytes(), str(tmp_path / "elsewhere.py")) is not code
+    app.write_text("VALUE = 2\n")  # a code update the server has not read: compiled here
+    changed = loader.source_to_code(app.read_bytes(), str(app))
+    namespace: dict[str, Any] = {}
+    exec(changed, namespace)  # noqa: S102 - the test's own two-line module
+    assert namespace["VALUE"] == 2
+
+
+def test_a_child_takes_the_servers_spare_ssl_contexts_the_server_never_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Default contexts only, unused, in a child only, and not where SSLKEYLOGFILE is set."""
+    import botocore.httpsession as httpsession
+
+    from harness.lambda_runtime import forkserver_warm
+
+    monkeypatch.setattr(httpsession, "create_urllib3_context", httpsession.create_urllib3_context)
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    forkserver_warm.share_ssl_contexts()
+    create = httpsession.create_urllib3_context
+    spares = [id(c) for c in forkserver_warm._SPARE_SSL]
+    assert len(spares) == forkserver_warm.SPARE_SSL_CONTEXTS
+    assert id(create()) not in spares  # in the server: built anew every time
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a child: its copies of the spares, each handed out once, then built anew
+        custom = create(ciphers="ECDHE+AESGCM")  # not the defaults: built
+        seen = [create() for _ in range(forkserver_warm.SPARE_SSL_CONTEXTS + 1)]
+        ok = [id(c) for c in seen[:-1]] == spares[::-1] and id(seen[-1]) not in spares
+        os.environ["SSLKEYLOGFILE"] = os.devnull
+        forkserver_warm._SPARE_SSL.append(seen[-1])  # one left: still not handed out now
+        ok = ok and id(custom) not in spares and create() is not seen[-1]
+        os.write(write, b"ok" if ok else b"bad")
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"ok"
+
+
+def test_the_server_keeps_what_it_read_of_the_last_code_directories_only(tmp_path: Path) -> None:
+    from harness.lambda_runtime import forkserver_warm
+
+    versions = [tmp_path / f"v{n}" for n in range(forkserver_warm.KEPT_CODE_DIRS + 1)]
+    for version in versions:
+        version.mkdir()
+        (version / "app.py").write_text("import json\n")
+        forkserver_warm.scan(str(version), {"app"})
+    assert str(versions[0] / "app.py") not in forkserver_warm._COMPILED  # a code update's past
+    assert str(versions[0] / "app.py") not in forkserver_warm._READ
+    assert str(versions[1] / "app.py") in forkserver_warm._COMPILED
+    assert str(versions[-1] / "app.py") in forkserver_warm._READ
+
+
+def test_a_services_endpoint_rules_are_parsed_once_for_the_same_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same rule-set data object: one parsed RuleSet (botocore's class); other data: its own."""
+    import botocore.endpoint_provider as provider
+
+    from harness.lambda_runtime import forkserver_warm
+
+    botocores = provider.RuleSet
+    monkeypatch.setattr(provider, "RuleSet", botocores)
+    forkserver_warm.share_endpoint_rulesets()
+    data = {
+        "version": "1.0",
+        "parameters": {"Region": {"type": "String", "builtIn": "AWS::Region"}},
+        "rules": [
+            {
+                "type": "endpoint",
+                "conditions": [],
+                "endpoint": {"url": "https://x.{Region}.example", "properties": {}, "headers": {}},
+            }
+        ],
+    }
+    partitions: dict[str, Any] = {"partitions": []}
+    first = provider.EndpointProvider(data, partitions)
+    second = provider.EndpointProvider(data, partitions)
+    assert first.ruleset is second.ruleset
+    assert isinstance(first.ruleset, botocores)
+    other = provider.EndpointProvider(json.loads(json.dumps(data)), partitions)
+    assert other.ruleset is not first.ruleset
+    assert second.resolve_endpoint(Region="eu-west-1").url == "https://x.eu-west-1.example"
+    assert first.resolve_endpoint(Region="us-east-2").url == "https://x.us-east-2.example"
