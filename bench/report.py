@@ -109,7 +109,9 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
     # counts a zygote's pages once per forked task (bench/idle_rss.py)
     for column, kind, target in ((2, "PSS", True), (3, "USS", True), (1, "summed RSS", False)):
         drift = idle.drift(column)
-        rows.append(row(f"idle {kind} drift, whole stack, {args.idle_minutes:g} min", drift, None,
+        # the trend of samples every 10 s, as MB per 10 minutes, whatever the window
+        rows.append(row(f"idle {kind} drift over 10 min, whole stack "
+                        f"(trend of {args.idle_minutes:g} min)", drift, None,
                         "-", "MB", "<= 1 MB" if target else "",
                         abs(drift) <= 1 if target else None))
     curves["idle_uss_drift_mb_by_process"] = idle.process_drifts()
