@@ -34,7 +34,7 @@ from typing import Any
 from harness.aws.patches import wrap_method
 from harness.ecs.timescale import TimeScale
 
-__all__ = ["METRIC_RETENTION_S", "SWEEP_S", "apply", "metric_cutoff", "expire_metric_data"]
+__all__ = ["METRIC_RETENTION_S", "SWEEP_S", "apply", "expire_log_events", "expire_metric_data"]
 
 DAY_S = 86_400.0
 METRIC_RETENTION_S = 15 * DAY_S  # one-minute data points
@@ -86,30 +86,28 @@ def expire_log_events(group: Any, now: float, scale: TimeScale) -> int:
     return dropped
 
 
+def _sweeping(
+    expire: Callable[[Any, float, TimeScale], int],
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A wrapper maker: the call, then ``expire`` on its store when a sweep is due."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def put(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _lock:
+                result = original(self, *args, **kwargs)
+                if _due(self):
+                    expire(self, time.time(), TimeScale.from_env())
+                return result
+
+        return put
+
+    return make
+
+
 def apply() -> None:
     """Wrap PutMetricData and PutLogEvents so they sweep their store now and then."""
     from moto.cloudwatch.models import CloudWatchBackend  # noqa: PLC0415
     from moto.logs.models import LogGroup  # noqa: PLC0415
 
-    def make_put_metric_data(original: Callable[..., Any]) -> Callable[..., Any]:
-        def put_metric_data(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with _lock:
-                result = original(self, *args, **kwargs)
-                if _due(self):
-                    expire_metric_data(self, time.time(), TimeScale.from_env())
-                return result
-
-        return put_metric_data
-
-    def make_put_log_events(original: Callable[..., Any]) -> Callable[..., Any]:
-        def put_log_events(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with _lock:
-                result = original(self, *args, **kwargs)
-                if _due(self):
-                    expire_log_events(self, time.time(), TimeScale.from_env())
-                return result
-
-        return put_log_events
-
-    wrap_method(CloudWatchBackend, "put_metric_data", make_put_metric_data)
-    wrap_method(LogGroup, "put_log_events", make_put_log_events)
+    wrap_method(CloudWatchBackend, "put_metric_data", _sweeping(expire_metric_data))
+    wrap_method(LogGroup, "put_log_events", _sweeping(expire_log_events))
