@@ -121,14 +121,19 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
     rows.append(row("sync write->readable p99", pct(sync, 0.99), pct(sync_base, 0.99),
                     "inprocess put->handler->query", "ms", "<= 60 ms", pct(sync, 0.99) <= 60))
     rows.append(row("RSS of the stack (after load)", rss, moto_rss, "moto_server idle", "MB"))
-    # PSS summed is the stack's memory (shared pages once); USS is what a leak grows; summed RSS
-    # counts a zygote's pages once per forked task (bench/idle_rss.py)
-    for column, kind, target in ((2, "PSS", True), (3, "USS", True), (1, "summed RSS", False)):
+    # anonymous PSS summed is the stack's own memory (heap; a zygote's pages shared with its tasks
+    # once): no process outside the stack shares it. PSS and USS also count library pages split
+    # with every process on the machine mapping the same files, which move by megabytes when other
+    # processes start or stop; summed RSS counts a zygote's pages once per task (bench/idle_rss.py)
+    for column, kind, target in ((idle_rss.ANON, "anonymous PSS", True), (idle_rss.PSS, "PSS", False),
+                                 (idle_rss.USS, "USS", False), (idle_rss.RSS, "summed RSS", False)):
         drift = idle.drift(column)
-        rows.append(row(f"idle {kind} drift, whole stack, {args.idle_minutes:g} min", drift, None,
+        # the trend of samples every 10 s, as MB per 10 minutes, whatever the window
+        rows.append(row(f"idle {kind} drift over 10 min, whole stack "
+                        f"(trend of {args.idle_minutes:g} min)", drift, None,
                         "-", "MB", "<= 1 MB" if target else "",
                         abs(drift) <= 1 if target else None))
-    curves["idle_uss_drift_mb_by_process"] = idle.process_drifts()
+    curves["idle_anon_pss_drift_mb_by_process"] = idle.process_drifts()
     curves["api"] = {
         "concurrency": levels,
         "ours_p50": [loads[c].p(0.5) for c in levels],

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +42,10 @@ from harness.cloudwatch.periodic import Periodic
 __all__ = ["Autoscaler", "PREDEFINED_METRICS"]
 
 logger = logging.getLogger(__name__)
+
+#: the last evaluations kept for inspection (a day of them at K=1): an in-memory record with
+#: no AWS counterpart, bounded so a long-running stack's autoscaler does not grow
+KEPT_DECISIONS = 1440
 
 #: predefined metric type -> (namespace, metric name)
 PREDEFINED_METRICS = {
@@ -73,7 +78,7 @@ class Autoscaler:
         self.tracker = TargetTracker(target, policy, time_scale=time_scale)
         self.clock = clock
         self.alarm_names = {"high": "AlarmHigh", "low": "AlarmLow"}
-        self.decisions: list[tuple[float, Decision]] = []
+        self.decisions: deque[tuple[float, Decision]] = deque(maxlen=KEPT_DECISIONS)
         self.suspended: dict[str, bool] = {}  # the scalable target's SuspendedState
         self._loop = Periodic("autoscaler", self.period_s, self.step)
 

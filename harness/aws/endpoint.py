@@ -710,6 +710,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(endpoint.url, flush=True)
+    from harness.aws.heap import freeze_after  # noqa: PLC0415
+
+    freeze_after(("moto-warmup",))  # full collections run again in a long-lived endpoint
     try:
         stopping.wait()
     finally:

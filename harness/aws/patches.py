@@ -116,6 +116,9 @@ INTERNALS: dict[str, str] = {
         "self arn shard_id shard_iterator_type sequence_number",
     "moto.dynamodbstreams.models:DynamoDBStreamsBackend.get_records": "self iterator_arn limit",
     "moto.dynamodbstreams.models:ShardIterator.get": "self limit",
+    # harness.aws.retention: CloudWatch's retention
+    "moto.cloudwatch.models:CloudWatchBackend.put_metric_data": "self namespace metric_data",
+    "moto.logs.models:LogGroup.put_log_events": "self log_stream_name log_events",
     "moto.core.common_models:BaseModel.__new__": "cls args kwargs",
     "moto.iam.models:get_account_id_from": "access_key",  # harness.aws.warmup
     "werkzeug.routing.rules:Rule._compile_builder": "self append_unknown",  # harness.aws.warmup
@@ -199,6 +202,9 @@ def apply() -> str:
 
             stream_patches.serialize_get_records_once()
             stream_patches.bound_shard_iterators()
+            from harness.aws import retention  # noqa: PLC0415
+
+            retention.apply()
             _patch_instance_tracking()
             _patch_per_request_classes()
             _patch_per_request_lookups()
@@ -517,7 +523,7 @@ def _patch_streams() -> None:
     wrap_method(StreamShard, "add", make_add)
 
 
-UNTRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+UNTRACKED_SERVICES = frozenset({"dynamodb", "dynamodbstreams", "cloudwatch", "logs"})
 
 
 def _patch_instance_tracking() -> None:

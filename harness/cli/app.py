@@ -314,6 +314,9 @@ def _run_foreground(
             if sys.stdout.isatty()
             else None
         )
+        from harness.aws.heap import freeze_startup_heap  # noqa: PLC0415
+
+        freeze_startup_heap()  # full collections run again while the stack idles (issue 14)
         with live if live is not None else contextlib.nullcontext():
             while True:
                 time.sleep(1)

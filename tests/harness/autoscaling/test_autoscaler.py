@@ -153,3 +153,24 @@ def test_autoscaler_follows_what_is_registered_now(
         decision.new_capacity is None and decision.reason == "the scaling policy cpu-tt was deleted"
     )
     assert desired(aws_client_factory, service) == 4
+
+
+def test_the_decision_record_keeps_the_newest_evaluations_only(
+    aws_client_factory: Callable[..., Any],
+    endpoint: Any,
+    service: ScalableTarget,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stack idles for days: its autoscaler's record of evaluations must not grow with them."""
+    from harness.autoscaling import controller
+
+    monkeypatch.setattr(controller, "KEPT_DECISIONS", 3)
+    scaler, clock = registered(
+        aws_client_factory, endpoint, service, TargetTrackingPolicy("cpu-keep", 60.0)
+    )
+    for _ in range(5):
+        clock.now += scaler.period_s
+        scaler.step()
+    assert len(scaler.decisions) == 3
+    assert [at for at, _ in scaler.decisions] == [clock.now - 2 * scaler.period_s,
+                                                  clock.now - scaler.period_s, clock.now]

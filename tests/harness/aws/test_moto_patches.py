@@ -426,11 +426,13 @@ def test_get_records_iterators_are_bounded_and_expire(
 ) -> None:
     monkeypatch.setattr(ShardIteratorStore, "max_entries", 20)
     arn, shard = _stream(dynamodb, streams, table)
-    first = iterator = streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
-    )["ShardIterator"]
+    first = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
     for _ in range(25):
-        iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
+        )["ShardIterator"]
     assert (
         _error_code(lambda: streams.get_records(ShardIterator=first))[0]
         == "ExpiredIteratorException"
@@ -442,6 +444,30 @@ def test_get_records_iterators_are_bounded_and_expire(
         _error_code(lambda: streams.get_records(ShardIterator=iterator))[0]
         == "ExpiredIteratorException"
     )
+
+
+def test_an_empty_read_answers_the_iterator_it_read(
+    dynamodb: Any, streams: Any, table: str
+) -> None:
+    """An idle poller's reads make no new iterators (each ~1.4 KB, kept 15 minutes)."""
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    arn, shard = _stream(dynamodb, streams, table)
+    store = dynamodbstreams_backends["123456789012"]["eu-west-1"].shard_iterators
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
+    kept = len(store)
+    for _ in range(5):
+        page = streams.get_records(ShardIterator=iterator)
+        assert page["Records"] == [] and page["NextShardIterator"] == iterator
+    assert len(store) == kept
+    dynamodb.put_item(TableName=table, Item=_item(1, 1, 1))
+    page = streams.get_records(ShardIterator=iterator)
+    assert len(page["Records"]) == 1 and page["NextShardIterator"] != iterator
+    after = streams.get_records(ShardIterator=page["NextShardIterator"])
+    assert after["Records"] == [] and after["NextShardIterator"] == page["NextShardIterator"]
+    assert len(streams.get_records(ShardIterator=iterator)["Records"]) == 1  # still readable
 
 
 def test_requests_leave_no_tracked_dynamodb_objects_behind(
