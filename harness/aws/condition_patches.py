@@ -1,4 +1,4 @@
-"""A DynamoDB request's condition or filter expression parsed once, not twice.
+"""A DynamoDB request's condition or filter expression tokenized once per text, parsed once.
 
 moto's request handlers (``DynamoHandler.put_item``, ``delete_item``, ``update_item``, Query,
 Scan) parse the expression to validate the attribute names it uses, and then the model
@@ -10,14 +10,21 @@ same names and values objects (the handler hands its dicts down unchanged within
 that tree is handed over once and then forgotten. Parsing only builds the tree (evaluating it
 changes nothing in it), so the request is decided exactly as before, and bad expressions still
 raise from the handler's parse.
+
+:func:`tokenize_once`: moto tokenizes a ConditionExpression / FilterExpression from scratch, twice
+per conditional write; the tokens depend on the text alone, so they are kept per text.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["parse_conditions_once"]
+from harness.aws.patches import wrap_method
+
+__all__ = ["parse_conditions_once", "tokenize_once"]
 
 _last = threading.local()  # .entry: (expression, names, values, tree) of this thread's last parse
 
@@ -59,3 +66,25 @@ def parse_conditions_once() -> None:
     responses.create_condition_expression_parser = create_condition_expression_parser
     for module in (models, table):
         module.get_filter_expression = get_filter_expression  # type: ignore[attr-defined]
+
+
+def tokenize_once() -> None:
+    """moto tokenizes a ConditionExpression / FilterExpression from scratch, twice per
+    conditional write (~0.3 ms of a ~1.6 ms PutItem); the tokens depend on the text alone, so
+    they are kept per text (bad text still raises each time: exceptions are not cached)."""
+    from collections import deque  # noqa: PLC0415
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser  # noqa: PLC0415
+
+    def make_lex(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @functools.lru_cache(maxsize=1024)
+        def tokens(expression: str) -> tuple[Any, ...]:
+            return tuple(original(ConditionExpressionParser(expression, None, None)))
+
+        def _lex_condition_expression(self: Any) -> Any:
+            # fresh children lists: the later parsing steps own the nodes they are given
+            return deque(node._replace(children=[]) for node in tokens(self.condition_expression))
+
+        return _lex_condition_expression
+
+    wrap_method(ConditionExpressionParser, "_lex_condition_expression", make_lex)

@@ -1,10 +1,10 @@
 """Query answers written from JSON text kept on each stored item until the item changes.
 
 A Query answer's items are the stored moto ``Item`` objects themselves (no projection: moto's
-deep copy is skipped, see patches.py), and the same items are answered again and again (every
+deep copy is skipped, see query_patches.py), and the same items are answered again and again (every
 request for a user's page, a GSI partition). Converting and encoding them cost ~0.35 ms CPU per
 50 items; here each item keeps its JSON text (``JSON_ATTRIBUTE``: generation, text) beside the
-byte size patches.py keeps, dropped by the same rule: UpdateItem changes an item in place (its
+byte size query_patches.py keeps, dropped by the same rule: UpdateItem changes an item in place (its
 text is dropped; a half-failed update bumps the generation, so every kept text is stale);
 PutItem and PartiQL writes store new ``Item`` objects. The answer is the text ``json.dumps``
 writes for moto's plain answer, byte for byte: the items are spliced into the rest of the answer

@@ -17,7 +17,7 @@ K is the stack's one time factor (``HARNESS_TIME_SCALE``, :class:`harness.ecs.ti
 A sweep runs inside the call that adds data (PutMetricData, PutLogEvents on a group), at most
 once per :data:`SWEEP_S`, under a lock those calls share. moto also lists every instance of its
 models for its dashboard: CloudWatch's and CloudWatch Logs' instances are not listed (as
-DynamoDB's are not, ``patches.UNTRACKED_SERVICES``), so an expired one is freed.
+DynamoDB's are not, ``overhead_patches.UNTRACKED_SERVICES``), so an expired one is freed.
 
 Deliberate difference: expired one-minute data points are dropped, not rolled up into the
 5-minute (63 days) and 1-hour (455 days) aggregates AWS keeps.

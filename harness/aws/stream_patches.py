@@ -1,20 +1,63 @@
 """The DynamoDB Streams patches (items 4 and 5 of harness.aws.patches, which applies them):
-GetRecords answers written with one JSON dump, and shard iterators kept bounded with AWS's
-errors for unknown or expired ones."""
+stream records as AWS writes them (the table's region, an eventSourceARN, one record per
+UpdateItem, none for a write that changes nothing), GetRecords answers written with one JSON
+dump, and shard iterators kept bounded with AWS's errors for unknown or expired ones."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from harness.aws.patches import wrap_method
 from harness.aws.responses import ShardIteratorStore, streams_error, wire_value
 
-__all__ = ["bound_shard_iterators", "serialize_get_records_once"]
+__all__ = [
+    "UPDATE_RECORDS",
+    "bound_shard_iterators",
+    "serialize_get_records_once",
+    "write_records_as_aws",
+]
 
 ITERATOR_SHAPE = re.compile(r"^arn:aws[a-z-]*:dynamodb:[^|]+/stream/[^|]+\|1\|.+$")
+# .buffer: the (old, new) pairs of the UpdateItem running in this thread (query_patches sets it)
+UPDATE_RECORDS = threading.local()
+
+
+# ---- 4: stream records as AWS writes them --------------------------------------------------
+
+
+def write_records_as_aws() -> None:
+    """Records carry the table's region and an eventSourceARN; one UpdateItem adds one record;
+    a write that changes nothing adds none."""
+    from moto.dynamodb.models.table import StreamRecord, StreamShard  # noqa: PLC0415
+
+    def make_record_init(original: Callable[..., None]) -> Callable[..., None]:
+        def __init__(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, table, *args, **kwargs)
+            self.record["awsRegion"] = table.region_name
+            self.record["eventSourceARN"] = f"{table.table_arn}/stream/{table.latest_stream_label}"
+
+        return __init__
+
+    def make_add(original: Callable[..., None]) -> Callable[..., None]:
+        def add(self: Any, old: Any, new: Any) -> None:
+            buffer = getattr(UPDATE_RECORDS, "buffer", None)
+            if buffer is not None:  # inside UpdateItem: one record for the whole update
+                buffer.append((old, new))
+                return
+            if old is not None and new is not None and old == new:
+                return  # AWS writes no record when nothing changed
+            if old is None and new is None:
+                return
+            original(self, old, new)
+
+        return add
+
+    wrap_method(StreamRecord, "__init__", make_record_init)
+    wrap_method(StreamShard, "add", make_add)
 
 
 def serialize_get_records_once() -> None:

@@ -120,12 +120,12 @@ def _titles(dynamodb: Any, table: str, **extra: Any) -> list[Any]:
 def test_kept_texts_are_used_and_follow_every_write(
     dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.aws import responses
+    from harness.aws import query_patches, responses
 
     assert _titles(dynamodb, table) == ["t0", "t1", "t2"]
     converted: list[object] = []
     plain = responses.plain_item
-    monkeypatch.setattr(moto_patches, "plain_item",
+    monkeypatch.setattr(query_patches, "plain_item",
                         lambda attrs, slow: converted.append(attrs) or plain(attrs, slow))
     assert _titles(dynamodb, table) == ["t0", "t1", "t2"]
     assert converted == []  # every item written from its kept text
