@@ -17,8 +17,9 @@ import boto3
 import httpx
 import pytest
 
-from harness.aws.endpoint import Endpoint, EndpointError, signing_scope, written_tables
+from harness.aws.endpoint import Endpoint, EndpointError
 from harness.aws.moto_app import HttpRequest
+from harness.aws.routing import signing_scope, written_tables
 
 
 def _free_port() -> int:
