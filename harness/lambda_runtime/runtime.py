@@ -8,34 +8,28 @@ the Lambda runtime when one with the needed packages is installed).
 Choices where AWS leaves room: an empty payload is the event ``{}``; ``context.identity`` is a
 CognitoIdentity with both fields None (as AWS's Python runtime gives); ``memory_mb`` is reported,
 not enforced; warm workers live until the function is updated/unregistered or ``close()``.
+
+Here: the functions, their pools of warm workers, and one invocation. Its parts: ``events.py``
+(the Event queue and its retries), ``logs.py`` (the log lines and their delivery),
+``variables.py`` (a worker's environment variables).
 """
 
 from __future__ import annotations
 
 import base64
-import heapq
-import itertools
 import json
 import logging
-import math
-import os
-import queue
-import shutil
-import subprocess
 import sys
-import sysconfig
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from harness.lambda_runtime.concurrency import account_concurrency
 from harness.lambda_runtime.config import FunctionConfig
 from harness.lambda_runtime.environment import Outcome, Worker
+from harness.lambda_runtime.events import EventItem, EventQueue
 from harness.lambda_runtime.forkserver import ForkServer
 from harness.lambda_runtime.invocation import (
     EVENT_PAYLOAD_LIMIT,
@@ -47,8 +41,14 @@ from harness.lambda_runtime.invocation import (
     ResourceNotFound,
     TooManyRequests,
     decoded_client_context,
-    result_too_large,
     validated_event,
+)
+from harness.lambda_runtime.logs import LogDelivery, LogSink, invocation_lines
+from harness.lambda_runtime.variables import (
+    RESERVED_ENVIRONMENT_KEYS,
+    base_environment,
+    function_environment,
+    region_of,
 )
 
 __all__ = [
@@ -66,26 +66,7 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-EVENT_MAX_AGE_S = 6 * 60 * 60  # AWS's default MaximumEventAgeInSeconds
 TAIL_BYTES = 4096
-#: Invocations' log lines are delivered in batches: the log thread waits this long after the
-#: first queued invocation, then sends everything queued with one sink call per function. On
-#: AWS a function's logs arrive later still ("It might take 5 to 10 minutes for logs to show up
-#: after a function invocation", the Lambda developer guide, "Sending Lambda function logs to
-#: CloudWatch Logs"); one PutLogEvents per invocation was ~40 us of fixed cost each.
-LOG_FLUSH_S = 0.05
-LOG_BATCH_MAX = 200
-RESERVED_ENVIRONMENT_KEYS = frozenset(
-    """
-    _HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
-    AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION
-    AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME
-    AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-    AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR
-    """.split()
-)  # variables a function may not set (CreateFunction rejects them)
-
-LogSink = Callable[[str, list[str]], None]
 #: Runs one invocation on a warm worker instead of ``Worker.invoke`` (harness.faults sets one).
 InvokeHook = Callable[[Worker, str, bytes, bytes], Outcome]
 
@@ -101,19 +82,6 @@ class _Pool:
         self.idle: list[Worker] = []
         self.count = 0
         self.retired = False
-
-
-@dataclass(order=True)
-class _EventItem:
-    due: float
-    seq: int
-    name: str = field(compare=False)
-    event: bytes = field(compare=False)
-    client_context: Any = field(compare=False)
-    request_id: str = field(compare=False)
-    generation: int = field(compare=False, default=0)
-    attempt: int = field(compare=False, default=0)
-    enqueued: float = field(compare=False, default_factory=time.monotonic)
 
 
 class LambdaRuntime:
@@ -143,31 +111,22 @@ class LambdaRuntime:
         self._credentials = (aws_access_key_id, aws_secret_access_key)
         #: (role ARN, function name) -> the execution role's session variables (harness.iam)
         self._role_credentials = role_credentials
-        self._log_sink = log_sink
-        self._retry_delays = tuple(event_retry_delays_s)
-        self._throttle_delay = event_throttle_delay_s
         self.invoke_hook: InvokeHook | None = None
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._live: set[Worker] = set()
         self._closed = False
         # environments are forked from a process that imported the heavy libraries once
-        self._forks = ForkServer(self.python, self._base_environment()) if fork else None
-        self._logs: queue.SimpleQueue[tuple[str, list[str]] | None] = queue.SimpleQueue()
-        self._log_thread = threading.Thread(
-            target=self._deliver_logs, name="lambda-logs", daemon=True
+        self._forks = ForkServer(self.python, base_environment(self.python)) if fork else None
+        self._logs = LogDelivery(log_sink, LOGGER)
+        self._events = EventQueue(
+            workers=max_concurrency,
+            run=self._run_event,
+            closed=lambda: self._closed,
+            logger=LOGGER,
+            retry_delays_s=event_retry_delays_s,
+            throttle_delay_s=event_throttle_delay_s,
         )
-        self._log_thread.start()
-        self._events: list[_EventItem] = []
-        self._event_seq = itertools.count()
-        self._event_cond = threading.Condition()
-        self._events_pending = 0
-        self._generation = 0  # bumped by reset(): older Event invocations and retries are dropped
-        self._executor = ThreadPoolExecutor(max(max_concurrency, 1), "lambda-event")
-        self._dispatcher = threading.Thread(
-            target=self._dispatch_events, name="lambda-events", daemon=True
-        )
-        self._dispatcher.start()
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -211,7 +170,7 @@ class LambdaRuntime:
         if function in self._pools:
             return function
         named = [arn for arn, pool in self._pools.items() if pool.config.name == function]
-        home = [arn for arn in named if _region_of(arn) == self.region]
+        home = [arn for arn in named if region_of(arn) == self.region]
         found = home or named
         return found[0] if len(found) == 1 else None
 
@@ -240,9 +199,9 @@ class LambdaRuntime:
         event = validated_event(payload, limit)
         context = decoded_client_context(client_context)
         if invocation_type == "Event":
-            item = _EventItem(0.0, 0, pool.config.arn, event, context, request_id,
-                              generation=self._generation)
-            self._enqueue(item, new=True)
+            item = EventItem(0.0, 0, pool.config.arn, event, context, request_id,
+                             generation=self._events.generation)
+            self._events.enqueue(item, new=True)
             return InvokeResult(202, b"", None, None, request_id=request_id)
         outcome = self._run(pool, request_id, event, context)
         lines = self._log_lines(pool.config, request_id, outcome)
@@ -379,194 +338,44 @@ class LambdaRuntime:
         if self._closed:
             raise RuntimeError("LambdaRuntime is closed")
 
-    def _base_environment(self) -> dict[str, str]:
-        """What every worker's environment starts from (and the fork server runs with)."""
-        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC"}
-        python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if not _is_current_interpreter(self.python):  # let it reach this environment's packages
-            python_path.append(sysconfig.get_paths()["purelib"])
-        if python_path:
-            env["PYTHONPATH"] = os.pathsep.join(python_path)
-        return env
-
     def _environment(self, config: FunctionConfig) -> dict[str, str]:
-        """The worker's environment: defaults, then the function's variables, then Lambda's."""
-        env = self._base_environment()
-        env.update(config.environment)
-        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": config.name,
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
-                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "AWS_REGION": _region_of(config.arn) or self.region,
-                "AWS_DEFAULT_REGION": _region_of(config.arn) or self.region,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_python{_python_version(self.python)}",
-                "_HANDLER": config.handler,
-                "LAMBDA_TASK_ROOT": str(config.code_dir),
-                "AWS_ACCESS_KEY_ID": self._credentials[0],
-                "AWS_SECRET_ACCESS_KEY": self._credentials[1],
-                "AWS_ENDPOINT_URL": self.endpoint_url,
-            }
+        """The worker's environment (variables.py): defaults, the function's, then Lambda's."""
+        return function_environment(
+            config,
+            python=self.python,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            credentials=self._credentials,
+            role_credentials=self._role_credentials,
         )
-        if config.role and self._role_credentials is not None:
-            env.update(self._role_credentials(config.role, config.name))
-        return env
 
     # -- logs --------------------------------------------------------------------------------
 
     def _log_lines(self, config: FunctionConfig, request_id: str, outcome: Outcome) -> list[str]:
-        lines = [*outcome.init_lines, f"START RequestId: {request_id} Version: $LATEST"]
-        lines += outcome.lines
-        lines += outcome.trailer
-        lines.append(f"END RequestId: {request_id}")
-        report = (
-            f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(math.ceil(outcome.duration_ms), 1)} ms\t"
-            f"Memory Size: {config.memory_mb} MB\t"
-            f"Max Memory Used: {outcome.max_memory_mb} MB"
-        )
-        if outcome.init_duration_ms is not None:
-            report += f"\tInit Duration: {outcome.init_duration_ms:.2f} ms"
-        if outcome.status:
-            report += f"\tStatus: {outcome.status}"
-        lines.append(report)
-        if self._log_sink is not None or LOGGER.isEnabledFor(logging.DEBUG):
-            self._logs.put((config.arn, lines))
+        lines = invocation_lines(config, request_id, outcome)
+        self._logs.put(config.arn, lines)
         return lines
-
-    def _deliver_logs(self) -> None:
-        """Deliver queued log lines every LOG_FLUSH_S, one sink call per function per batch."""
-        while (item := self._logs.get()) is not None:
-            time.sleep(LOG_FLUSH_S)
-            batch: dict[str, list[str]] = {}
-            stopping = False
-            for count in range(1, LOG_BATCH_MAX + 1):  # invocations in this batch
-                batch.setdefault(item[0], []).extend(item[1])
-                if count == LOG_BATCH_MAX:
-                    break
-                try:
-                    item = self._logs.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-            for name, lines in batch.items():
-                self._deliver(name, lines)
-            if stopping:
-                return
-
-    def _deliver(self, name: str, lines: list[str]) -> None:
-        for line in lines:
-            LOGGER.debug("[%s] %s", name, line)
-        if self._log_sink is None:
-            return
-        try:
-            self._log_sink(name, lines)
-        except Exception:
-            LOGGER.exception("log sink failed for %s; %d lines dropped", name, len(lines))
 
     # -- Event invocations -------------------------------------------------------------------
 
-    def _enqueue(self, item: _EventItem, delay_s: float = 0.0, *, new: bool = False) -> None:
-        with self._event_cond:
-            if self._closed or item.generation != self._generation:
-                LOGGER.warning(
-                    "runtime %s: Event %s for %s dropped",
-                    "closed" if self._closed else "reset",
-                    item.request_id,
-                    item.name,
-                )
-                return
-            item.due = time.monotonic() + delay_s
-            item.seq = next(self._event_seq)
-            if new:
-                self._events_pending += 1
-            heapq.heappush(self._events, item)
-            self._event_cond.notify_all()
-
-    def _dispatch_events(self) -> None:
-        with self._event_cond:
-            while not self._closed:
-                wait = None
-                if self._events:
-                    wait = self._events[0].due - time.monotonic()
-                    if wait <= 0:
-                        self._executor.submit(self._run_event, heapq.heappop(self._events))
-                        continue
-                self._event_cond.wait(wait)
-
-    def _run_event(self, item: _EventItem) -> None:
-        done = True
-        try:
-            with self._lock:
-                pool = self._pools.get(item.name)
-            if item.generation != self._generation:
-                LOGGER.info("Event %s for %s dropped: the runtime was reset", item.request_id,
-                            item.name)
-                return
-            if pool is None or self._closed:
-                LOGGER.warning("Event %s dropped: function %s is gone", item.request_id, item.name)
-                return
-            try:
-                outcome = self._run(pool, item.request_id, item.event, item.client_context)
-            except TooManyRequests:  # throttles are retried and do not count as attempts
-                if time.monotonic() - item.enqueued > EVENT_MAX_AGE_S:
-                    LOGGER.warning(
-                        "Event %s for %s throttled for %d s; discarded",
-                        item.request_id,
-                        item.name,
-                        EVENT_MAX_AGE_S,
-                    )
-                    return
-                done = False
-                self._enqueue(item, self._throttle_delay)
-                return
-            self._log_lines(pool.config, item.request_id, outcome)
-            if result_too_large(outcome):
-                # AWS discards an Event invocation's result (only a destination would get it, with
-                # its own size limit): a function that returned over 6 MB still succeeded.
-                LOGGER.info("Event %s for %s: result over 6 MB discarded", item.request_id,
-                            item.name)
-            elif item.generation != self._generation:
-                LOGGER.info("Event %s for %s ended by a reset; not retried", item.request_id,
-                            item.name)
-            elif not outcome.ok and item.attempt < len(self._retry_delays):
-                delay = self._retry_delays[item.attempt]
-                item.attempt += 1
-                done = False
-                self._enqueue(item, delay)
-            elif not outcome.ok:
-                LOGGER.warning(
-                    "Event %s for %s failed %d times; discarded: %s",
-                    item.request_id,
-                    item.name,
-                    item.attempt + 1,
-                    outcome.payload[:500],
-                )
-        except Exception:
-            LOGGER.exception("Event %s for %s failed in the runtime", item.request_id, item.name)
-        finally:
-            if done:
-                with self._event_cond:
-                    if item.generation == self._generation:
-                        self._events_pending = max(self._events_pending - 1, 0)
-                    self._event_cond.notify_all()
+    def _run_event(self, item: EventItem) -> Outcome | None:
+        """One attempt of an Event invocation (events.py retries it); None when it is dropped."""
+        with self._lock:
+            pool = self._pools.get(item.name)
+        if item.generation != self._events.generation:
+            LOGGER.info("Event %s for %s dropped: the runtime was reset", item.request_id,
+                        item.name)
+            return None
+        if pool is None or self._closed:
+            LOGGER.warning("Event %s dropped: function %s is gone", item.request_id, item.name)
+            return None
+        outcome = self._run(pool, item.request_id, item.event, item.client_context)
+        self._log_lines(pool.config, item.request_id, outcome)
+        return outcome
 
     def wait_for_events(self, timeout_s: float) -> bool:
         """Wait until every queued Event invocation (and its retries) is finished."""
-        deadline = time.monotonic() + timeout_s
-        with self._event_cond:
-            while self._events_pending > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._event_cond.wait(remaining)
-        return True
+        return self._events.wait(timeout_s)
 
     # -- reset and shutdown ------------------------------------------------------------------
 
@@ -578,12 +387,7 @@ class LambdaRuntime:
             self._check_open()
             pools = list(self._pools.values())
             self._pools.clear()
-        with self._event_cond:
-            self._generation += 1
-            dropped = len(self._events)
-            self._events.clear()
-            self._events_pending = 0
-            self._event_cond.notify_all()
+        dropped = self._events.drop(reset=True)
         for pool in pools:
             self._retire(pool)
         with self._lock:
@@ -604,14 +408,10 @@ class LambdaRuntime:
             self._closed = True
             pools = list(self._pools.values())
             self._pools.clear()
-        with self._event_cond:
-            dropped = len(self._events)
-            self._events.clear()
-            self._events_pending = 0
-            self._event_cond.notify_all()
+        dropped = self._events.drop(reset=False)
         if dropped:
             LOGGER.warning("runtime closed with %d Event invocations queued; dropped", dropped)
-        self._dispatcher.join()
+        self._events.join_dispatcher()
         for pool in pools:
             self._retire(pool)
         with self._lock:
@@ -620,43 +420,11 @@ class LambdaRuntime:
             worker.terminate()
         if self._forks is not None:
             self._forks.stop()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._logs.put(None)
-        self._log_thread.join()
+        self._events.shutdown()
+        self._logs.close()
 
     def __enter__(self) -> LambdaRuntime:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-_VERSIONS: dict[str, str] = {}
-
-
-def _is_current_interpreter(python: str) -> bool:
-    """True for this process's interpreter (not resolving symlinks: a venv's python is one)."""
-    found = shutil.which(python) or python
-    return os.path.abspath(found) == os.path.abspath(sys.executable)
-
-
-def _python_version(python: str) -> str:
-    """``3.11`` for the interpreter at ``python`` (asked once, then remembered)."""
-    if _is_current_interpreter(python):
-        return f"{sys.version_info.major}.{sys.version_info.minor}"
-    if python not in _VERSIONS:
-        out = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-        _VERSIONS[python] = out.stdout.strip()
-    return _VERSIONS[python]
-
-
-def _region_of(arn: str) -> str:
-    """``arn:aws:lambda:<region>:...`` → ``<region>`` (empty when not an ARN)."""
-    parts = arn.split(":", 5)
-    return parts[3] if len(parts) > 4 and parts[0] == "arn" else ""

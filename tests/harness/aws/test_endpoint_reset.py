@@ -44,10 +44,10 @@ def _reset(endpoint: Endpoint) -> httpx.Response:
 def fast_event_retries(endpoint: Endpoint) -> Iterator[None]:
     """Event retries after 0.3 s instead of AWS's 1 and 2 minutes (white-box, for the test)."""
     runtime: Any = endpoint._runtime
-    saved = runtime._retry_delays
-    runtime._retry_delays = (0.3, 0.3)
+    saved = runtime._events.retry_delays
+    runtime._events.retry_delays = (0.3, 0.3)
     yield
-    runtime._retry_delays = saved
+    runtime._events.retry_delays = saved
 
 
 def _stream_table(dynamodb: Any, name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
+import harness.lambda_runtime.logs as lambda_logs
 import harness.lambda_runtime.runtime as lambda_runtime_module
 from harness.lambda_runtime.runtime import (
     FunctionConfig,
@@ -452,7 +453,7 @@ def test_invoke_logs_queued_together_are_delivered_in_one_sink_call(
     runtime.register(config_factory("echo", "handlers.echo"))
     logs.wait_for(runtime.invoke("echo", b"{}").request_id)  # warm, and its logs delivered
     delivered = len(logs.batches)
-    monkeypatch.setattr(lambda_runtime_module, "LOG_FLUSH_S", 2.0)  # a wide window, not a race
+    monkeypatch.setattr(lambda_logs, "LOG_FLUSH_S", 2.0)  # a wide window, not a race
     ids = [runtime.invoke("echo", b"{}").request_id for _ in range(4)]
     for rid in ids:
         assert logs.wait_for(rid)[-1].startswith(f"REPORT RequestId: {rid}\t")
