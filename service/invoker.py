@@ -27,9 +27,10 @@ from service.settings import Settings
 
 logger = logging.getLogger("service.invoker")
 
-#: Invokes run in anyio's worker threads (40 by default), each holding one Invoke at a
-#: time; botocore keeps only 10 connections by default and opens (then discards) a new one
-#: for every call beyond that, so a burst paid a TCP connect per extra call.
+#: Invokes run on the query routes' threads (``service.routes.query._INVOKE_THREADS``, this
+#: many), each holding one Invoke at a time; botocore keeps only 10 connections by default and
+#: opens (then discards) a new one for every call beyond that, so a burst paid a TCP connect
+#: per extra call.
 MAX_POOL_CONNECTIONS = 40
 
 QueryType = Literal["user", "marketing", "fail"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from service.error_handlers import request_id_of
 from service.invoker import MAX_POOL_CONNECTIONS, QueryInvoker, QueryLambdaRequest, QueryType
 from service.models import (
     ErrorResponse,
@@ -71,7 +72,7 @@ async def _invoke(
     request rather than through two ``Depends``: FastAPI solving them cost ~30-60 us a request.
     """
     invoker: QueryInvoker = http_request.app.state.invoker
-    request_id = str(http_request.state.request_id)
+    request_id = request_id_of(http_request)
     request = _lambda_request(query_type, id_, body)
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(

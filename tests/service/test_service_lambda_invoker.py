@@ -231,12 +231,9 @@ def test_invoke_result_not_json_is_invalid_result(
 def test_connection_pool_holds_one_connection_per_route_thread(
     invoker_factory: Callable[..., LambdaInvoker],
 ) -> None:
-    """Every worker thread of the sync routes keeps its connection: none opened per call."""
-    import anyio.to_thread
-
-    async def route_threads() -> float:
-        return anyio.to_thread.current_default_thread_limiter().total_tokens
+    """Every thread the query routes invoke on keeps its connection: none opened per call."""
+    from service.routes.query import _INVOKE_THREADS
 
     invoker = invoker_factory("http://127.0.0.1:9")
     pool_size = invoker._client.meta.config.max_pool_connections
-    assert pool_size >= anyio.run(route_threads)
+    assert pool_size >= _INVOKE_THREADS._max_workers
