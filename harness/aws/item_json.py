@@ -43,7 +43,7 @@ def forget() -> None:
 def take(result: Any, generation: int, plain: Callable[[Any], Any]) -> list[str] | None:
     """The JSON texts of ``result["Items"]`` if they are all remembered stored items, else None.
 
-    ``plain`` makes an item's attributes plain (``responses._plain_item``); texts are kept on the
+    ``plain`` makes an item's attributes plain (``responses.plain_item``); texts are kept on the
     items for ``generation``. Forgets what was remembered either way.
     """
     known: dict[int, Any] | None = getattr(_current, "items", None)

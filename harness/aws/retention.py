@@ -41,14 +41,15 @@ METRIC_RETENTION_S = 15 * DAY_S  # one-minute data points
 SWEEP_S = 60.0  # local seconds between two sweeps of one store
 
 _lock = threading.RLock()
-_last_sweep: dict[int, float] = {}  # id(store) -> monotonic time of its last sweep
+#: the monotonic time of a store's last sweep, kept on the store (it goes with it on reset)
+SWEPT_ATTRIBUTE = "_harness_last_sweep"
 
 
 def _due(store: object) -> bool:
     now = time.monotonic()
-    if now - _last_sweep.get(id(store), float("-inf")) < SWEEP_S:
+    if now - store.__dict__.get(SWEPT_ATTRIBUTE, float("-inf")) < SWEEP_S:
         return False
-    _last_sweep[id(store)] = now
+    store.__dict__[SWEPT_ATTRIBUTE] = now
     return True
 
 
