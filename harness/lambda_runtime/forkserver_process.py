@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
@@ -238,6 +239,21 @@ def _become_environment(
         os._exit(code)
 
 
+def _sharing(warm: Any) -> Callable[[], None]:
+    """What the server shares with its children, as one call made again after every import it
+    does (each share is done once, when what it shares has been imported; later calls return)."""
+
+    def share() -> None:
+        _share_botocore_data()
+        _share_botocore_code()
+        warm.share_pydantic_plugins()
+        warm.share_compiled_code()
+        warm.share_ssl_contexts()
+        warm.share_endpoint_rulesets()
+
+    return share
+
+
 def _own_names(task_root: str) -> set[str]:
     """Top-level module names the function's code provides (minus the standard library's)."""
     try:
@@ -333,12 +349,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runtime's to handle
     tried: set[str] = set()
     _preload(PRELOAD, tried)
-    _share_botocore_data()
-    _share_botocore_code()
-    warm.share_pydantic_plugins()
-    warm.share_compiled_code()
-    warm.share_ssl_contexts()
-    warm.share_endpoint_rulesets()
+    share = _sharing(warm)
+    share()
     clients: set[str] = set()  # services whose first client the server built
     calls: set[tuple[str, str]] = set()  # (service, operation) the server made once
     warmed = False  # _warm_botocore() runs once the server is first idle: never delays a fork
@@ -366,9 +378,7 @@ def main() -> int:
             lines = [line for line in reports.pop(fd).decode().splitlines() if line]
             prefixes = (_FILE_PREFIX, _LISTING_PREFIX)
             _preload([n for n in lines if not n.startswith(prefixes)], tried)
-            _share_botocore_data()
-            _share_botocore_code()
-            warm.share_pydantic_plugins()
+            share()
             _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
             _preload_listings(
                 [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
@@ -385,15 +395,13 @@ def main() -> int:
         if "learn" in request:  # a function was registered: read its code (see forkserver_warm)
             for fd in fds:
                 os.close(fd)
-            modules, services = warm.scan(request["learn"], _own_names(request["learn"]))
+            modules, services, methods = warm.scan(
+                request["learn"], _own_names(request["learn"])
+            )
             _preload(modules, tried)
-            _share_botocore_data()
-            _share_botocore_code()
-            warm.share_pydantic_plugins()
-            warm.share_ssl_contexts()
-            warm.share_endpoint_rulesets()
+            share()
             warm.warm_clients(services, clients)
-            warm.warm_calls(services, warm.called_names(request["learn"]), calls)
+            warm.warm_calls(services, methods, calls)
             continue
         try:
             report_r, report_w = os.pipe()

@@ -35,7 +35,6 @@ import threading
 from typing import Any
 
 __all__ = [
-    "called_names",
     "forget_shared_plugins",
     "scan",
     "share_compiled_code",
@@ -52,19 +51,22 @@ MAX_FILE_BYTES = 1 << 20
 _FACTORIES = ("client", "resource")
 
 
-def scan(code_dir: str, own: set[str]) -> tuple[list[str], list[str]]:
-    """Modules the code imports from outside itself, and the AWS services it makes clients of.
+def scan(code_dir: str, own: set[str]) -> tuple[list[str], list[str], set[str]]:
+    """Modules the code imports from outside itself, the AWS services it makes clients of, and
+    the method names it calls (``x.name(...)``: which operations :func:`warm_calls` makes).
 
     ``own``: the top-level names the function's code provides (never imported by the server).
     """
     _forget_old_code(code_dir)
     modules: dict[str, None] = {}
     services: dict[str, None] = {}
+    methods: set[str] = set()
     for path in _python_files(code_dir):
-        imported, named = _read(path)
+        imported, named, called = _read(path)
         modules.update((n, None) for n in imported if n.partition(".")[0] not in own)
         services.update((n, None) for n in named)
-    return list(modules), list(services)
+        methods.update(called)
+    return list(modules), list(services), methods
 
 
 #: the code directories read last (each version of a function has its own): what the server
@@ -85,35 +87,25 @@ def _forget_old_code(code_dir: str) -> None:
             del table[path]
 
 
-def called_names(code_dir: str) -> set[str]:
-    """Method names the code calls (``x.name(...)``): which operations :func:`warm_calls` makes."""
-    names: set[str] = set()
-    for path in _python_files(code_dir):
-        _read(path)
-        if path in _READ:
-            names.update(_READ[path][3])
-    return names
-
-
 #: what a file imports, the services it names and the methods it calls, by path, while its
 #: stat stays the same
 _READ: dict[str, tuple[tuple[int, int], list[str], list[str], list[str]]] = {}
 
 
-def _read(path: str) -> tuple[list[str], list[str]]:
+def _read(path: str) -> tuple[list[str], list[str], list[str]]:
     try:
         with open(path, "rb") as source:
             stat = os.fstat(source.fileno())
             key = (stat.st_mtime_ns, stat.st_size)
             if path in _READ and _READ[path][0] == key:  # registered again, unchanged
-                return _READ[path][1], _READ[path][2]
+                return _READ[path][1:]
             data = source.read(MAX_FILE_BYTES + 1)
             tree = ast.parse(data[:MAX_FILE_BYTES], path)
             _COMPILED.pop(path, None)
             if len(data) <= MAX_FILE_BYTES:  # what SourceLoader.source_to_code would make
                 _COMPILED[path] = (data, compile(data, path, "exec", dont_inherit=True))
     except (OSError, SyntaxError, ValueError):
-        return [], []  # the child's own import reports it
+        return [], [], []  # the child's own import reports it
     modules: list[str] = []
     services: list[str] = []
     methods: list[str] = []
@@ -128,7 +120,7 @@ def _read(path: str) -> tuple[list[str], list[str]]:
             if isinstance(node.func, ast.Attribute):
                 methods.append(node.func.attr)
     _READ[path] = (key, modules, services, methods)
-    return modules, services
+    return modules, services, methods
 
 
 #: the function's source files compiled by the server, by path: (their bytes, the code object)

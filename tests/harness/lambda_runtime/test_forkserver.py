@@ -321,7 +321,7 @@ def test_code_scan_finds_outside_imports_and_literal_services(tmp_path: Path) ->
         "x = boto3.client(name)\ny = thing.client(3)\n"
     )
     (tmp_path / "broken.py").write_text("def (:\n")
-    modules, services = forkserver_warm.scan(str(tmp_path), {"pkg", "broken"})
+    modules, services, _ = forkserver_warm.scan(str(tmp_path), {"pkg", "broken"})
     assert modules == ["json", "jsonschema", "boto3"]
     assert services == ["dynamodb", "s3"]
 
@@ -355,9 +355,10 @@ def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
 
     app = tmp_path / "app.py"
     app.write_text("import json\n")
-    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["json"], [])
+    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["json"], [], set())
     app.write_text("import csv, boto3\nboto3.client('sqs')\n")  # a code update in place
-    assert forkserver_warm.scan(str(tmp_path), {"app"}) == (["csv", "boto3"], ["sqs"])
+    scanned = forkserver_warm.scan(str(tmp_path), {"app"})
+    assert scanned == (["csv", "boto3"], ["sqs"], {"client"})
 
 
 def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
@@ -372,8 +373,7 @@ def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
         "import boto3\nc = boto3.client('dynamodb')\n"
         "def handler(event, context):\n    return c.query(TableName='t'), c.not_an_operation()\n"
     )
-    modules, services = forkserver_warm.scan(str(tmp_path), {"app"})
-    methods = forkserver_warm.called_names(str(tmp_path))
+    modules, services, methods = forkserver_warm.scan(str(tmp_path), {"app"})
     assert {"query", "not_an_operation", "client"} <= methods
     threads = threading.active_count()
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the server's: not for the loopback
