@@ -21,14 +21,12 @@ import json
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 from bench_stack import cli, stack_rss_mb
 
@@ -196,59 +194,6 @@ async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: floa
     finally:
         await client.aclose()
     return load
-
-
-async def sync_latency(state: dict[str, Any], rate: float, count: int) -> list[float]:
-    """Write ``count`` command records at ``rate``/s; ms until each is readable via the gateway.
-
-    Each write is followed by a poller asking the gateway every 5 ms for the record's user (a
-    user of its own, so one hit means this record).
-    """
-    import boto3  # noqa: PLC0415 - only this figure needs it
-
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=state["edge_url"],
-        region_name="ap-southeast-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    url = state["gateway_url"]
-    run = uuid.uuid4().hex[:8]
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
-
-        async def follow(user: str, written: float) -> None:
-            deadline = written + 10.0
-            while time.perf_counter() < deadline:
-                response = await client.post(url + "/query/user", json={"user_id": user})
-                if response.status_code == 200 and response.json()["count"] > 0:
-                    latencies.append((time.perf_counter() - written) * 1000.0)
-                    return
-                await asyncio.sleep(0.005)
-            latencies.append(float("inf"))
-
-        followers = []
-        began = time.perf_counter()
-        for index in range(count):
-            await asyncio.sleep(max(began + index / rate - time.perf_counter(), 0))
-            user = f"sync-{run}-{index}"
-            item = {
-                "transaction_id": {"S": f"tx-{run}-{index}"},
-                "created_at": {"N": str(1_750_000_000_000 + index)},
-                "user_id": {"S": user},
-                "notification_title": {"S": "sync"},
-                "status": {"S": "SENT"},
-                "platform": {"S": "IOS"},
-                "device_token": {"S": "bench-device"},
-                "payload": {"S": "{}"},
-            }
-            written = time.perf_counter()  # from the write's start, as a client sees it
-            await asyncio.to_thread(dynamodb.put_item, TableName="command-records", Item=item)
-            followers.append(asyncio.create_task(follow(user, written)))
-        await asyncio.gather(*followers)
-    return latencies
 
 
 def measure(concurrencies: list[int], seconds: float, burst_size: int) -> dict[str, Any]:
