@@ -147,8 +147,9 @@ class MotoApp:
         environ = self._environ(request)
         try:
             if self.direct_dynamodb and _direct_dynamodb(request):
-                return _dispatch_dynamodb(environ)
-            captured, body = self._wsgi(environ)
+                status, headers, body = _dispatch_dynamodb(environ)
+            else:
+                status, headers, body = self._wsgi(environ)
         except Exception as exc:  # moto raised instead of answering: never an HTML page
             logger.exception("moto failed on %s %s", request.method, request.path)
             return error_for(
@@ -157,8 +158,6 @@ class MotoApp:
                 "InternalServerError",
                 f"Internal error in the local endpoint: {type(exc).__name__}: {exc}",
             )
-        status = captured.get("status", 500)
-        headers = list(captured.get("headers", []))
         response = HttpResponse(status, headers, body)
         content_type = response.header("content-type") or ""
         if status >= 500 and content_type.startswith("text/html"):
@@ -167,8 +166,9 @@ class MotoApp:
             )
         return response
 
-    def _wsgi(self, environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        """Run moto's WSGI app: what it passed to ``start_response``, and the body."""
+    def _wsgi(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Run moto's WSGI app: the status and headers it passed to ``start_response``, and
+        the body."""
         captured: dict[str, Any] = {}
 
         def start_response(
@@ -185,7 +185,7 @@ class MotoApp:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        return captured, body
+        return captured.get("status", 500), list(captured.get("headers", [])), body
 
     @staticmethod
     def _environ(request: HttpRequest) -> dict[str, Any]:
@@ -233,8 +233,9 @@ class MotoApp:
         return environ
 
 
-def _dispatch_dynamodb(environ: dict[str, Any]) -> HttpResponse:
-    """What moto's Flask app answers a DynamoDB request, without Flask (see :class:`MotoApp`)."""
+def _dispatch_dynamodb(environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What moto's Flask app answers a DynamoDB request, without Flask (see :class:`MotoApp`):
+    status, headers and body, which :meth:`MotoApp.__call__` checks as it checks Flask's."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
     from flask import Response  # noqa: PLC0415 (moto's views answer flask.Response)
     from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
@@ -261,4 +262,4 @@ def _dispatch_dynamodb(environ: dict[str, Any]) -> HttpResponse:
     headers = list(response.get_wsgi_headers(environ).to_wsgi_list())
     if not DISABLE_GLOBAL_CORS:  # flask-cors' default on moto's app: any origin, always sent
         headers.append(("Access-Control-Allow-Origin", "*"))
-    return HttpResponse(response.status_code, headers, response.get_data())
+    return response.status_code, headers, response.get_data()
