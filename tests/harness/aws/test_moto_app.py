@@ -123,3 +123,21 @@ def test_direct_dynamodb_skips_the_dispatcher_but_nothing_else_does() -> None:
     unsigned.headers = [h for h in unsigned.headers if h[0] != "authorization"]
     for response in (streams, app(with_origin), app(unsigned)):
         assert response.status == 500 and b"AssertionError" in response.body
+
+
+@pytest.mark.usefixtures("patched")
+def test_an_html_5xx_from_moto_becomes_a_json_500_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.responses import DynamoHandler
+    from werkzeug.exceptions import ServiceUnavailable
+
+    def unavailable(self: Any) -> Any:
+        raise ServiceUnavailable()  # werkzeug answers it with an HTML page
+
+    monkeypatch.setattr(DynamoHandler, "list_tables", unavailable)
+    for app in (MotoApp(), MotoApp(direct_dynamodb=False)):
+        answer = app(_request("ListTables", {}))
+        assert answer.status == 500
+        assert (answer.header("content-type") or "").startswith("application/")
+        assert json.loads(answer.body)["__type"].endswith("InternalServerError")
