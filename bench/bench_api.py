@@ -196,6 +196,31 @@ async def closed_loop(url: str, concurrency: int, seconds: float, warmup_s: floa
     return load
 
 
+def measured_burst(url: str, stack_pid: int, size: int) -> tuple[Load, dict[str, float], int]:
+    """A burst of ``size`` concurrent requests: its load, CPU ms per request by role, and how
+    many Lambda environments it created."""
+    environments = lambda_environments(stack_pid)
+    before = cpu_by_role(stack_pid)
+    cold = asyncio.run(burst(url, size))
+    cpu = cpu_per_request(before, cpu_by_role(stack_pid), size)
+    return cold, cpu, len(lambda_environments(stack_pid) - environments)
+
+
+def measured_loads(
+    url: str, stack_pid: int, concurrencies: list[int], seconds: float
+) -> tuple[dict[int, Load], dict[int, dict[str, float]]]:
+    """Closed-loop load per concurrency (after a 1 s warm-up each, not counted), with the CPU ms
+    per request by role."""
+    loads: dict[int, Load] = {}
+    cpu: dict[int, dict[str, float]] = {}
+    for level in concurrencies:
+        asyncio.run(closed_loop(url, level, 1.0, warmup_s=0.0))  # warm-up, not counted
+        before = cpu_by_role(stack_pid)
+        loads[level] = asyncio.run(closed_loop(url, level, seconds, warmup_s=0.0))
+        cpu[level] = cpu_per_request(before, cpu_by_role(stack_pid), len(loads[level].latencies_ms))
+    return loads, cpu
+
+
 def measure(concurrencies: list[int], seconds: float, burst_size: int) -> dict[str, Any]:
     """Up, the cold burst, closed-loop load per concurrency and the stack's RSS."""
     with (
@@ -206,26 +231,14 @@ def measure(concurrencies: list[int], seconds: float, burst_size: int) -> dict[s
         ),
     ):
         url = state["gateway_url"]
-        environments = lambda_environments(state["pid"])
-        before = cpu_by_role(state["pid"])
-        cold = asyncio.run(burst(url, burst_size))
-        burst_cpu = cpu_per_request(before, cpu_by_role(state["pid"]), burst_size)
-        new_environments = lambda_environments(state["pid"]) - environments
-        loads: dict[int, Load] = {}
-        cpu: dict[int, dict[str, float]] = {}
-        for level in concurrencies:
-            asyncio.run(closed_loop(url, level, 1.0, warmup_s=0.0))  # warm-up, not counted
-            before = cpu_by_role(state["pid"])
-            loads[level] = asyncio.run(closed_loop(url, level, seconds, warmup_s=0.0))
-            cpu[level] = cpu_per_request(
-                before, cpu_by_role(state["pid"]), len(loads[level].latencies_ms)
-            )
+        cold, burst_cpu, new_environments = measured_burst(url, state["pid"], burst_size)
+        loads, cpu = measured_loads(url, state["pid"], concurrencies, seconds)
         rss_mb, processes = stack_rss_mb(state["pid"])
     return {
         "up_s": up_s,
         "burst": cold.row() | {"statuses": cold.statuses},
         "burst_cpu_ms_per_request": burst_cpu,
-        "burst_new_environments": len(new_environments),
+        "burst_new_environments": new_environments,
         "load": {c: load.row() for c, load in loads.items()},
         "cpu_ms_per_request": cpu,
         "rss_mb": rss_mb,

@@ -61,21 +61,9 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
         state_dir
     ) as (state, up_s):
         url = state["gateway_url"]
-        environments = bench_api.lambda_environments(state["pid"])
-        before = bench_api.cpu_by_role(state["pid"])
         burst_load = os.getloadavg()[0]  # wall clock depends on it: the machine is shared
-        burst = asyncio.run(bench_api.burst(url, 64))
-        burst_cpu = bench_api.cpu_per_request(before, bench_api.cpu_by_role(state["pid"]), 64)
-        burst_environments = len(bench_api.lambda_environments(state["pid"]) - environments)
-        loads = {}
-        cpu = {}
-        for level in levels:
-            asyncio.run(bench_api.closed_loop(url, level, 1.0, warmup_s=0.0))
-            before = bench_api.cpu_by_role(state["pid"])
-            loads[level] = asyncio.run(bench_api.closed_loop(url, level, args.seconds, 0.0))
-            cpu[level] = bench_api.cpu_per_request(
-                before, bench_api.cpu_by_role(state["pid"]), len(loads[level].latencies_ms)
-            )
+        burst, burst_cpu, burst_environments = bench_api.measured_burst(url, state["pid"], 64)
+        loads, cpu = bench_api.measured_loads(url, state["pid"], levels, args.seconds)
         sync = asyncio.run(bench_sync_latency.write_to_readable(state, 5.0, args.sync_samples))
         rates = {r: asyncio.run(bench_sync_latency.write_to_readable(state, r,
                                                                      int(r * args.rate_seconds)))
