@@ -79,7 +79,6 @@ class Autoscaler:
         self.clock = clock
         self.alarm_names = {"high": "AlarmHigh", "low": "AlarmLow"}
         self.decisions: deque[tuple[float, Decision]] = deque(maxlen=KEPT_DECISIONS)
-        self.suspended: dict[str, bool] = {}  # the scalable target's SuspendedState
         self._loop = Periodic("autoscaler", self.period_s, self.step)
 
     # -- registration -----------------------------------------------------------------------
@@ -152,17 +151,6 @@ class Autoscaler:
             decision = Decision(None, capacity, None, None, missing)
         else:
             decision = self.tracker.evaluate(self.datapoints(now), capacity, now)
-            direction = (
-                None
-                if decision.new_capacity is None
-                else ("Out" if decision.new_capacity > capacity else "In")
-            )
-            if direction and self.suspended.get(f"DynamicScaling{direction}Suspended"):
-                decision = dataclasses.replace(
-                    decision,
-                    new_capacity=None,
-                    reason=f"dynamic scale-{direction.lower()} is suspended",
-                )
         self.decisions.append((now, decision))
         if decision.new_capacity is not None:
             self._scale(decision)
@@ -189,11 +177,13 @@ class Autoscaler:
         if not policies:
             return f"the scaling policy {self.policy.name} was deleted"
         registered, config = targets[0], policies[0]["TargetTrackingScalingPolicyConfiguration"]
-        self.suspended = dict(registered.get("SuspendedState") or {})
+        suspended = registered.get("SuspendedState") or {}
         target = dataclasses.replace(
             self.target,
             min_capacity=int(registered["MinCapacity"]),
             max_capacity=int(registered["MaxCapacity"]),
+            scale_out_suspended=bool(suspended.get("DynamicScalingOutSuspended", False)),
+            scale_in_suspended=bool(suspended.get("DynamicScalingInSuspended", False)),
         )
         policy = dataclasses.replace(
             self.policy,

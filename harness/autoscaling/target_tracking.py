@@ -50,6 +50,9 @@ class ScalableTarget:
     max_capacity: int
     service_namespace: str = "ecs"
     scalable_dimension: str = "ecs:service:DesiredCount"
+    #: its ``SuspendedState``: dynamic scaling out / in suspended (RegisterScalableTarget)
+    scale_out_suspended: bool = False
+    scale_in_suspended: bool = False
 
     @property
     def cluster(self) -> str:
@@ -137,6 +140,8 @@ class TargetTracker:
             if wanted <= capacity:
                 why = "in scale-out cooldown" if in_cooldown else "at the maximum capacity"
                 return Decision(alarm, capacity, None, metric, why)
+            if self.target.scale_out_suspended:
+                return Decision(alarm, capacity, None, metric, "dynamic scale-out is suspended")
             return Decision(alarm, capacity, wanted, metric, "metric above the target")
         if self.policy.disable_scale_in:
             return Decision(alarm, capacity, None, metric, "scale-in is disabled")
@@ -145,6 +150,8 @@ class TargetTracker:
         wanted = self.target.clamp(math.ceil(capacity * ratio))
         if wanted >= capacity:
             return Decision(alarm, capacity, None, metric, "at the minimum capacity")
+        if self.target.scale_in_suspended:
+            return Decision(alarm, capacity, None, metric, "dynamic scale-in is suspended")
         return Decision(alarm, capacity, wanted, metric, "metric below 90 % of the target")
 
     def scaled(self, decision: Decision, now: float) -> None:

@@ -59,6 +59,23 @@ def test_disable_scale_in_suppresses_the_low_alarm_action() -> None:
     assert "disabled" in decision.reason
 
 
+def test_a_suspended_direction_keeps_its_alarm_but_does_not_scale() -> None:
+    """The scalable target's SuspendedState: scale-out / scale-in suspended, each on its own."""
+    import dataclasses
+
+    t = tracker()
+    t.reconfigure(dataclasses.replace(TARGET, scale_in_suspended=True), t.policy)
+    low = t.evaluate([0.0] * 15, 4, 0)
+    assert low.alarm == "low" and low.new_capacity is None
+    assert low.reason == "dynamic scale-in is suspended"
+    assert t.evaluate([90.0] * 3, 2, 0).new_capacity == 3  # scale-out still works
+    t.reconfigure(dataclasses.replace(TARGET, scale_out_suspended=True), t.policy)
+    high = t.evaluate([90.0] * 3, 2, 0)
+    assert high.alarm == "high" and high.new_capacity is None
+    assert high.reason == "dynamic scale-out is suspended"
+    assert t.evaluate([0.0] * 15, 4, 0).new_capacity == 2  # scale-in still works
+
+
 def test_scale_in_cooldown_blocks_scale_in_but_not_scale_out() -> None:
     t = tracker()
     t.scaled(t.evaluate([20.0] * 15, 6, 0), now=100.0)  # 6 -> 2, cooldown until 220
