@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -233,9 +235,10 @@ class MotoApp:
         return environ
 
 
-def _dispatch_dynamodb(environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-    """What moto's Flask app answers a DynamoDB request, without Flask (see :class:`MotoApp`):
-    status, headers and body, which :meth:`MotoApp.__call__` checks as it checks Flask's."""
+@functools.cache
+def _dynamodb_dispatch_names() -> SimpleNamespace:
+    """What :func:`_dispatch_dynamodb` uses of moto, Flask and werkzeug, imported on its first
+    request (moto loads lazily) rather than on every one."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
     from flask import Response  # noqa: PLC0415 (moto's views answer flask.Response)
     from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
@@ -243,23 +246,37 @@ def _dispatch_dynamodb(environ: dict[str, Any]) -> tuple[int, list[tuple[str, st
     from moto.moto_server.werkzeug_app import BackendRequest  # noqa: PLC0415
     from moto.settings import DISABLE_GLOBAL_CORS  # noqa: PLC0415
     from werkzeug.exceptions import HTTPException  # noqa: PLC0415
-    from werkzeug.wrappers import Response as WerkzeugResponse  # noqa: PLC0415
 
-    request = BackendRequest(environ)  # the request class moto's Flask app uses
+    return SimpleNamespace(
+        ClientError=ClientError,
+        Response=Response,
+        DynamoHandler=DynamoHandler,
+        recorder=recorder,
+        BackendRequest=BackendRequest,
+        DISABLE_GLOBAL_CORS=DISABLE_GLOBAL_CORS,
+        HTTPException=HTTPException,
+    )
+
+
+def _dispatch_dynamodb(environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What moto's Flask app answers a DynamoDB request, without Flask (see :class:`MotoApp`):
+    status, headers and body, which :meth:`MotoApp.__call__` checks as it checks Flask's."""
+    moto = _dynamodb_dispatch_names()
+    request = moto.BackendRequest(environ)  # the request class moto's Flask app uses
     try:
         # moto.core.utils.convert_to_flask_response, step by step
-        recorder._record_request(request)
+        moto.recorder._record_request(request)
         try:
-            result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
-        except ClientError as exc:
+            result = moto.DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+        except moto.ClientError as exc:
             result = 400, {}, exc.response["Error"]["Message"]
         status, headers, content = result if len(result) == 3 else (200, {}, result)
-        response: WerkzeugResponse = Response(response=content, status=status, headers=headers)
-    except HTTPException as exc:  # what Flask makes of one raised by a view
+        response = moto.Response(response=content, status=status, headers=headers)
+    except moto.HTTPException as exc:  # what Flask makes of one raised by a view
         response = exc.get_response(environ)
     finally:
         request.close()
     headers = list(response.get_wsgi_headers(environ).to_wsgi_list())
-    if not DISABLE_GLOBAL_CORS:  # flask-cors' default on moto's app: any origin, always sent
+    if not moto.DISABLE_GLOBAL_CORS:  # flask-cors' default on moto's app: any origin, always sent
         headers.append(("Access-Control-Allow-Origin", "*"))
     return response.status_code, headers, response.get_data()
