@@ -158,7 +158,6 @@ class Endpoint:
         from harness.aws import warmup as moto_warmup  # noqa: PLC0415
 
         moto_warmup.memoize_region_listing(self.cache_dir)
-        moto_warmup.share_moto_loader()  # one botocore loader for moto's models (~0.5 CPU-s)
         self._http = ASGIServer(
             None,
             host=self.host,

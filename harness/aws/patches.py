@@ -103,6 +103,7 @@ INTERNALS: dict[str, str] = {
     "moto.logs.models:LogGroup.put_log_events": "self log_stream_name log_events",
     "moto.core.common_models:BaseModel.__new__": "cls args kwargs",
     "moto.iam.models:get_account_id_from": "access_key",  # harness.aws.warmup
+    "moto.core.utils:create_loader": "",  # harness.aws.warmup: one loader for moto's models
     "werkzeug.routing.rules:Rule._compile_builder": "self append_unknown",  # harness.aws.warmup
     "flask.debughelpers:attach_enctype_error_multidict": "request",  # Flask, as moto runs it
     "moto.backends:list_of_moto_modules": "",
@@ -199,6 +200,7 @@ def apply() -> str:
             moto_warmup.look_up_keys_in_built_partitions()
             moto_warmup.defer_ec2_for_ecs()
             moto_warmup.defer_url_builders()
+            moto_warmup.share_moto_loader()  # one botocore loader for moto's models (~0.5 CPU-s)
             from harness.aws import reset  # noqa: PLC0415
 
             reset.keep_managed_policies_across_resets()
