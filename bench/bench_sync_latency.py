@@ -10,12 +10,17 @@ is printed as achieved, not as offered. Ratios are against the first scenario (1
 faults), measured in the same run. Where the time goes stage by stage: bench_sync_stages.py.
 
     .venv/bin/python bench/bench_sync_latency.py [--seconds 10] [--sample 20] [--max-writes 2000]
+
+``--follow N``: only make bench's sync row instead (``write_to_readable``: N writes at 5/s, each
+followed until a gateway GET held it) on a stack of its own (``query-harness up --detach``, as
+make bench runs it) or the one given by ``--edge-url``/``--gateway-url``, after a warm-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -200,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--edge-url", help="a running stack's AWS endpoint (needs --gateway-url)")
     parser.add_argument("--gateway-url", help="a running stack's gateway stage URL (.../v1)")
+    parser.add_argument("--follow", type=int, default=0,
+                        help="only the sync row of make bench: N writes followed at 5/s")
     args = parser.parse_args(argv)
+    if args.follow:
+        return follow(args)
     with ExitStack() as stack:
         if args.edge_url and args.gateway_url:
             edge_url, gateway_url = args.edge_url, args.gateway_url
@@ -229,6 +238,35 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows[1:]:
         print(f"  offered {row['offered']:.0f}/s, faults {row['faults']:.0%}: "
               f"x{row['median_ms'] / base['median_ms']:.2f}, x{row['p99_ms'] / base['p99_ms']:.2f}")  # fmt: skip
+    return 0
+
+
+def follow(args: argparse.Namespace) -> int:
+    """make bench's sync row alone: ``write_to_readable`` at 5/s, after a warm-up."""
+    import psutil  # noqa: PLC0415
+
+    with ExitStack() as stack:
+        if args.edge_url and args.gateway_url:
+            state = {"edge_url": args.edge_url, "gateway_url": args.gateway_url}
+        else:
+            sys.path.insert(0, str(ROOT / "bench"))
+            import bench_api  # noqa: PLC0415
+
+            state_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sync-"))
+            state, _ = stack.enter_context(bench_api.stack(state_dir))
+        asyncio.run(write_to_readable(state, 5.0, 10))  # warm-up: every worker exists
+        load = os.getloadavg()[0]
+        cpu = psutil.cpu_times()
+        latencies = sorted(asyncio.run(write_to_readable(state, 5.0, args.follow)))
+        after = psutil.cpu_times()
+    idle = (after.idle - cpu.idle) / max(sum(after) - sum(cpu), 1e-9)
+
+    def pct(share: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * share))]
+
+    print(f"sync write->readable, {len(latencies)} writes at 5/s: p50 {pct(0.5):.1f} ms, "
+          f"p90 {pct(0.9):.1f} ms, p99 {pct(0.99):.1f} ms, max {latencies[-1]:.1f} ms "
+          f"(load average {load:.1f} as it began, CPU idle {idle:.0%} during it)")
     return 0
 
 

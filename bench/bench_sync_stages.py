@@ -16,7 +16,14 @@ Printed: median and p90 of each step and of the time since sent; CPU per sample 
 process of the stack (psutil, robust on a loaded machine where wall clock is not), of this
 process's thread groups, and of moto per DynamoDB action.
 
-    .venv/bin/python bench/bench_sync_stages.py [--samples 200] [--gap 0.2]
+Processes as ``query-harness up`` lays them out (default): the endpoint alone in this process
+(hooked), the stack (gateway, load balancer, ECS, telemetry) in its own
+(``query-harness up --endpoint-url``), the client in its own (``--client``: it writes and reads,
+and hands its stamps back as JSON). perf_counter is CLOCK_MONOTONIC, one clock for all three.
+``--one-process``: the stack and the client run in this process too, beside the endpoint,
+sharing its GIL (how this script measured before; the stage figures come out larger).
+
+    .venv/bin/python bench/bench_sync_stages.py [--samples 200] [--gap 0.2] [--one-process]
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -134,10 +143,17 @@ def _tx(record: Any) -> Any:
     return (record.event["dynamodb"].get("NewImage") or {}).get("transaction_id", {}).get("S")
 
 
-def _cpu_by_process() -> dict[int, tuple[str, float]]:
-    me = psutil.Process()
+def _cpu_by_process(*others: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds of this process, its children and ``others`` (pids) with theirs."""
     out = {}
-    for process in [me, *me.children(recursive=True)]:
+    processes = []
+    for root in (os.getpid(), *others):
+        try:
+            me = psutil.Process(root)
+            processes += [me, *me.children(recursive=True)]
+        except psutil.Error:
+            continue
+    for process in processes:
         try:
             times = process.cpu_times()
             label = " ".join(process.cmdline()[1:3])[-60:]
@@ -167,27 +183,94 @@ def main(argv: list[str] | None = None) -> int:
                         help="gateway reads before any write (make bench's API load comes first)")
     parser.add_argument("--slowest", type=int, default=5,
                         help="print the stage breakdown of this many slowest samples")
+    parser.add_argument("--one-process", action="store_true",
+                        help="the stack and the client in this process, beside the endpoint")
+    parser.add_argument("--client", nargs=2, metavar=("EDGE_URL", "GATEWAY_URL"),
+                        help=argparse.SUPPRESS)  # the client process: prints its stamps as JSON
     args = parser.parse_args(argv)
-    from harness.stack.stack import Stack, StackConfig
+    if args.client:
+        stamps = Stamps()
+        measured = run(stamps, *args.client, args)
+        print(json.dumps({"stages": stamps.stages, "txs": measured[0], "polls": measured[1],
+                          "wall": measured[2]}))
+        return 0
+    from harness.aws.heap import freeze_startup_heap
 
     endpoint = Endpoint(port=0).start()
     hooks = Hooks()
     hooks.install()
     with tempfile.TemporaryDirectory(prefix="sync-stages-") as state_dir:
-        stack = Stack(StackConfig(endpoint_url=endpoint.url, edge_port=0, gateway_port=0,
-                                  state_dir=Path(state_dir)))
-        stack.start()
-        try:
-            measured = run(hooks, endpoint.url, stack.state()["gateway_url"], args)
-        finally:
-            stack.stop()
-            endpoint.stop()
+        if args.one_process:
+            from harness.stack.stack import Stack, StackConfig
+
+            stack = Stack(StackConfig(endpoint_url=endpoint.url, edge_port=0, gateway_port=0,
+                                      state_dir=Path(state_dir)))
+            stack.start()
+            try:
+                freeze_startup_heap()  # as the endpoint's process does 30 s after it started
+                measured = run(hooks, endpoint.url, stack.state()["gateway_url"], args)
+            finally:
+                stack.stop()
+                endpoint.stop()
+        else:
+            try:
+                measured = run_apart(hooks, endpoint.url, state_dir, args)
+            finally:
+                endpoint.stop()
     report(hooks, *measured, args.samples)
     breakdown(hooks, measured[0], args.slowest)
     return 0
 
 
-def run(hooks: Hooks, edge: str, gateway: str, args: argparse.Namespace) -> tuple[
+def run_apart(hooks: Hooks, edge: str, state_dir: str, args: argparse.Namespace) -> tuple[
+    list[str], list[int], float, dict[int, tuple[str, float]], dict[str, float]
+]:
+    """The stack and the client in processes of their own; their stamps merged into ``hooks``."""
+    from harness.aws.heap import freeze_startup_heap
+
+    env = {**os.environ, "HARNESS_STATE_DIR": state_dir, "TERM": "dumb"}
+    up = subprocess.run([sys.executable, "-m", "harness", "up", "--detach", "--endpoint-url",
+                         edge, "--gateway-port", "0"], capture_output=True, text=True, env=env,
+                        cwd=ROOT, timeout=300, check=False)
+    if up.returncode != 0:
+        raise SystemExit(f"up failed: {up.stdout[-1500:]} {up.stderr[-1500:]}")
+    try:
+        state = json.loads((Path(state_dir) / "state.json").read_text())
+        gateway, stack_pid = state["gateway_url"], int(state["pid"])
+        freeze_startup_heap()  # as the endpoint's process does 30 s after it started
+        client = subprocess.Popen(
+            [sys.executable, __file__, "--client", edge, gateway, "--samples", str(args.samples),
+             "--gap", str(args.gap), "--warmup", str(args.warmup), "--warm-reads",
+             str(args.warm_reads)], stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        assert client.stdout is not None
+        if client.stdout.readline().strip() != "measuring":
+            raise SystemExit("the client failed before measuring")
+        processes, threads = _cpu_by_process(stack_pid), _cpu_by_thread_group()
+        hooks.counting = True
+        out, _ = client.communicate(timeout=600)
+        hooks.counting = False
+        cpu = {pid: (label, spent - processes.get(pid, ("", 0.0))[1])
+               for pid, (label, spent) in _cpu_by_process(stack_pid).items()}
+        thread_cpu = {name: spent - threads.get(name, 0.0)
+                      for name, spent in _cpu_by_thread_group().items()}
+    finally:
+        subprocess.run([sys.executable, "-m", "harness", "down"], capture_output=True, env=env,
+                       cwd=ROOT, timeout=120, check=False)
+    answer = json.loads(out)
+    for tx, stamps in answer["stages"].items():
+        hooks.stages[tx].update(stamps)
+    return answer["txs"], answer["polls"], answer["wall"], cpu, thread_cpu
+
+
+class Stamps:
+    """The client's own stamps (sent, acked, readable), handed back to the hooked process."""
+
+    def __init__(self) -> None:
+        self.stages: Stages = collections.defaultdict(dict)
+        self.counting = False
+
+
+def run(hooks: Hooks | Stamps, edge: str, gateway: str, args: argparse.Namespace) -> tuple[
     list[str], list[int], float, dict[int, tuple[str, float]], dict[str, float]
 ]:
     dynamodb = boto3.client("dynamodb", endpoint_url=edge, region_name="ap-southeast-1",
@@ -223,6 +306,8 @@ def run(hooks: Hooks, edge: str, gateway: str, args: argparse.Namespace) -> tupl
         sample(index)
     hooks.stages.clear()
     polls.clear()
+    if isinstance(hooks, Stamps):
+        print("measuring", flush=True)  # the hooked process starts counting CPU now
     processes, threads = _cpu_by_process(), _cpu_by_thread_group()
     hooks.counting = True
     began = time.perf_counter()
