@@ -47,7 +47,8 @@ SCENARIOS = [(100.0, 0.0), (100.0, 0.10), (1000.0, 0.0), (1000.0, 0.10)]
 SIGNAL_PAUSE_S = 0.002  # adds at most 2 ms (1 ms on average) to a sample
 
 
-async def write_to_readable(state: dict[str, Any], rate: float, count: int) -> list[float]:
+async def write_to_readable(state: dict[str, Any], rate: float, count: int,
+                            signal: bool = True) -> list[float]:
     """Write ``count`` command records at ``rate``/s; ms from each write's start until a gateway
     GET (``POST /v1/query/user``, a user of its own) answered with it.
 
@@ -75,7 +76,8 @@ async def write_to_readable(state: dict[str, Any], rate: float, count: int) -> l
 
         async def follow(user: str, created_at: int, written: float) -> None:
             deadline = written + 10.0
-            await asyncio.to_thread(landed, user, created_at, deadline)
+            if signal:
+                await asyncio.to_thread(landed, user, created_at, deadline)
             while time.perf_counter() < deadline:
                 response = await client.post(url + "/query/user", json={"user_id": user})
                 if response.status_code == 200 and response.json()["count"] > 0:
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateway-url", help="a running stack's gateway stage URL (.../v1)")
     parser.add_argument("--follow", type=int, default=0,
                         help="only the sync row of make bench: N writes followed at 5/s")
+    parser.add_argument("--no-signal", action="store_true",
+                        help="with --follow: ask the gateway at once, without the GetItem signal")
     args = parser.parse_args(argv)
     if args.follow:
         return follow(args)
@@ -257,7 +261,8 @@ def follow(args: argparse.Namespace) -> int:
         asyncio.run(write_to_readable(state, 5.0, 10))  # warm-up: every worker exists
         load = os.getloadavg()[0]
         cpu = psutil.cpu_times()
-        latencies = sorted(asyncio.run(write_to_readable(state, 5.0, args.follow)))
+        latencies = sorted(asyncio.run(write_to_readable(state, 5.0, args.follow,
+                                                         signal=not args.no_signal)))
         after = psutil.cpu_times()
     idle = (after.idle - cpu.idle) / max(sum(after) - sum(cpu), 1e-9)
 

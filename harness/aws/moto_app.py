@@ -97,10 +97,14 @@ BOTO3_NAMES = {"awslambda": "lambda"}
 #: The X-Amz-Target prefix of DynamoDB's JSON protocol (not DynamoDB Streams'
 #: ``DynamoDBStreams_20120810.``): such a request is always moto's ``DynamoHandler``.
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+#: DynamoDB Streams' prefix: signed for ``dynamodb`` (its SigV4 signing name), moto's dispatcher
+#: sends it to ``DynamoDBStreamsHandler`` (the stream pollers' GetRecords: the sync path).
+DYNAMODB_STREAMS_TARGET_PREFIX = "DynamoDBStreams_20120810."
 
 
 def _direct_dynamodb(request: HttpRequest) -> bool:
-    """A DynamoDB JSON request that moto's Flask app would route to ``DynamoHandler.dispatch``.
+    """A DynamoDB (or DynamoDB Streams) JSON request that moto's Flask app would route to
+    ``DynamoHandler.dispatch`` (``DynamoDBStreamsHandler.dispatch``).
 
     moto's dispatcher picks the backend from the SigV4 credential scope of a signed request
     (``Credential=KEY/DATE/REGION/dynamodb/aws4_request``), so that must say ``dynamodb``;
@@ -108,7 +112,8 @@ def _direct_dynamodb(request: HttpRequest) -> bool:
     """
     if request.method != "POST" or request.path != "/" or request.header("origin") is not None:
         return False
-    if not (request.header("x-amz-target") or "").startswith(DYNAMODB_TARGET_PREFIX):
+    target = request.header("x-amz-target") or ""
+    if not target.startswith((DYNAMODB_TARGET_PREFIX, DYNAMODB_STREAMS_TARGET_PREFIX)):
         return False
     auth = (request.header("authorization") or "").split(",", 1)[0].split()
     scope = auth[1].split("/") if len(auth) == 2 else []
@@ -122,6 +127,8 @@ class MotoApp:
     (its host inference runs under one global lock) and Flask's request cycle: they go straight
     to ``DynamoHandler.dispatch`` with the request object moto's Flask app would have built,
     and the answer is made into a response the way moto's ``convert_to_flask_response`` does.
+    DynamoDB Streams requests too (``DynamoDBStreamsHandler``): a poller's GetRecords on the sync
+    path took 1.30 ms of CPU through Flask, 0.86 ms this way.
     Same handler, same patches, same lock; about a third less CPU per DynamoDB request.
     ``direct_dynamodb=False`` keeps every request on the Flask path (tests compare the two).
     """
@@ -242,6 +249,7 @@ def _dynamodb_dispatch_names() -> SimpleNamespace:
     from botocore.exceptions import ClientError  # noqa: PLC0415
     from flask import Response  # noqa: PLC0415 (moto's views answer flask.Response)
     from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler  # noqa: PLC0415
     from moto.moto_api import recorder  # noqa: PLC0415
     from moto.moto_server.werkzeug_app import BackendRequest  # noqa: PLC0415
     from moto.settings import DISABLE_GLOBAL_CORS  # noqa: PLC0415
@@ -251,6 +259,7 @@ def _dynamodb_dispatch_names() -> SimpleNamespace:
         ClientError=ClientError,
         Response=Response,
         DynamoHandler=DynamoHandler,
+        DynamoDBStreamsHandler=DynamoDBStreamsHandler,
         recorder=recorder,
         BackendRequest=BackendRequest,
         DISABLE_GLOBAL_CORS=DISABLE_GLOBAL_CORS,
@@ -267,7 +276,10 @@ def _dispatch_dynamodb(environ: dict[str, Any]) -> tuple[int, list[tuple[str, st
         # moto.core.utils.convert_to_flask_response, step by step
         moto.recorder._record_request(request)
         try:
-            result = moto.DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+            streams = environ.get("HTTP_X_AMZ_TARGET", "").startswith(
+                DYNAMODB_STREAMS_TARGET_PREFIX)
+            handler = moto.DynamoDBStreamsHandler if streams else moto.DynamoHandler
+            result = handler.dispatch(request, request.raw_url, dict(request.headers))
         except moto.ClientError as exc:
             result = 400, {}, exc.response["Error"]["Message"]
         status, headers, content = result if len(result) == 3 else (200, {}, result)

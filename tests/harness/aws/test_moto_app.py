@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -115,14 +116,76 @@ def test_direct_dynamodb_skips_the_dispatcher_but_nothing_else_does() -> None:
     app._app = NoDispatcher()  # type: ignore[assignment]
     listed = app(_request("ListTables", {}))
     assert listed.status == 200 and "TableNames" in json.loads(listed.body)
-    # DynamoDB Streams (its own target prefix), CORS and unsigned requests keep the Flask path
     streams = app(_request("ListStreams", {}, target="DynamoDBStreams_20120810.ListStreams"))
+    assert streams.status == 200 and "Streams" in json.loads(streams.body)
+    # CORS and unsigned requests keep the Flask path
     with_origin = _request("ListTables", {})
     with_origin.headers.append(("origin", "http://example.com"))
     unsigned = _request("ListTables", {})
     unsigned.headers = [h for h in unsigned.headers if h[0] != "authorization"]
-    for response in (streams, app(with_origin), app(unsigned)):
+    for response in (app(with_origin), app(unsigned)):
         assert response.status == 500 and b"AssertionError" in response.body
+
+
+def _streams_conversation(app: MotoApp, table: str) -> list[HttpResponse]:
+    """A table with a stream, two writes, then a poller's calls (and bad ones) through ``app``."""
+    created = app(_request("CreateTable", {
+        "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "user_id", "AttributeType": "S"}],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }))  # fmt: skip
+    assert created.status == 200, created.body
+    arn = json.loads(created.body)["TableDescription"]["LatestStreamArn"]
+    for user in ("u1", "u2"):
+        app(_request("PutItem", {"TableName": table, "Item": {"user_id": {"S": user}}}))
+
+    def streams(action: str, document: dict[str, Any]) -> HttpResponse:
+        return app(_request(action, document, target=f"DynamoDBStreams_20120810.{action}"))
+
+    described = streams("DescribeStream", {"StreamArn": arn})
+    shard = json.loads(described.body)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams("GetShardIterator", {"StreamArn": arn, "ShardId": shard,
+                                            "ShardIteratorType": "TRIM_HORIZON"})
+    records = streams("GetRecords", {"ShardIterator": json.loads(iterator.body)["ShardIterator"],
+                                     "Limit": 1})
+    return [described, records,
+            streams("ListStreams", {"TableName": table}),
+            streams("GetShardIterator", {"StreamArn": arn, "ShardId": shard,
+                                         "ShardIteratorType": "SIDEWAYS"}),
+            streams("GetRecords", {"ShardIterator": "not-an-iterator"}),
+            streams("DescribeStream", {"StreamArn": arn + "-missing"})]
+
+
+def _stable(response: HttpResponse, table: str) -> tuple[int, list[tuple[str, str]], Any]:
+    """``_comparable`` without what differs between two streams: times, ids, iterators."""
+    status, headers, body = _comparable(response, table)
+
+    def scrub(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if key in ("eventID", "SequenceNumber", "StartingSequenceNumber", "StreamLabel", "SizeBytes",
+                   "ShardId", "ApproximateCreationDateTime", "CreationRequestDateTime",
+                   "ShardIterator", "NextShardIterator"):
+            return "..."
+        return re.sub(r"/stream/[^/|\"]+", "/stream/...", value) if isinstance(value, str) else value
+
+    headers = [(k, v) for k, v in headers if k != "content-length"]
+    return status, headers, scrub(body)
+
+
+@pytest.mark.usefixtures("patched")
+def test_direct_dynamodb_streams_answers_as_moto_flask_app_does() -> None:
+    flask_table, direct_table = (f"t-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    via_flask = _streams_conversation(MotoApp(direct_dynamodb=False), flask_table)
+    via_direct = _streams_conversation(MotoApp(), direct_table)
+
+    assert [r.status for r in via_direct][:5] == [200, 200, 200, 400, 400]
+    assert len(json.loads(via_direct[1].body)["Records"]) == 1
+    for flask_answer, direct_answer in zip(via_flask, via_direct, strict=True):
+        assert _stable(direct_answer, direct_table) == _stable(flask_answer, flask_table)
 
 
 @pytest.mark.usefixtures("patched")
