@@ -13,6 +13,11 @@ raise from the handler's parse.
 
 :func:`tokenize_once`: moto tokenizes a ConditionExpression / FilterExpression from scratch, twice
 per conditional write; the tokens depend on the text alone, so they are kept per text.
+
+:func:`parse_shapes_once`: the syntax tree moto builds from those tokens depends on the text and
+the attribute names; the values only fill its value leaves. The tree is kept per (text, names)
+and each request's values are put in its leaves: the stream processor's conditional PutItem, on
+the sync path, parsed the same condition for ~0.5 ms of its ~1.9 ms.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from harness.aws.patches import wrap_method
 
-__all__ = ["parse_conditions_once", "tokenize_once"]
+__all__ = ["parse_conditions_once", "parse_shapes_once", "tokenize_once"]
 
 _last = threading.local()  # .entry: (expression, names, values, tree) of this thread's last parse
 
@@ -88,3 +93,61 @@ def tokenize_once() -> None:
         return _lex_condition_expression
 
     wrap_method(ConditionExpressionParser, "_lex_condition_expression", make_lex)
+
+
+class _AnyValue(dict[str, Any]):
+    """ExpressionAttributeValues that hold every name: a tree's shape is parsed without them."""
+
+    def __missing__(self, key: str) -> dict[str, str]:
+        return {"NULL": "true"}  # any value: the parser only ever places it in a leaf
+
+
+def parse_shapes_once() -> None:
+    """``ConditionExpressionParser.parse`` builds the tree of a (text, names) once; each call
+    gets a copy whose value leaves are its own values. Anything unusual (no text, names or
+    values that are not plain string maps, a value name the request lacks, a parse that fails)
+    takes moto's own parse, so errors are raised as before."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser as Parser  # noqa: PLC0415
+
+    value_kind = Parser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+
+    def make_parse(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @functools.lru_cache(maxsize=256)
+        def shape(expression: str, names: tuple[tuple[str, str], ...] | None) -> tuple[Any, ...]:
+            parser = Parser(expression, dict(names) if names is not None else None, _AnyValue())
+            trees: list[Any] = []
+            make_op = parser._make_op_condition
+
+            def capture(node: Any) -> Any:  # the finished tree, before it becomes operators
+                trees.append(node)
+                return make_op(node)
+
+            parser._make_op_condition = capture  # type: ignore[method-assign]
+            original(parser)
+            return trees[0], tuple(parser.expr_attr_names_found), tuple(
+                parser.expr_attr_values_found)
+
+        def bind(node: Any, values: dict[str, Any]) -> Any:
+            if node.kind == value_kind:
+                return node._replace(value=values[node.text], children=[])
+            return node._replace(children=[bind(child, values) for child in node.children])
+
+        def parse(self: Any) -> Any:
+            expression = self.condition_expression
+            names, values = self.expression_attribute_names, self.expression_attribute_values
+            if not expression or not isinstance(values, dict) or not (
+                    names is None or isinstance(names, dict)):
+                return original(self)
+            try:
+                key = None if names is None else tuple(sorted(names.items()))
+                tree, names_found, values_found = shape(expression, key)
+                bound = bind(tree, values)
+            except Exception:  # noqa: BLE001 - moto's own parse raises what it raised before
+                return original(self)
+            self.expr_attr_names_found.extend(names_found)
+            self.expr_attr_values_found.extend(values_found)
+            return self._make_op_condition(bound)
+
+        return parse
+
+    wrap_method(Parser, "parse", make_parse)

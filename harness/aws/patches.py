@@ -75,6 +75,7 @@ INTERNALS: dict[str, str] = {
         "self hash_key_attrs range_key_attrs",
     "moto.dynamodb.models.dynamo_type:Item.size": "self",
     "moto.dynamodb.comparisons:ConditionExpressionParser._lex_condition_expression": "self",
+    "moto.dynamodb.comparisons:ConditionExpressionParser.parse": "self",
     "moto.dynamodb.models.table:Table.put_item":
         "self item_attrs expected condition_expression expression_attribute_names "
         "expression_attribute_values overwrite return_values_on_condition_check_failure",
@@ -186,6 +187,7 @@ def apply() -> str:
             _patch_locking_and_errors()
             query_patches.speed_up_query()
             condition_patches.tokenize_once()
+            condition_patches.parse_shapes_once()
             stream_patches.write_records_as_aws()
             stream_patches.serialize_get_records_once()
             stream_patches.bound_shard_iterators()

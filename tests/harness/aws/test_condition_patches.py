@@ -98,3 +98,52 @@ def test_bad_expression_still_answers_validation_exception(dynamodb: Any, table:
         dynamodb.put_item(TableName=table, Item={"user_id": {"S": "u"}},
                           ConditionExpression="transaction_id = :missing")
     assert bad.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_same_text_with_other_names_is_decided_by_its_own_names(dynamodb: Any, table: str) -> None:
+    dynamodb.put_item(TableName=table, Item={"user_id": {"S": "u"}, "a": {"S": "1"},
+                                             "b": {"S": "2"}})
+    condition = "#field = :v"
+    for field, value, holds in (("a", "1", True), ("b", "1", False), ("b", "2", True)):
+        try:
+            dynamodb.put_item(TableName=table, Item={"user_id": {"S": "u"}, "a": {"S": "1"},
+                                                     "b": {"S": "2"}},
+                              ConditionExpression=condition,
+                              ExpressionAttributeNames={"#field": field},
+                              ExpressionAttributeValues={":v": {"S": value}})
+            held = True
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            held = False
+        assert held is holds, (field, value)
+
+
+def test_a_value_name_the_request_lacks_is_still_a_validation_exception(
+    dynamodb: Any, table: str
+) -> None:
+    _put(dynamodb, table, "tx-1", "0002")  # the condition's shape is known now
+    with pytest.raises(ClientError) as bad:
+        dynamodb.put_item(TableName=table, Item={"user_id": {"S": "u"}},
+                          ConditionExpression=CONDITION,
+                          ExpressionAttributeValues={":tx": {"S": "tx-1"}})
+    assert bad.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_condition_is_parsed_into_a_tree_once_for_every_value(
+    dynamodb: Any, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    apply = ConditionExpressionParser._apply_parens_and_booleans
+
+    def counted(self: Any, nodes: Any) -> Any:
+        built.append(self.condition_expression)
+        return apply(self, nodes)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_apply_parens_and_booleans", counted)
+    name = f"n_{uuid.uuid4().hex[:8]}"  # a text no earlier test parsed
+    condition = f"attribute_not_exists({name}) OR {name} < :v"
+    for value in ("1", "2", "3"):
+        dynamodb.put_item(TableName=table, Item={"user_id": {"S": "u"}},
+                          ConditionExpression=condition,
+                          ExpressionAttributeValues={":v": {"N": value}})
+    assert built == [condition]
