@@ -58,7 +58,8 @@ async def write_to_readable(state: dict[str, Any], rate: float, count: int,
     gateway, load balancer, replica, Lambda and moto Query that would compete for the two cores
     with the write path it measures; the pause keeps the signal itself from taking a core). The
     figure ends at the answer of a real GET that held the record; if that GET did not (yet) hold
-    it, the gateway is asked again without pausing.
+    it, the gateway is asked again without pausing. ``signal=False``: the gateway is asked at
+    once after the write's answer, again and again (its GETs then compete with the write path).
     """
     edge = aws_client("dynamodb", state["edge_url"], REGION)
     url, run = state["gateway_url"], uuid.uuid4().hex[:8]
