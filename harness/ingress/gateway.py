@@ -13,12 +13,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from email.utils import formatdate
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from harness.ingress.api_definition import ApiDefinition, GatewayDefinitionError, Route
 from harness.ingress.servers import (
     HOP_BY_HOP,
+    ASGIApp,
     ASGIServer,
     Receive,
     Scope,
@@ -26,7 +29,7 @@ from harness.ingress.servers import (
     read_body,
     send_json,
 )
-from harness.ingress.upstream import UpstreamError, UpstreamPool
+from harness.ingress.upstream import UpstreamError, UpstreamPool, UpstreamResponse
 
 __all__ = ["ApiDefinition", "Gateway", "GatewayDefinitionError"]
 
@@ -61,6 +64,8 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = 0,
         client_body_timeout_s: float = CLIENT_BODY_TIMEOUT_S,
+        upstream_app: ASGIApp | None = None,
+        loop_host: ASGIServer | None = None,
     ) -> None:
         self.api = (
             api_definition
@@ -77,7 +82,11 @@ class Gateway:
         self._log_file: IO[str] | None = None  # opened once: not per request (~6% of the CPU)
         self.client_body_timeout_s = client_body_timeout_s
         self._client: UpstreamPool | None = None
-        self.server = ASGIServer(self, host=host, port=port, name="gateway")
+        #: the ASGI app behind ``upstream_url``, called in-process when both are served on one
+        #: event loop (``loop_host``: the upstream's server); see :meth:`_call_upstream_app`
+        self._upstream_app = upstream_app
+        self._upstream_address = _address(self.upstream_url)
+        self.server = ASGIServer(self, host=host, port=port, name="gateway", loop_host=loop_host)
 
     @property
     def url(self) -> str:
@@ -216,9 +225,12 @@ class Gateway:
         began = time.perf_counter()
         try:
             async with asyncio.timeout(route.timeout_ms / 1000):
-                response = await self._client.request(
-                    method, self.upstream_url, target, headers, body
-                )
+                if self._upstream_app is not None:
+                    response = await self._call_upstream_app(scope, method, target, headers, body)
+                else:
+                    response = await self._client.request(
+                        method, self.upstream_url, target, headers, body
+                    )
             status, out_headers, content = response.status, response.headers, response.body
         except TimeoutError:
             status, out_headers = 504, []
@@ -240,6 +252,75 @@ class Gateway:
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": content})
         log["status"], log["responseLength"] = status, len(content)
+
+    async def _call_upstream_app(
+        self,
+        scope: Scope,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> UpstreamResponse:
+        """The request the gateway would send to ``upstream_url``, given to the upstream's ASGI
+        app on this event loop: the scope its server would build from those bytes (the Host and
+        Content-Length headers the HTTP client adds, the gateway's address as the client), the
+        answer gathered whole with the Date header its server would add. A failure in the app
+        is an integration failure, as a connection the app's server dropped would be."""
+        assert self._upstream_app is not None
+        path, _, query = target.partition("?")
+        host, port = self._upstream_address
+        upstream_scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": unquote(path),
+            "raw_path": path.encode("latin-1"),
+            "query_string": query.encode("latin-1"),
+            "root_path": "",
+            "headers": [
+                (b"host", f"{host}:{port}".encode("latin-1")),
+                *headers,
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "client": (self.server.host, 0),
+            "server": (host, port),
+            "state": {},
+        }
+        sent = False
+        disconnected = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        status: int | None = None
+        out_headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status, out_headers
+            if message["type"] == "http.response.start":
+                status, out_headers = int(message["status"]), list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        try:
+            await self._upstream_app(upstream_scope, receive, send)
+        except Exception as exc:  # noqa: BLE001 - its server would have dropped the connection
+            raise UpstreamError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            disconnected.set()
+        if status is None:
+            raise UpstreamError("the upstream app sent no response")
+        if not any(name.lower() == b"date" for name, _ in out_headers):
+            out_headers.append((b"date", formatdate(usegmt=True).encode()))
+        return UpstreamResponse(status, out_headers, b"".join(chunks))
 
     def _allowed(self, resource: str, ip: str) -> bool:
         """The resource policy's decision for a caller at ``ip`` (IAM evaluation, kept per pair:
@@ -289,6 +370,12 @@ def _response_headers(upstream: list[tuple[bytes, bytes]]) -> list[tuple[bytes, 
         elif lowered not in dropped:
             headers.append((name, value))
     return headers
+
+
+def _address(url: str) -> tuple[str, int]:
+    """Host and port of an ``http://`` URL (80 when none is given)."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or 80
 
 
 def _trace_id() -> str:
