@@ -319,7 +319,7 @@ class Gateway:
         if status is None:
             raise UpstreamError("the upstream app sent no response")
         if not any(name.lower() == b"date" for name, _ in out_headers):
-            out_headers.append((b"date", formatdate(usegmt=True).encode()))
+            out_headers.append((b"date", _http_date()))
         return UpstreamResponse(status, out_headers, b"".join(chunks))
 
     def _allowed(self, resource: str, ip: str) -> bool:
@@ -370,6 +370,18 @@ def _response_headers(upstream: list[tuple[bytes, bytes]]) -> list[tuple[bytes, 
         elif lowered not in dropped:
             headers.append((name, value))
     return headers
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """The HTTP Date header's value now, made once a second (as uvicorn does)."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
 
 
 def _address(url: str) -> tuple[str, int]:
