@@ -3,6 +3,9 @@
 Prints medians and p99s; no assertions. By default the replicas run the tiny fake service of
 tests/harness/ingress/apps (so the figures are the harness's own overhead); ``--app
 service.app:create_app`` starts the real service instead (its GET /health is used).
+It also prints the CPU per request of the gateway and load balancer threads (this process's
+server threads, not the client's) with the gateway forwarding over HTTP and, as the stack wires
+it, served on the ALB's event loop calling its app in-process; the two alternate.
 
     .venv/bin/python bench/bench_gateway.py [--requests 500] [--app ...]
 """
@@ -13,10 +16,12 @@ import argparse
 import os
 import signal
 import statistics
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from harness.ingress.gateway import Gateway
 from harness.ingress.load_balancer import LoadBalancer
@@ -48,6 +53,25 @@ def timed_requests(client: httpx.Client, method: str, url: str, n: int) -> list[
         samples.append((time.perf_counter() - began) * 1000)
         response.raise_for_status()
     return samples
+
+
+def server_cpu_s() -> float:
+    """CPU seconds so far of this process's ASGI server threads (gateway, load balancer)."""
+    ids = {t.native_id for t in threading.enumerate() if t.name.endswith("-server")}
+    threads = psutil.Process().threads()
+    return float(sum(t.user_time + t.system_time for t in threads if t.id in ids))
+
+
+def hop_cpu(client: httpx.Client, gateways: dict[str, Gateway], path: str, n: int) -> None:
+    """CPU ms per request of the server threads, per way of wiring the gateway (alternated)."""
+    totals = dict.fromkeys(gateways, 0.0)
+    for turn in range(10):
+        for name in list(gateways)[:: 1 if turn % 2 else -1]:
+            before = server_cpu_s()
+            timed_requests(client, "POST", gateways[name].stage_url + path, n // 10)
+            totals[name] += server_cpu_s() - before
+    for name, seconds in totals.items():
+        print(f"gateway + ALB threads, {name:<28} {seconds * 1000 / n:6.3f} ms CPU per request")
 
 
 def main() -> None:
@@ -99,6 +123,16 @@ def main() -> None:
             f"via gateway + LB     {method} {path}",
             timed_requests(client, method, gw.stage_url + path, args.requests),
         )
+
+        if fake:
+            with Gateway(API, lb.url, upstream_app=lb, loop_host=lb.server) as same_loop:
+                timed_requests(client, method, same_loop.stage_url + path, 20)
+                hop_cpu(
+                    client,
+                    {"over HTTP": gw, "on the ALB's loop, in-process": same_loop},
+                    path,
+                    args.requests * 4,
+                )
 
         victim = replicas.replicas[0]
         failures, began = 0, time.perf_counter()

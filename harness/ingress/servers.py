@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import json
 import socket
@@ -13,11 +15,12 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["HOP_BY_HOP", "ASGIServer", "ServerStartError", "read_body", "send_json"]
+__all__ = ["HOP_BY_HOP", "ASGIApp", "ASGIServer", "ServerStartError", "read_body", "send_json"]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HOP_BY_HOP = frozenset(
     {
@@ -44,6 +47,9 @@ class ASGIServer:
 
     ``start()`` returns once the socket is bound and the app's lifespan startup has run;
     ``stop()`` shuts down gracefully, joins the thread and frees the port.
+    With ``loop_host`` (another, started server) it serves on that server's event loop and
+    thread instead of its own, so two apps that call each other share one loop (no thread
+    hand-off, no contention for the GIL between their threads).
 
     Example::
 
@@ -62,6 +68,7 @@ class ASGIServer:
         graceful_shutdown_s: float = 2.0,
         log_level: str = "warning",
         uvicorn_options: Mapping[str, Any] | None = None,
+        loop_host: ASGIServer | None = None,
     ) -> None:
         self.app = app  # may be set after bind(), e.g. when the app needs the port
         self._uvicorn_options = dict(uvicorn_options or {})
@@ -76,6 +83,10 @@ class ASGIServer:
         self._socket: socket.socket | None = None
         self._port: int | None = None
         self._error: BaseException | None = None
+        self._loop_host = loop_host
+        self._hosted: concurrent.futures.Future[None] | None = None
+        #: the event loop serving the app, while it runs
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def port(self) -> int:
@@ -92,7 +103,9 @@ class ASGIServer:
 
     @property
     def running(self) -> bool:
-        """True while the serving thread is alive."""
+        """True while the serving thread is alive (on a host's loop: while it serves there)."""
+        if self._hosted is not None:
+            return not self._hosted.done()
         return self._thread is not None and self._thread.is_alive()
 
     def bind(self) -> int:
@@ -120,11 +133,19 @@ class ASGIServer:
         config = uvicorn.Config(self.app, **options)
         self._server = uvicorn.Server(config)
         self._error = None
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-server", daemon=True)
-        self._thread.start()
+        host = self._loop_host
+        if host is not None:
+            if host.loop is None or not host.running:
+                raise ServerStartError(f"{self.name} server: its loop host is not serving")
+            self._hosted = asyncio.run_coroutine_threadsafe(self._serve(), host.loop)
+        else:
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self.name}-server", daemon=True
+            )
+            self._thread.start()
         deadline = time.monotonic() + self._ready_timeout_s
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self.running or time.monotonic() > deadline:
                 reason = repr(self._error) if self._error else "timed out waiting for startup"
                 self.stop()
                 raise ServerStartError(f"{self.name} server failed to start: {reason}")
@@ -135,6 +156,16 @@ class ASGIServer:
         """Shut down gracefully, join the thread and close the listening socket."""
         if self._server is not None:
             self._server.should_exit = True
+        if self._hosted is not None:
+            try:
+                self._hosted.result(timeout=self._graceful_shutdown_s + 5.0)
+            except concurrent.futures.TimeoutError:
+                if self._server is not None:
+                    self._server.force_exit = True
+                self._hosted.cancel()
+            except BaseException:  # noqa: BLE001 - reported by start(); stopping goes on
+                pass
+            self._hosted = None
         if self._thread is not None:
             self._thread.join(timeout=self._graceful_shutdown_s + 5.0)
             if self._thread.is_alive() and self._server is not None:
@@ -180,11 +211,23 @@ class ASGIServer:
         return sock
 
     def _run(self) -> None:
-        assert self._server is not None and self._socket is not None
-        try:
-            self._server.run(sockets=[self._socket])
+        assert self._server is not None
+        try:  # what uvicorn.Server.run does, keeping the loop for servers it hosts
+            with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
+                runner.run(self._serve())
         except BaseException as exc:  # noqa: BLE001 - reported by start(), thread must not die loudly
             self._error = exc
+
+    async def _serve(self) -> None:
+        assert self._server is not None and self._socket is not None
+        self.loop = asyncio.get_running_loop()
+        try:
+            await self._server.serve(sockets=[self._socket])
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self.loop = None
 
 
 async def read_body(receive: Receive) -> bytes:

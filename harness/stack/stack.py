@@ -334,6 +334,9 @@ class Stack:
             if self.telemetry is None
             else self.telemetry.gateway_access_log(self.log_dir / "gateway-access.log"),
             port=self.config.gateway_port,
+            # served on the ALB's event loop, calling it in-process (ARCHITECTURE.md)
+            upstream_app=self.load_balancer,
+            loop_host=self.load_balancer.server,
         ).start()
         self._timed("gateway_ready", self._t0)
         self.ecs.wait_healthy()

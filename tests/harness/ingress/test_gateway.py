@@ -92,9 +92,20 @@ def access_records() -> list[dict[str, Any]]:
     return []
 
 
-@pytest.fixture(scope="module")
-def gateway(upstream: ASGIServer, access_records: list[dict[str, Any]]) -> Iterator[Gateway]:
-    with Gateway(api_document(), upstream.url, access_log=access_records.append) as gw:
+@pytest.fixture(scope="module", params=["http", "same-loop"])
+def gateway(
+    request: pytest.FixtureRequest, upstream: ASGIServer, access_records: list[dict[str, Any]]
+) -> Iterator[Gateway]:
+    """Each gateway test runs against both: the upstream over HTTP, and the upstream's app
+    called in-process on its server's event loop (as the stack wires the gateway to the ALB)."""
+    in_process: dict[str, Any] = (
+        {"upstream_app": upstream.app, "loop_host": upstream}
+        if request.param == "same-loop"
+        else {}
+    )
+    with Gateway(
+        api_document(), upstream.url, access_log=access_records.append, **in_process
+    ) as gw:
         yield gw
 
 
@@ -234,6 +245,29 @@ def test_gateway_policy_without_deny_admits_any_source(upstream: ASGIServer) -> 
     document = api_document(deny_outside_vpc=False)
     with Gateway(document, upstream.url, allowed_source_cidrs=["10.0.0.0/16"]) as gw:
         assert httpx.get(f"{gw.stage_url}/health").status_code == 200
+
+
+def test_gateway_same_loop_upstream_app_failure_answers_500_json(upstream: ASGIServer) -> None:
+    async def failing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    with Gateway(api_document(), upstream.url, upstream_app=failing, loop_host=upstream) as gw:
+        response = httpx.get(f"{gw.stage_url}/health")
+        assert gw.server.loop is upstream.loop  # served on the upstream's loop
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal server error"}
+    assert upstream.running  # the host goes on serving after its guest stopped
+
+
+def test_gateway_policy_decision_is_per_source_address(upstream: ASGIServer) -> None:
+    """Decisions are kept per (resource, source): an admitted address does not admit another."""
+    with Gateway(api_document(), upstream.url, allowed_source_cidrs=["127.0.0.1/32"]) as gw:
+        statuses = []
+        for source in ("127.0.0.2", "127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            transport = httpx.HTTPTransport(local_address=source)
+            with httpx.Client(transport=transport) as client:
+                statuses.append(client.get(f"{gw.stage_url}/health").status_code)
+    assert statuses == [403, 200, 403, 200]
 
 
 def test_gateway_upstream_down_answers_500_json() -> None:
