@@ -37,15 +37,32 @@ class ResetGate:
     @contextmanager
     def request(self) -> Iterator[None]:
         """Hold the gate open for one request (waits while a reset runs)."""
+        with self._held(wait=True):
+            yield
+
+    @contextmanager
+    def request_nowait(self) -> Iterator[bool]:
+        """request() that never waits (for the event loop's thread): yields False, and does not
+        enter, while a reset runs."""
+        with self._held(wait=False) as inside:
+            yield inside
+
+    @contextmanager
+    def _held(self, *, wait: bool) -> Iterator[bool]:
         depth = getattr(self._local, "depth", 0)
         if depth == 0:
             with self._cond:
-                while self._closed:
+                while self._closed and wait:
                     self._cond.wait()
-                self._inside += 1
+                closed = self._closed
+                if not closed:
+                    self._inside += 1
+            if closed:
+                yield False
+                return
         self._local.depth = depth + 1
         try:
-            yield
+            yield True
         finally:
             self._local.depth = depth
             if depth == 0:
