@@ -12,7 +12,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      scanned for an XML RequestId; an item's byte size (for the 1 MB page limit) computed
      directly, once per item until UpdateItem changes it, instead of twice per Query through
      DynamoType; the JSON text of a stored item answered by a Query kept on it the same way
-     (item_json).
+     (item_json); two string (or binary) values compared as strings, without moto's cast_value
+     (query_patches.compare_strings_directly: a GSI Query compares each item of its window).
      Condition / filter expressions tokenized once per text, and parsed once per request
      (condition_patches).
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
@@ -74,6 +75,8 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodb.models.table:Table._generate_attr_to_sort_by":
         "self hash_key_attrs range_key_attrs",
     "moto.dynamodb.models.dynamo_type:Item.size": "self",
+    "moto.dynamodb.models.dynamo_type:DynamoType.__eq__": "self other",
+    "moto.dynamodb.models.dynamo_type:DynamoType.__ne__": "self other",
     "moto.dynamodb.comparisons:ConditionExpressionParser._lex_condition_expression": "self",
     "moto.dynamodb.models.table:Table.put_item":
         "self item_attrs expected condition_expression expression_attribute_names "
@@ -185,6 +188,7 @@ def apply() -> str:
 
             _patch_locking_and_errors()
             query_patches.speed_up_query()
+            query_patches.compare_strings_directly()
             condition_patches.tokenize_once()
             stream_patches.write_records_as_aws()
             stream_patches.serialize_get_records_once()
