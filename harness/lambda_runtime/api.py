@@ -76,7 +76,7 @@ class LambdaApi:
         self,
         runtime: LambdaRuntime,
         code_root: Path,
-        guard: Callable[[], AbstractContextManager[None]] = nullcontext,
+        guard: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._runtime = runtime
         self._code_root = code_root
@@ -436,6 +436,8 @@ def _check_client_context(value: str) -> str | None:
 
 
 def _query_param(request: HttpRequest, name: str) -> str | None:
+    if not request.query_string:
+        return None
     from urllib.parse import parse_qs  # noqa: PLC0415
 
     values = parse_qs(request.query_string.decode("latin-1")).get(name)
