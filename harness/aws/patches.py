@@ -13,7 +13,8 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      directly, once per item until UpdateItem changes it, instead of twice per Query through
      DynamoType; the JSON text of a stored item answered by a Query kept on it the same way
      (item_json); two string (or binary) values compared as strings, without moto's cast_value
-     (query_patches.compare_strings_directly: a GSI Query compares each item of its window).
+     (query_patches.compare_strings_directly: a GSI Query compares each item of its window), and
+     an index projecting ALL hands items back without building its key list per item.
      Condition / filter expressions tokenized once per text, and parsed once per request
      (condition_patches).
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
@@ -77,6 +78,7 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodb.models.dynamo_type:Item.size": "self",
     "moto.dynamodb.models.dynamo_type:DynamoType.__eq__": "self other",
     "moto.dynamodb.models.dynamo_type:DynamoType.__ne__": "self other",
+    "moto.dynamodb.models.table:SecondaryIndex.project": "self item",
     "moto.dynamodb.comparisons:ConditionExpressionParser._lex_condition_expression": "self",
     "moto.dynamodb.models.table:Table.put_item":
         "self item_attrs expected condition_expression expression_attribute_names "
@@ -189,6 +191,7 @@ def apply() -> str:
             _patch_locking_and_errors()
             query_patches.speed_up_query()
             query_patches.compare_strings_directly()
+            query_patches.project_all_directly()
             condition_patches.tokenize_once()
             stream_patches.write_records_as_aws()
             stream_patches.serialize_get_records_once()

@@ -40,7 +40,7 @@ from harness.aws.patches import MotoPatchError, wrap_method
 from harness.aws.responses import item_size, plain_item, plain_items_result
 from harness.aws.stream_patches import UPDATE_RECORDS
 
-__all__ = ["SIZE_ATTRIBUTE", "compare_strings_directly", "speed_up_query"]
+__all__ = ["SIZE_ATTRIBUTE", "compare_strings_directly", "project_all_directly", "speed_up_query"]
 
 FAST_SERIALIZED = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
 _state = threading.local()
@@ -251,6 +251,22 @@ def compare_strings_directly() -> None:
 
     wrap_method(DynamoType, "__eq__", make_eq)
     wrap_method(DynamoType, "__ne__", make_ne)
+
+
+def project_all_directly() -> None:
+    """An index projecting ALL hands a Query's item back as it is, as moto's ``project`` does,
+    without first building its key-attribute list (once per returned item of a GSI Query)."""
+    from moto.dynamodb.models.table import SecondaryIndex  # noqa: PLC0415
+
+    def make_project(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def project(self: Any, item: Any) -> Any:
+            if self.projection and self.projection.get("ProjectionType") == "ALL":
+                return item
+            return original(self, item)
+
+        return project
+
+    wrap_method(SecondaryIndex, "project", make_project)
 
 
 class _ResultCopy:
