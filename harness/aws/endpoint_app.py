@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from harness.aws.data_json import data_json
 from harness.aws.iam_enforcement import CONTROL_PATH as IAM_CONTROL_PATH
 from harness.aws.moto_app import HttpRequest, HttpResponse, MotoApp, json_error
+from harness.aws.patches import DYNAMODB_LOCK
 from harness.aws.routing import (
     DATA_PATH,
     DYNAMODB_WRITES,
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     from harness.aws.endpoint import Endpoint
 
 logger = logging.getLogger("harness.aws.endpoint")  # the name it logged under before the split
+
+
+#: DynamoDB reads the event loop serves itself when moto's lock is free (_read_on_loop): each
+#: reads one partition (base table or index), or one item.
+LOOP_READS = frozenset({"DynamoDB_20120810.Query", "DynamoDB_20120810.GetItem"})
 
 
 def _dynamodb_error(status: int, code: str, message: str) -> HttpResponse:
@@ -83,7 +89,7 @@ class EndpointApp:
             ("/invocations", "/invoke-async")
         )
         try:
-            response = await self._invoke_warm(request) if invoke else None
+            response = await self._invoke_warm(request) if invoke else self._read_on_loop(request)
             if response is None:
                 pool = self._invoke_pool if invoke else self._moto_pool
                 response = await loop.run_in_executor(pool, self.handle, request)
@@ -98,6 +104,26 @@ class EndpointApp:
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+
+    def _read_on_loop(self, request: HttpRequest) -> HttpResponse | None:
+        """A DynamoDB Query or GetItem served on the event loop when nothing would make it wait:
+        moto's lock is free (taken without waiting, held through the call as moto holds it on a
+        thread) and no reset runs. It saves the hop to a moto thread and back (~170 us CPU of a
+        Query); meanwhile the loop serves nothing else. None: a thread serves it (the lock or
+        the reset gate busy, IAM enforcement on, a request moto's dispatcher must route)."""
+        endpoint = self._endpoint
+        if (
+            request.header("x-amz-target") not in LOOP_READS
+            or endpoint.iam.enforce
+            or not self._moto.serves_directly(request)
+            or not DYNAMODB_LOCK.acquire(blocking=False)
+        ):
+            return None
+        try:
+            with endpoint.gate.request_nowait() as inside:
+                return self.handle(request) if inside else None
+        finally:
+            DYNAMODB_LOCK.release()
 
     async def _invoke_warm(self, request: HttpRequest) -> HttpResponse | None:
         """A synchronous Invoke served on the event loop when a warm environment is idle: the

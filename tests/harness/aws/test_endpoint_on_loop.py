@@ -1,4 +1,5 @@
-"""A warm Invoke through the endpoint is served on its event loop; the rest on its threads."""
+"""What the endpoint serves on its event loop (a warm Invoke, a DynamoDB read when moto's lock is
+free) and what on its threads."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from botocore.config import Config
 
 from harness.aws.endpoint import Endpoint
 from harness.aws.moto_app import HttpRequest, HttpResponse
+from harness.aws.patches import DYNAMODB_LOCK
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
 
@@ -74,3 +76,49 @@ def test_warm_invoke_is_served_without_a_thread_unless_a_reset_runs(
     assert json.loads(answer["Payload"].read()) == {"after": "reset"}
     assert len(on_threads) == 2  # waited for the gate on a thread, not on the loop  # noqa: PLR2004
     lam.delete_function(FunctionName=name)
+
+
+def test_dynamodb_reads_are_served_on_the_loop_unless_moto_is_busy(
+    endpoint: Endpoint, aws_client_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamodb = aws_client_factory("dynamodb", config=NO_RETRY)
+    table = f"t-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+    )
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "a"}, "v": {"N": "1"}})
+    app = endpoint._app
+    assert app is not None
+    on_threads: list[str] = []
+    handle = app.handle
+
+    def counted(request: HttpRequest) -> HttpResponse:
+        if threading.current_thread().name != "endpoint-server":  # the event loop's thread
+            on_threads.append(str(request.header("x-amz-target")).rsplit(".", 1)[-1])
+        return handle(request)
+
+    monkeypatch.setattr(app, "handle", counted)
+    query = {"TableName": table, "KeyConditionExpression": "k = :k",
+             "ExpressionAttributeValues": {":k": {"S": "a"}}}
+    assert dynamodb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"]["v"] == {"N": "1"}
+    assert dynamodb.query(**query)["Count"] == 1
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "b"}})
+    assert on_threads == ["PutItem"]  # the reads were answered on the loop
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_moto() -> None:
+        with DYNAMODB_LOCK:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_moto)
+    holder.start()
+    assert held.wait(10)
+    threading.Timer(0.2, release.set).start()
+    assert dynamodb.query(**query)["Count"] == 1  # waited for moto's lock on a thread
+    holder.join(10)
+    assert on_threads == ["PutItem", "Query"]
