@@ -173,6 +173,8 @@ class Worker:
                 chunk = os.read(read_fd, 1 << 16)
                 if not chunk:
                     raise _WorkerGone()
+            except BlockingIOError:  # libuv may report a pipe readable that is not ("uv_poll")
+                return
             except OSError as exc:
                 done.set_exception(exc)
                 return
@@ -248,7 +250,10 @@ class Worker:
                 return None
             if not self._poll.poll(math.ceil(remaining * 1000)):
                 continue
-            chunk = os.read(self._read_fd, 1 << 16)
+            try:
+                chunk = os.read(self._read_fd, 1 << 16)
+            except BlockingIOError:  # the event loop (libuv) made the pipe non-blocking
+                continue
             if not chunk:
                 raise _WorkerGone()
             self._buffer += chunk
