@@ -18,6 +18,7 @@ from botocore.config import Config
 from harness.aws.endpoint import Endpoint
 from harness.aws.moto_app import HttpRequest, HttpResponse
 from harness.aws.patches import DYNAMODB_LOCK
+from tests.harness.conftest import create_keyed_table
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
 
@@ -82,13 +83,7 @@ def test_dynamodb_reads_are_served_on_the_loop_unless_moto_is_busy(
     endpoint: Endpoint, aws_client_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb = aws_client_factory("dynamodb", config=NO_RETRY)
-    table = f"t-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-    )
+    table, _ = create_keyed_table(dynamodb, "loop")
     dynamodb.put_item(TableName=table, Item={"k": {"S": "a"}, "v": {"N": "1"}})
     app = endpoint._app
     assert app is not None
