@@ -151,11 +151,15 @@ class MotoApp:
                 self._app.app_instances[backend] = self._app.create_app(backend)  # type: ignore[arg-type]
         get_service_model(BOTO3_NAMES.get(backend, backend))
 
+    def serves_directly(self, request: HttpRequest) -> bool:
+        """``request`` goes straight to moto's DynamoHandler (not through the dispatcher)."""
+        return self.direct_dynamodb and _direct_dynamodb(request)
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Serve one request with moto; an unexpected moto crash becomes a JSON 500."""
         environ = self._environ(request)
         try:
-            if self.direct_dynamodb and _direct_dynamodb(request):
+            if self.serves_directly(request):
                 status, headers, body = _dispatch_dynamodb(environ)
             else:
                 status, headers, body = self._wsgi(environ)

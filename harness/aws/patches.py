@@ -12,7 +12,9 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
      scanned for an XML RequestId; an item's byte size (for the 1 MB page limit) computed
      directly, once per item until UpdateItem changes it, instead of twice per Query through
      DynamoType; the JSON text of a stored item answered by a Query kept on it the same way
-     (item_json).
+     (item_json); two string (or binary) values compared as strings, without moto's cast_value
+     (query_patches.compare_strings_directly: a GSI Query compares each item of its window), and
+     an index projecting ALL hands items back without building its key list per item.
      Condition / filter expressions tokenized once per text, and parsed once per request
      (condition_patches).
   2. Lost concurrent updates: one lock around every DynamoDB and DynamoDB Streams action.
@@ -74,6 +76,9 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodb.models.table:Table._generate_attr_to_sort_by":
         "self hash_key_attrs range_key_attrs",
     "moto.dynamodb.models.dynamo_type:Item.size": "self",
+    "moto.dynamodb.models.dynamo_type:DynamoType.__eq__": "self other",
+    "moto.dynamodb.models.dynamo_type:DynamoType.__ne__": "self other",
+    "moto.dynamodb.models.table:SecondaryIndex.project": "self item",
     "moto.dynamodb.comparisons:ConditionExpressionParser._lex_condition_expression": "self",
     "moto.dynamodb.comparisons:ConditionExpressionParser.parse": "self",
     "moto.dynamodb.models.table:Table.put_item":
@@ -186,6 +191,8 @@ def apply() -> str:
 
             _patch_locking_and_errors()
             query_patches.speed_up_query()
+            query_patches.compare_strings_directly()
+            query_patches.project_all_directly()
             condition_patches.tokenize_once()
             condition_patches.parse_shapes_once()
             stream_patches.write_records_as_aws()

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 __all__ = ["ResetGate", "ResetHooks"]
@@ -34,25 +34,34 @@ class ResetGate:
         self._drain_timeout_s = drain_timeout_s
         self._local = threading.local()
 
-    @contextmanager
-    def request(self) -> Iterator[None]:
+    def request(self) -> AbstractContextManager[object]:
         """Hold the gate open for one request (waits while a reset runs)."""
+        return _Held(self, wait=True)
+
+    def request_nowait(self) -> AbstractContextManager[bool]:
+        """request() that never waits (for the event loop's thread): ``as`` gives False, and
+        the gate is not entered, while a reset runs."""
+        return _Held(self, wait=False)
+
+    def _enter(self, wait: bool) -> bool:
         depth = getattr(self._local, "depth", 0)
         if depth == 0:
             with self._cond:
-                while self._closed:
+                while self._closed and wait:
                     self._cond.wait()
+                if self._closed:
+                    return False
                 self._inside += 1
         self._local.depth = depth + 1
-        try:
-            yield
-        finally:
-            self._local.depth = depth
-            if depth == 0:
-                with self._cond:
-                    self._inside -= 1
-                    if self._inside == 0:
-                        self._cond.notify_all()
+        return True
+
+    def _leave(self) -> None:
+        depth = self._local.depth = self._local.depth - 1
+        if depth == 0:
+            with self._cond:
+                self._inside -= 1
+                if self._inside == 0:
+                    self._cond.notify_all()
 
     @contextmanager
     def closed(self) -> Iterator[None]:
@@ -75,6 +84,26 @@ class ResetGate:
             with self._cond:
                 self._closed = False
                 self._cond.notify_all()
+
+
+class _Held:
+    """One request inside a ResetGate (a class, not a generator: every request enters one)."""
+
+    __slots__ = ("_gate", "_inside", "_wait")
+
+    def __init__(self, gate: ResetGate, wait: bool) -> None:
+        self._gate = gate
+        self._wait = wait
+        self._inside = False
+
+    def __enter__(self) -> bool:
+        self._inside = self._gate._enter(self._wait)
+        return self._inside
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._inside:
+            self._inside = False
+            self._gate._leave()
 
 
 class ResetHooks:

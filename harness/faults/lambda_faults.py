@@ -66,6 +66,11 @@ class LambdaFaults:
     def __init__(self, registry: FaultRegistry) -> None:
         self._registry = registry
 
+    def passive(self, function: str) -> bool:
+        """No fault is live (so nothing to count either): a call of ``function`` would only be
+        ``Worker.invoke`` (the runtime's invoke_warm() then runs it without this hook)."""
+        return not self._registry.active()
+
     def __call__(self, worker: Worker, request_id: str, header: bytes, event: bytes) -> Outcome:
         function = worker.config.name
         faults = self._registry.for_function(function)

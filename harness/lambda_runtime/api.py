@@ -16,14 +16,16 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.aws.moto_app import HttpRequest, HttpResponse, json_error
 from harness.lambda_runtime.runtime import (
     FunctionConfig,
-    InvalidRequestContent,
+    InvokeResult,
     LambdaRuntime,
+    LambdaRuntimeError,
     RequestTooLarge,
     ResourceNotFound,
     TooManyRequests,
@@ -74,7 +76,7 @@ class LambdaApi:
         self,
         runtime: LambdaRuntime,
         code_root: Path,
-        guard: Callable[[], AbstractContextManager[None]] = nullcontext,
+        guard: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._runtime = runtime
         self._code_root = code_root
@@ -90,6 +92,49 @@ class LambdaApi:
         self, request: HttpRequest, raw_name: str, kind: str, account: str, region: str
     ) -> HttpResponse:
         """Serve POST /2015-03-31/functions/{name}/invocations (and the old invoke-async)."""
+        call = self.prepare(request, raw_name, kind, account, region)
+        if isinstance(call, HttpResponse):
+            return call
+        assert call is not None  # prepare registers an unregistered function here
+        try:
+            result = self._runtime.invoke(
+                call.arn,
+                request.body,
+                invocation_type=call.invocation_type,
+                client_context=call.client_context,
+                tail=call.tail,
+            )
+        except LambdaRuntimeError as exc:
+            return _runtime_error(exc, call.arn)
+        return _answer(call, result)
+
+    async def invoke_warm(self, request: HttpRequest, call: PreparedInvoke) -> HttpResponse | None:
+        """invoke() of a prepared RequestResponse call on the running event loop, when a warm
+        environment takes it at once (LambdaRuntime.invoke_warm); None when it must go through
+        invoke() on a thread (Event, DryRun, a cold start, a live fault)."""
+        if call.invocation_type != "RequestResponse" or call.kind != "invocations":
+            return None
+        try:
+            result = await self._runtime.invoke_warm(
+                call.arn, request.body, client_context=call.client_context, tail=call.tail
+            )
+        except LambdaRuntimeError as exc:
+            return _runtime_error(exc, call.arn)
+        return None if result is None else _answer(call, result)
+
+    def prepare(
+        self,
+        request: HttpRequest,
+        raw_name: str,
+        kind: str,
+        account: str,
+        region: str,
+        *,
+        register: bool = True,
+    ) -> PreparedInvoke | HttpResponse | None:
+        """An Invoke request's checks and the version it runs (moto's metadata, under the
+        guard): the call to make, or the 4xx answer. With ``register=False`` a function the
+        runtime does not have yet gives None instead of being registered (unpacking its code)."""
         parsed = parse_function_name(raw_name)
         if parsed is None:
             return _error(
@@ -130,52 +175,17 @@ class LambdaApi:
                 shown = f"{arn}:{qualifier}" if qualifier else arn
                 return _error(404, "ResourceNotFoundException", f"Function not found: {shown}")
             if arn not in self._fingerprints:
+                if not register:
+                    return None
                 self.sync(account, region, name)
-        try:
-            result = self._runtime.invoke(
-                arn,
-                request.body,
-                invocation_type=invocation_type,
-                client_context=client_context,
-                tail=log_type == "Tail" and invocation_type == "RequestResponse",
-            )
-        except ResourceNotFound as exc:
-            return _error(
-                404, "ResourceNotFoundException", str(exc) or f"Function not found: {arn}"
-            )
-        except TooManyRequests as exc:
-            response = _error(
-                429,
-                "TooManyRequestsException",
-                str(exc) or "Rate Exceeded.",
-                Reason=exc.reason,
-            )
-            response.headers.append(("Retry-After", "1"))
-            return response
-        except RequestTooLarge as exc:
-            return _error(
-                413,
-                "RequestTooLargeException",
-                str(exc) or "Request must be smaller than 6291456 bytes for the Invoke operation",
-            )
-        except InvalidRequestContent as exc:
-            return _error(
-                400,
-                "InvalidRequestContentException",
-                str(exc) or "Could not parse request body into json",
-            )
-        headers = [
-            ("Content-Type", "application/json"),
-            ("X-Amz-Executed-Version", executed),
-            ("x-amzn-RequestId", result.request_id or str(uuid.uuid4())),
-        ]
-        if result.function_error:
-            headers.append(("X-Amz-Function-Error", result.function_error))
-        if result.log_result is not None:
-            headers.append(("X-Amz-Log-Result", result.log_result))
-        if kind == "invoke-async":
-            return HttpResponse(202, headers, b'{"Status": 202}')
-        return HttpResponse(result.status_code, headers, result.payload)
+        return PreparedInvoke(
+            arn=arn,
+            kind=kind,
+            executed=executed,
+            invocation_type=invocation_type,
+            client_context=client_context,
+            tail=log_type == "Tail" and invocation_type == "RequestResponse",
+        )
 
     def _executed_version(
         self, account: str, region: str, name: str, qualifier: str | None
@@ -352,6 +362,57 @@ class LambdaApi:
             backend.put_log_events(group, stream, events)
 
 
+@dataclass(frozen=True)
+class PreparedInvoke:
+    """An Invoke request that passed its checks: what to run and how to answer."""
+
+    arn: str
+    kind: str  # "invocations" or the old "invoke-async"
+    executed: str  # X-Amz-Executed-Version
+    invocation_type: str
+    client_context: str | None
+    tail: bool  # LogType=Tail on a RequestResponse call
+
+
+def _answer(call: PreparedInvoke, result: InvokeResult) -> HttpResponse:
+    """The HTTP answer of an invocation the runtime ran (or queued)."""
+    headers = [
+        ("Content-Type", "application/json"),
+        ("X-Amz-Executed-Version", call.executed),
+        ("x-amzn-RequestId", result.request_id or str(uuid.uuid4())),
+    ]
+    if result.function_error:
+        headers.append(("X-Amz-Function-Error", result.function_error))
+    if result.log_result is not None:
+        headers.append(("X-Amz-Log-Result", result.log_result))
+    if call.kind == "invoke-async":
+        return HttpResponse(202, headers, b'{"Status": 202}')
+    return HttpResponse(result.status_code, headers, result.payload)
+
+
+def _runtime_error(exc: LambdaRuntimeError, arn: str) -> HttpResponse:
+    """The Invoke API's 4xx for an error the runtime raised."""
+    if isinstance(exc, ResourceNotFound):
+        return _error(404, "ResourceNotFoundException", str(exc) or f"Function not found: {arn}")
+    if isinstance(exc, TooManyRequests):
+        response = _error(
+            429, "TooManyRequestsException", str(exc) or "Rate Exceeded.", Reason=exc.reason
+        )
+        response.headers.append(("Retry-After", "1"))
+        return response
+    if isinstance(exc, RequestTooLarge):
+        return _error(
+            413,
+            "RequestTooLargeException",
+            str(exc) or "Request must be smaller than 6291456 bytes for the Invoke operation",
+        )
+    return _error(
+        400,
+        "InvalidRequestContentException",
+        str(exc) or "Could not parse request body into json",
+    )
+
+
 def _arn_parts(arn: str) -> tuple[str, str, str, str, str, str]:
     """``arn:aws:lambda:<region>:<account>:function:<name>`` → its six parts (the last the name)."""
     parts = arn.split(":")
@@ -375,6 +436,8 @@ def _check_client_context(value: str) -> str | None:
 
 
 def _query_param(request: HttpRequest, name: str) -> str | None:
+    if not request.query_string:
+        return None
     from urllib.parse import parse_qs  # noqa: PLC0415
 
     values = parse_qs(request.query_string.decode("latin-1")).get(name)

@@ -8,6 +8,7 @@ status. :mod:`harness.lambda_runtime.runtime` pools them per function.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -147,6 +148,71 @@ class Worker:
             return self._exited(request_id, sent, lines, init_lines)
         if result is None:
             return self._timed_out(request_id, self.config.timeout_s, lines, init_lines)
+        return self._outcome(result, lines, init_lines, init_ms)
+
+    @property
+    def initialised(self) -> bool:
+        """Its init has ended (an invocation does not wait for it)."""
+        return self._initialised
+
+    async def invoke_async(self, request_id: str, header: bytes, event: bytes) -> Outcome:
+        """invoke() of an initialised worker on the running event loop: the loop watches the
+        pipe (``add_reader``) instead of a thread blocking on it. A timeout or an exited worker
+        ends as in invoke(), on the loop's default executor (it kills and waits for the process).
+        """
+        assert self._initialised, "invoke_async needs an initialised worker"
+        loop = asyncio.get_running_loop()
+        lines: list[str] = []
+        done: asyncio.Future[bytes | None] = loop.create_future()
+        read_fd = self._read_fd
+
+        def readable() -> None:
+            if done.done():
+                return
+            try:
+                chunk = os.read(read_fd, 1 << 16)
+                if not chunk:
+                    raise _WorkerGone()
+            except BlockingIOError:  # libuv may report a pipe readable that is not ("uv_poll")
+                return
+            except OSError as exc:
+                done.set_exception(exc)
+                return
+            self._buffer += chunk
+            result = self._take(KIND_RESULT, lines)
+            if result is not None:
+                done.set_result(result)
+
+        body = INVOKE_HEAD.pack(len(header)) + header + event
+        sent = time.monotonic()
+        try:
+            self._write(FRAME_HEAD.pack(KIND_INVOKE, len(body)) + body)
+        except OSError:
+            return await loop.run_in_executor(None, self._exited, request_id, sent, lines, [])
+        def timed_out() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(read_fd, readable)
+        timer = loop.call_later(self.config.timeout_s, timed_out)
+        try:
+            result = await done
+        except OSError:
+            return await loop.run_in_executor(None, self._exited, request_id, sent, lines, [])
+        finally:
+            loop.remove_reader(read_fd)
+            timer.cancel()
+        if result is None:
+            timeout_s = self.config.timeout_s
+            return await loop.run_in_executor(
+                None, self._timed_out, request_id, timeout_s, lines, []
+            )
+        return self._outcome(result, lines, [], None)
+
+    def _outcome(
+        self, result: bytes, lines: list[str], init_lines: list[str], init_ms: float | None
+    ) -> Outcome:
+        """The Outcome of a result frame (RESULT_HEAD + payload)."""
         ok, init_failed, duration_ms, max_rss_kb = RESULT_HEAD.unpack_from(result)
         self.max_memory_mb = math.ceil(max_rss_kb / 1024)
         payload = result[RESULT_HEAD.size :]
@@ -178,28 +244,37 @@ class Worker:
 
     def _read_until(self, kind: bytes, lines: list[str], deadline: float) -> bytes | None:
         """Gather log lines until a ``kind`` frame; None past the deadline; OSError on EOF."""
-        buffer = self._buffer
-        while True:
-            if len(buffer) >= FRAME_HEAD.size:
-                frame_kind, length = FRAME_HEAD.unpack_from(buffer)
-                end = FRAME_HEAD.size + length
-                if len(buffer) >= end:
-                    body = bytes(buffer[FRAME_HEAD.size : end])
-                    del buffer[:end]
-                    if frame_kind == kind:
-                        return body
-                    if frame_kind == KIND_LOG:
-                        lines.extend(body.decode("utf-8", "replace").split("\n"))
-                    continue
+        while (body := self._take(kind, lines)) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             if not self._poll.poll(math.ceil(remaining * 1000)):
                 continue
-            chunk = os.read(self._read_fd, 1 << 16)
+            try:
+                chunk = os.read(self._read_fd, 1 << 16)
+            except BlockingIOError:  # the event loop (libuv) made the pipe non-blocking
+                continue
             if not chunk:
                 raise _WorkerGone()
-            buffer += chunk
+            self._buffer += chunk
+        return body
+
+    def _take(self, kind: bytes, lines: list[str]) -> bytes | None:
+        """The body of the first buffered ``kind`` frame, log frames before it into ``lines``;
+        None while it has not arrived whole."""
+        buffer = self._buffer
+        while len(buffer) >= FRAME_HEAD.size:
+            frame_kind, length = FRAME_HEAD.unpack_from(buffer)
+            end = FRAME_HEAD.size + length
+            if len(buffer) < end:
+                return None
+            body = bytes(buffer[FRAME_HEAD.size : end])
+            del buffer[:end]
+            if frame_kind == kind:
+                return body
+            if frame_kind == KIND_LOG:
+                lines.extend(body.decode("utf-8", "replace").split("\n"))
+        return None
 
     def _timed_out(
         self, request_id: str, timeout_s: float, lines: list[str], init_lines: list[str]

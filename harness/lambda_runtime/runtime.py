@@ -68,7 +68,12 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 TAIL_BYTES = 4096
 #: Runs one invocation on a warm worker instead of ``Worker.invoke`` (harness.faults sets one).
+#: A hook with a ``passive(function_name) -> bool`` method says when it would only call
+#: ``Worker.invoke``: invoke_warm() then runs the call without it.
 InvokeHook = Callable[[Worker, str, bytes, bytes], Outcome]
+#: invoke_warm() writes the event to the worker's pipe from the event loop: larger events (the
+#: write could wait for the worker to read) go through invoke() on a thread.
+WARM_EVENT_MAX = 64 * 1024
 
 
 class _Pool:
@@ -204,7 +209,53 @@ class LambdaRuntime:
             self._events.enqueue(item, new=True)
             return InvokeResult(202, b"", None, None, request_id=request_id)
         outcome = self._run(pool, request_id, event, context)
-        lines = self._log_lines(pool.config, request_id, outcome)
+        return self._answer(pool.config, request_id, outcome, tail)
+
+    async def invoke_warm(
+        self, name: str, payload: bytes, *, client_context: str | None = None, tail: bool = False
+    ) -> InvokeResult | None:
+        """invoke() of a RequestResponse call on the running event loop, when an initialised
+        worker is idle and the invoke hook (if any) passes the call through; None otherwise
+        (then call invoke() from a thread: it may start a worker or wait for one's init).
+
+        Same checks, errors, concurrency accounting, log lines and answer as invoke(); only the
+        wait for the result is the loop's (Worker.invoke_async) instead of a thread's.
+        """
+        pool = self._pool(name)
+        hook = self.invoke_hook
+        passive = getattr(hook, "passive", None)
+        if hook is not None and (passive is None or not passive(pool.config.name)):
+            return None
+        event = validated_event(payload, SYNC_PAYLOAD_LIMIT)
+        if len(event) > WARM_EVENT_MAX:
+            return None
+        context = decoded_client_context(client_context)
+        if not pool.reserved:
+            self._enter_unreserved()
+        try:
+            with pool.lock:
+                worker = pool.idle.pop() if pool.idle and pool.idle[-1].initialised else None
+            if worker is None:
+                return None
+            request_id = str(uuid.uuid4())
+            reusable = False
+            try:
+                header = self._header(pool.config, request_id, context)
+                outcome = await worker.invoke_async(request_id, header, event)
+                reusable = outcome.reusable
+            finally:  # also when cancelled: a worker left mid-invocation is not reused
+                self._release(pool, worker, reusable)
+        finally:
+            if not pool.reserved:
+                with self._lock:
+                    self._unreserved_busy -= 1
+        return self._answer(pool.config, request_id, outcome, tail)
+
+    def _answer(
+        self, config: FunctionConfig, request_id: str, outcome: Outcome, tail: bool
+    ) -> InvokeResult:
+        """A RequestResponse invocation's answer; its log lines are queued for delivery."""
+        lines = self._log_lines(config, request_id, outcome)
         log_result = None
         if tail:
             text = ("\n".join(lines) + "\n").encode("utf-8")
@@ -231,11 +282,7 @@ class LambdaRuntime:
             self._enter_unreserved()
         try:
             worker = self._acquire(pool)
-            config = pool.config
-            deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
-            header = json.dumps(
-                {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
-            ).encode()
+            header = self._header(pool.config, request_id, context)
             hook = self.invoke_hook
             outcome = (
                 worker.invoke(request_id, header, event)
@@ -248,6 +295,14 @@ class LambdaRuntime:
                 with self._lock:
                     self._unreserved_busy -= 1
         return outcome
+
+    @staticmethod
+    def _header(config: FunctionConfig, request_id: str, context: Any) -> bytes:
+        """The invocation's header frame for the worker (worker.py): id, deadline, ARN, context."""
+        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+        return json.dumps(
+            {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
+        ).encode()
 
     def _enter_unreserved(self) -> None:
         """Count one execution against the account's unreserved concurrency, or throttle.

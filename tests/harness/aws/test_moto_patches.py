@@ -835,3 +835,56 @@ def test_get_records_answer_is_what_moto_serializer_writes(
     monkeypatch.setattr(DynamoDBStreamsHandler, "serialized",
                         DynamoDBStreamsHandler.serialized.__wrapped_by_harness__)
     assert records() == ours
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ({"S": "a"}, {"S": "a"}),
+        ({"S": "a"}, {"S": "b"}),
+        ({"S": "1"}, {"N": "1"}),
+        ({"S": "YQ=="}, {"B": "YQ=="}),
+        ({"B": "YQ=="}, {"B": "YQ=="}),
+        ({"N": "1"}, {"N": "1.0"}),
+        ({"N": "1"}, {"N": "2"}),
+        ({"SS": ["a", "b"]}, {"SS": ["b", "a"]}),
+        ({"NULL": True}, {"NULL": True}),
+        ({"L": [{"S": "a"}]}, {"L": [{"S": "a"}]}),
+    ],
+)
+def test_dynamo_type_comparisons_decide_as_moto_does(
+    left: dict[str, Any], right: dict[str, Any]
+) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_patches.apply()
+    a, b = DynamoType(left), DynamoType(right)
+    eq = DynamoType.__eq__.__wrapped_by_harness__  # type: ignore[attr-defined]
+    ne = DynamoType.__ne__.__wrapped_by_harness__  # type: ignore[attr-defined]
+    for x, y in ((a, b), (b, a)):
+        assert (x == y, x != y) == (eq(x, y), ne(x, y))
+
+
+@pytest.mark.parametrize(
+    "projection",
+    [
+        {"ProjectionType": "ALL"},
+        {"ProjectionType": "KEYS_ONLY"},
+        {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["title"]},
+        {},
+    ],
+)
+def test_index_projection_answers_as_moto_does(projection: dict[str, Any]) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import GlobalSecondaryIndex
+
+    moto_patches.apply()
+    schema = [{"AttributeName": "m", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}]
+    index = GlobalSecondaryIndex("m-index", schema, projection, ["u", "c"])
+    attrs = {"u": {"S": "user"}, "c": {"N": "1"}, "m": {"S": "mkt"}, "title": {"S": "t"},
+             "other": {"S": "o"}}
+    item = Item(DynamoType({"S": "user"}), DynamoType({"N": "1"}), attrs)
+    original = type(index).project.__wrapped_by_harness__  # type: ignore[attr-defined]
+    ours, moto = index.project(item), original(index, item)
+    assert ours.to_json() == moto.to_json()
+    assert (ours is item) == (moto is item)

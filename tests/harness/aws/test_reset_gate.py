@@ -80,3 +80,26 @@ def test_hooks_run_in_order_and_a_failure_is_named_not_raised() -> None:
     assert hooks.run() == ["broken"] and calls == ["a", "c"]
     remove()
     assert hooks.run() == [] and calls == ["a", "c", "a", "c"]
+
+
+def test_request_nowait_does_not_enter_while_a_reset_runs_and_a_reset_waits_for_it() -> None:
+    gate = ResetGate()
+    closed, release = threading.Event(), threading.Event()
+
+    def reset() -> None:
+        with gate.closed():
+            closed.set()
+            release.wait(10)
+
+    resetting = threading.Thread(target=reset)
+    with gate.request_nowait() as inside:
+        assert inside and gate._inside == 1
+        resetting.start()
+        assert not closed.wait(0.2)  # the reset waits for the request inside
+    assert closed.wait(10)
+    with gate.request_nowait() as inside:
+        assert not inside and gate._inside == 0  # not entered, and not waiting either
+    release.set()
+    resetting.join(10)
+    with gate.request_nowait() as inside:
+        assert inside
