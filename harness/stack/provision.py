@@ -29,6 +29,8 @@ from harness.stack.project import code_dir
 Progress = Callable[[str], None]
 #: The services provisioning talks to (and the seed: dynamodb).
 CLIENT_SERVICES = ("logs", "sqs", "iam", "dynamodb", "lambda", "ecs", "apigateway")
+#: How long a new event source mapping may stay Creating (its poller finding the source).
+MAPPING_READY_S = 60.0
 
 
 @dataclass
@@ -336,8 +338,24 @@ class Provisioner:
                 QueueUrl=queue_url, AttributeNames=["QueueArn"]
             )["Attributes"]["QueueArn"]
             args["DestinationConfig"] = {"OnFailure": {"Destination": queue_arn}}
-        lam.create_event_source_mapping(**args)
+        created = lam.create_event_source_mapping(**args)
+        self._wait_mapping(lam, created, spec)
         self._did(True, f"mapping {spec.source_table} -> {spec.function_name}")
+
+    def _wait_mapping(self, lam: Any, mapping: dict[str, Any], spec: MappingSpec) -> None:
+        """Until a new mapping is Enabled (or Disabled), as Terraform's
+        aws_lambda_event_source_mapping waits after CreateEventSourceMapping (which answers
+        Creating at once): records written meanwhile at LATEST would otherwise be missed."""
+        deadline = time.monotonic() + MAPPING_READY_S
+        while mapping.get("State") in ("Creating", "Enabling"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the event source mapping {spec.source_table} -> {spec.function_name} is "
+                    f"still {mapping['State']} after {MAPPING_READY_S:.0f} s (last result: "
+                    f"{mapping.get('LastProcessingResult', '-')})"
+                )
+            time.sleep(0.05)  # each poll is a request (~2 ms CPU on each side of it)
+            mapping = lam.get_event_source_mapping(UUID=mapping["UUID"])
 
     def ecs(self) -> None:
         ecs = self.client("ecs")
