@@ -130,6 +130,8 @@ class Provisioner:
         self._clients: dict[str, Any] = {}
         self._session = session or boto3.session.Session()
         self._code: bytes | None = None
+        #: mappings created and not yet seen Enabled (:meth:`wait_mappings`)
+        self._creating: list[tuple[MappingSpec, dict[str, Any]]] = []
 
     def prepare(self) -> Provisioner:
         """Make the clients and the Lambda zip now, without a request: the endpoint may still
@@ -190,12 +192,35 @@ class Provisioner:
                 future.result()
         return self.result
 
-    def apply_mappings(self) -> ProvisionResult:
+    def apply_mappings(self, wait: bool = True) -> ProvisionResult:
         """The event source mappings (after :meth:`apply_resources`: they name its tables,
-        functions and queues). Creating one starts the function's first environment."""
+        functions and queues). Creating one starts the function's first environment; each new
+        one is waited for until Enabled, unless ``wait`` is False (then :meth:`wait_mappings`)."""
         for mapping in self.infra.mappings:
             self.mapping(mapping)
+        if wait:
+            self.wait_mappings()
         return self.result
+
+    def wait_mappings(self) -> None:
+        """Until every mapping created here is Enabled (or Disabled), as Terraform's
+        aws_lambda_event_source_mapping waits after CreateEventSourceMapping (which answers
+        Creating at once): records written meanwhile at LATEST would otherwise be missed."""
+        lam = self.client("lambda")
+        deadline = time.monotonic() + MAPPING_READY_S
+        while self._creating:
+            spec, mapping = self._creating[0]
+            if mapping.get("State") not in ("Creating", "Enabling"):
+                self._creating.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the event source mapping {spec.source_table} -> {spec.function_name} is "
+                    f"still {mapping['State']} after {MAPPING_READY_S:.0f} s (last result: "
+                    f"{mapping.get('LastProcessingResult', '-')})"
+                )
+            time.sleep(0.05)  # each poll is a request (~2 ms CPU on each side of it)
+            self._creating[0] = (spec, lam.get_event_source_mapping(UUID=mapping["UUID"]))
 
     def apply_control_plane(self) -> ProvisionResult:
         """The ECS objects and the REST API: described on the endpoint, served by the harness itself."""
@@ -338,24 +363,8 @@ class Provisioner:
                 QueueUrl=queue_url, AttributeNames=["QueueArn"]
             )["Attributes"]["QueueArn"]
             args["DestinationConfig"] = {"OnFailure": {"Destination": queue_arn}}
-        created = lam.create_event_source_mapping(**args)
-        self._wait_mapping(lam, created, spec)
+        self._creating.append((spec, lam.create_event_source_mapping(**args)))
         self._did(True, f"mapping {spec.source_table} -> {spec.function_name}")
-
-    def _wait_mapping(self, lam: Any, mapping: dict[str, Any], spec: MappingSpec) -> None:
-        """Until a new mapping is Enabled (or Disabled), as Terraform's
-        aws_lambda_event_source_mapping waits after CreateEventSourceMapping (which answers
-        Creating at once): records written meanwhile at LATEST would otherwise be missed."""
-        deadline = time.monotonic() + MAPPING_READY_S
-        while mapping.get("State") in ("Creating", "Enabling"):
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the event source mapping {spec.source_table} -> {spec.function_name} is "
-                    f"still {mapping['State']} after {MAPPING_READY_S:.0f} s (last result: "
-                    f"{mapping.get('LastProcessingResult', '-')})"
-                )
-            time.sleep(0.05)  # each poll is a request (~2 ms CPU on each side of it)
-            mapping = lam.get_event_source_mapping(UUID=mapping["UUID"])
 
     def ecs(self) -> None:
         ecs = self.client("ecs")
