@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +21,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness.stack.infra import ROOT, FunctionSpec, Infra, MappingSpec, TableSpec
+from harness.stack.infra import FunctionSpec, Infra, MappingSpec, TableSpec
+from harness.stack.lambda_zip import build_lambda_zip
 from harness.stack.project import code_dir
 
 Progress = Callable[[str], None]
@@ -85,30 +84,6 @@ def _client(service: str, endpoint_url: str, region: str, session: boto3.session
             retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60
         ),
     )
-
-
-#: Where `make lambda-package` puts the Lambdas' dependencies built for python3.12 on x86_64.
-VENDOR_DIR = ROOT / "build" / "lambda-deps"
-
-
-def build_lambda_zip(root: Path = ROOT, vendor_dir: Path | None = None) -> bytes:
-    """Zip the ``lambdas`` package (plus vendored dependencies, if given), byte-for-byte reproducible.
-
-    The embedded runtime runs the handlers with this project's own packages, so it needs no
-    vendoring; LocalStack and AWS run them in python3.12 containers that need ``vendor_dir``.
-    """
-    buffer = io.BytesIO()
-    sources = [(path, path.relative_to(root)) for path in sorted((root / "lambdas").rglob("*"))]
-    if vendor_dir is not None:
-        sources += [(path, path.relative_to(vendor_dir)) for path in sorted(vendor_dir.rglob("*"))]
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, name in sources:
-            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
-                continue
-            info = zipfile.ZipInfo(name.as_posix(), date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
 
 
 class Provisioner:
