@@ -195,6 +195,8 @@ class Endpoint:
             self.mappings.start()
         if self.prewarm:  # moto's backends and apps load in the background while we serve
             moto_warmup.prewarm(warm_app=self._app.warm_moto)
+            if self._runtime is not None:  # and the Lambda fork server imports its libraries
+                self._runtime.start_fork_server()
         logger.info("AWS endpoint ready on %s (moto %s)", self.url, self.moto_version)
         return self
 

@@ -208,6 +208,7 @@ def apply() -> str:
 
             moto_warmup.look_up_keys_in_built_partitions()
             moto_warmup.defer_ec2_for_ecs()
+            moto_warmup.defer_openapi_validator()
             moto_warmup.defer_url_builders()
             moto_warmup.share_moto_loader()  # one botocore loader for moto's models (~0.5 CPU-s)
             from harness.aws import reset  # noqa: PLC0415

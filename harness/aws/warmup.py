@@ -20,6 +20,8 @@ moto loads its backends lazily. Four first uses dominate the time to a provision
   loader per model, which scans botocore's ~450 data directories again and re-reads the JSON
   (~0.7 CPU-s for the ten services the stack uses, ~0.15 s with one loader).
   :func:`share_moto_loader` gives moto one loader per process, as one boto3 session has;
+- moto's API Gateway module imports openapi_spec_validator (and pydantic, ~0.3 CPU-s) for
+  ``failOnWarnings`` imports only: :func:`defer_openapi_validator` imports it on first use;
 - the IAM backend parses the managed policies once; the API Gateway and ECS modules import.
   :func:`prewarm` does these in a background thread while the caller does other work.
 """
@@ -274,6 +276,49 @@ def defer_ec2_for_ecs() -> bool:
     return True
 
 
+def defer_openapi_validator() -> bool:
+    """Import moto's API Gateway models without openapi_spec_validator; True if done.
+
+    moto validates an imported OpenAPI document only with ``failOnWarnings=true``, yet its
+    module imports the validator (and with it pydantic and pydantic-settings, ~0.3 CPU-s) at
+    once. Here ``validate`` imports it on its first call, and ``OpenAPIValidationError`` is
+    made the real class before that call runs (the ``except`` clause reads it then).
+    """
+    names = ("openapi_spec_validator", "openapi_spec_validator.validation",
+             "openapi_spec_validator.validation.exceptions")
+    if "moto.apigateway.models" in sys.modules or any(n in sys.modules for n in names):
+        return False
+
+    class PendingValidationError(Exception):
+        """Stands for openapi_spec_validator's error until the validator is imported."""
+
+    stand_ins = {name: types.ModuleType(name, "imported on first use (harness.aws.warmup)")
+                 for name in names}
+    for module in stand_ins.values():
+        module.validate = module.validate_spec = None  # type: ignore[attr-defined]
+        module.OpenAPIValidationError = PendingValidationError  # type: ignore[attr-defined]
+    sys.modules.update(stand_ins)
+    try:
+        models = importlib.import_module("moto.apigateway.models")
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]  # the next import runs the real package
+
+    def validate(spec: Any, *args: Any, **kwargs: Any) -> Any:
+        from openapi_spec_validator import validate as real  # noqa: PLC0415
+        from openapi_spec_validator.validation.exceptions import (  # noqa: PLC0415
+            OpenAPIValidationError,
+        )
+
+        setattr(models, "OpenAPIValidationError", OpenAPIValidationError)  # noqa: B010
+        setattr(models, "validate", real)  # noqa: B010
+        return real(spec, *args, **kwargs)
+
+    setattr(models, "validate", validate)  # noqa: B010
+    return True
+
+
 def _warm(account_id: str, warm_app: Callable[[str], None] | None) -> None:
     from moto.backends import get_backend
 
@@ -309,6 +354,7 @@ __all__ = [
     "RegionListing",
     "default_cache_dir",
     "defer_ec2_for_ecs",
+    "defer_openapi_validator",
     "defer_url_builders",
     "look_up_keys_in_built_partitions",
     "memoize_region_listing",

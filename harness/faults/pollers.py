@@ -10,6 +10,7 @@ mappings' public methods are used: the same calls as UpdateEventSourceMapping.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = ["MappingApi", "PollerRestartError", "restart_pollers"]
@@ -34,18 +35,28 @@ def restart_pollers(mappings: MappingApi, function: str | None, *, timeout_s: fl
     query = {"FunctionName": function} if function else {}
     listed = mappings.list_event_source_mappings(query)["EventSourceMappings"]
     enabled = [m["UUID"] for m in listed if m.get("State") in ("Enabled", "Enabling", "Creating")]
+    deadline = time.monotonic() + timeout_s
+    for uuid in enabled:  # AWS: updating a mapping while it is Creating is ResourceInUseException
+        _wait_state(mappings, uuid, lambda state: state != "Creating", deadline, timeout_s)
     for uuid in enabled:
         mappings.update_event_source_mapping(uuid, {"Enabled": False})
-    deadline = time.monotonic() + timeout_s
     try:
         for uuid in enabled:
-            while mappings.get_event_source_mapping(uuid)["State"] != "Disabled":
-                if time.monotonic() > deadline:
-                    raise PollerRestartError(
-                        f"mapping {uuid} did not stop within {timeout_s:.0f} s"
-                    )
-                time.sleep(0.02)
+            _wait_state(mappings, uuid, lambda state: state == "Disabled", deadline, timeout_s)
     finally:
         for uuid in enabled:
             mappings.update_event_source_mapping(uuid, {"Enabled": True})
     return len(enabled)
+
+
+def _wait_state(mappings: MappingApi, uuid: str, done: Callable[[str], bool], deadline: float,
+                timeout_s: float) -> None:
+    state = mappings.get_event_source_mapping(uuid)["State"]
+    while not done(state):
+        if time.monotonic() > deadline:
+            raise PollerRestartError(
+                f"mapping {uuid} is still {state} after {timeout_s:.0f} s (an invocation is "
+                "still running?)"
+            )
+        time.sleep(0.02)
+        state = mappings.get_event_source_mapping(uuid)["State"]

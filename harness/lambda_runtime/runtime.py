@@ -149,6 +149,13 @@ class LambdaRuntime:
         if old is not None:
             self._retire(old)
 
+    def start_fork_server(self) -> None:
+        """Start the fork server now, before any function is registered: it imports the
+        libraries every environment shares while the caller goes on (else the first
+        registration starts it, and the first environment waits for those imports)."""
+        if self._forks is not None:
+            self._forks.start()
+
     def unregister(self, function: str) -> None:
         """Forget a function (by ARN, or by name in the runtime's region) and stop its workers."""
         with self._lock:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,12 +21,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness.stack.infra import ROOT, FunctionSpec, Infra, MappingSpec, TableSpec
+from harness.stack.infra import FunctionSpec, Infra, MappingSpec, TableSpec
+from harness.stack.lambda_zip import build_lambda_zip
 from harness.stack.project import code_dir
 
 Progress = Callable[[str], None]
 #: The services provisioning talks to (and the seed: dynamodb).
 CLIENT_SERVICES = ("logs", "sqs", "iam", "dynamodb", "lambda", "ecs", "apigateway")
+#: How long a new event source mapping may stay Creating (its poller finding the source).
+MAPPING_READY_S = 60.0
 
 
 @dataclass
@@ -85,30 +86,6 @@ def _client(service: str, endpoint_url: str, region: str, session: boto3.session
     )
 
 
-#: Where `make lambda-package` puts the Lambdas' dependencies built for python3.12 on x86_64.
-VENDOR_DIR = ROOT / "build" / "lambda-deps"
-
-
-def build_lambda_zip(root: Path = ROOT, vendor_dir: Path | None = None) -> bytes:
-    """Zip the ``lambdas`` package (plus vendored dependencies, if given), byte-for-byte reproducible.
-
-    The embedded runtime runs the handlers with this project's own packages, so it needs no
-    vendoring; LocalStack and AWS run them in python3.12 containers that need ``vendor_dir``.
-    """
-    buffer = io.BytesIO()
-    sources = [(path, path.relative_to(root)) for path in sorted((root / "lambdas").rglob("*"))]
-    if vendor_dir is not None:
-        sources += [(path, path.relative_to(vendor_dir)) for path in sorted(vendor_dir.rglob("*"))]
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, name in sources:
-            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
-                continue
-            info = zipfile.ZipInfo(name.as_posix(), date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
-
-
 class Provisioner:
     """Applies an :class:`Infra` to the endpoint at ``endpoint_url``."""
 
@@ -128,6 +105,8 @@ class Provisioner:
         self._clients: dict[str, Any] = {}
         self._session = session or boto3.session.Session()
         self._code: bytes | None = None
+        #: mappings created and not yet seen Enabled (:meth:`wait_mappings`)
+        self._creating: list[tuple[MappingSpec, dict[str, Any]]] = []
 
     def prepare(self) -> Provisioner:
         """Make the clients and the Lambda zip now, without a request: the endpoint may still
@@ -188,12 +167,35 @@ class Provisioner:
                 future.result()
         return self.result
 
-    def apply_mappings(self) -> ProvisionResult:
+    def apply_mappings(self, wait: bool = True) -> ProvisionResult:
         """The event source mappings (after :meth:`apply_resources`: they name its tables,
-        functions and queues). Creating one starts the function's first environment."""
+        functions and queues). Creating one starts the function's first environment; each new
+        one is waited for until Enabled, unless ``wait`` is False (then :meth:`wait_mappings`)."""
         for mapping in self.infra.mappings:
             self.mapping(mapping)
+        if wait:
+            self.wait_mappings()
         return self.result
+
+    def wait_mappings(self) -> None:
+        """Until every mapping created here is Enabled (or Disabled), as Terraform's
+        aws_lambda_event_source_mapping waits after CreateEventSourceMapping (which answers
+        Creating at once): records written meanwhile at LATEST would otherwise be missed."""
+        lam = self.client("lambda")
+        deadline = time.monotonic() + MAPPING_READY_S
+        while self._creating:
+            spec, mapping = self._creating[0]
+            if mapping.get("State") not in ("Creating", "Enabling"):
+                self._creating.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the event source mapping {spec.source_table} -> {spec.function_name} is "
+                    f"still {mapping['State']} after {MAPPING_READY_S:.0f} s (last result: "
+                    f"{mapping.get('LastProcessingResult', '-')})"
+                )
+            time.sleep(0.05)  # each poll is a request (~2 ms CPU on each side of it)
+            self._creating[0] = (spec, lam.get_event_source_mapping(UUID=mapping["UUID"]))
 
     def apply_control_plane(self) -> ProvisionResult:
         """The ECS objects and the REST API: described on the endpoint, served by the harness itself."""
@@ -336,7 +338,7 @@ class Provisioner:
                 QueueUrl=queue_url, AttributeNames=["QueueArn"]
             )["Attributes"]["QueueArn"]
             args["DestinationConfig"] = {"OnFailure": {"Destination": queue_arn}}
-        lam.create_event_source_mapping(**args)
+        self._creating.append((spec, lam.create_event_source_mapping(**args)))
         self._did(True, f"mapping {spec.source_table} -> {spec.function_name}")
 
     def ecs(self) -> None:

@@ -225,13 +225,18 @@ class Stack:
             daemon=True,
         )
         control.start()
-        # CreateEventSourceMapping starts the function's first environment (~1 s on 2 cores).
-        # A mapping that starts at TRIM_HORIZON (infra/) reads the stream from its oldest
-        # record, as on AWS, so the seed is written meanwhile rather than after it.
+        # CreateEventSourceMapping answers Creating at once; the function's first environment,
+        # then the poller, start in the endpoint, and provisioning waits for Enabled as
+        # Terraform does (~1 s on 2 cores). A mapping that starts at TRIM_HORIZON (infra/)
+        # reads the stream from its oldest record, as on AWS, so the seed is written and
+        # followed meanwhile, and the mappings are seen Enabled after it (no polls of both).
+        early = cfg.seed and all(
+            m.settings.get("StartingPosition") == "TRIM_HORIZON" for m in infra.mappings
+        )
         mapping_error: list[BaseException] = []
         mappings = threading.Thread(
             target=self._run,
-            args=(functools.partial(self._mappings, provisioner), mapping_error),
+            args=(functools.partial(self._mappings, provisioner, not early), mapping_error),
             name="provision-mappings",
             daemon=True,
         )
@@ -243,9 +248,6 @@ class Stack:
                 raise mapping_error[0]
             self._timed("provision", provision_started)
 
-        early = cfg.seed and all(
-            m.settings.get("StartingPosition") == "TRIM_HORIZON" for m in infra.mappings
-        )
         mappings.start()
         if not early:
             mappings_made()
@@ -272,6 +274,9 @@ class Stack:
                 ) from None
             self._timed("seed", t)
             self.progress(f"seeded {count_seeded} command records; all reached the read side")
+        if early:
+            provisioner.wait_mappings()  # Enabled by now: the seed went through them
+        self._timed("mappings_enabled", t0)
         control.join()
         if control_error:
             raise control_error[0]
@@ -282,8 +287,8 @@ class Stack:
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
 
-    def _mappings(self, provisioner: Any) -> None:
-        provisioner.apply_mappings()
+    def _mappings(self, provisioner: Any, wait: bool) -> None:
+        provisioner.apply_mappings(wait=wait)
         if self.config.endpoint_url:  # code built elsewhere may not load there: say so now
             self._check_functions(provisioner)
 

@@ -7,6 +7,13 @@ SQS send. An enabled DynamoDB-stream mapping runs a ``harness.streams.poller.Str
 mapping a ``harness.streams.sqs_poller.SqsPoller``; Kinesis, Kafka, Amazon MQ and DocumentDB
 mappings are validated, stored and answered, never polled (their ``LastProcessingResult`` says
 so). Nothing is registered in moto (moto would eat the stream).
+
+CreateEventSourceMapping answers at once (HTTP 202, ``State: Creating``) and the mapping becomes
+``Enabled`` later, as on AWS: its function's first environment is started and then its poller,
+off the caller's thread (``_launch``); ``Enabled`` once the poller has found its source.
+UpdateEventSourceMapping meanwhile is AWS's ``ResourceInUseException`` ("you tried to update an
+event source mapping in the CREATING state", Lambda API reference); a delete is not (AWS names
+only a delete while ``Updating``, a state no update here lingers in).
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ class EventSourceMappings:
         self._lock = threading.RLock()
         self._mappings: dict[str, MappingState] = {}
         self._retired: list[Poller] = []
+        self._launches: dict[str, object] = {}  # UUID -> the token of its launch in progress
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -113,6 +121,7 @@ class EventSourceMappings:
             pollers += self._retired
             self._mappings.clear()
             self._retired = []
+            self._launches.clear()
         for poller in pollers:
             poller.request_stop()
         return pollers
@@ -229,6 +238,7 @@ class EventSourceMappings:
             mapping = self._find(mapping_id, region, account_id)
             settings = parse_update(request, mapping.config, mapping.enabled, mapping.region,
                                     mapping.account_id)
+            self._check_not_creating(mapping)
         if settings.function_arn != mapping.config.function_arn:
             self._check_function_exists(settings.function_name, settings.function_arn)
         with self._lock:
@@ -241,6 +251,7 @@ class EventSourceMappings:
             was_enabled, mapping.enabled = mapping.enabled, settings.enabled
             if was_enabled and not settings.enabled:
                 mapping.state = "Disabling"
+                self._launches.pop(mapping_id, None)  # a launch in progress starts nothing
                 answer = describe(mapping)
                 if mapping.poller is not None:
                     mapping.poller.request_stop()
@@ -265,6 +276,7 @@ class EventSourceMappings:
             mapping.state = "Deleting"
             answer = describe(mapping)
             del self._mappings[mapping_id]
+            self._launches.pop(mapping_id, None)
             if mapping.poller is not None:
                 self._retired.append(mapping.poller)
                 mapping.poller.request_stop()
@@ -322,6 +334,16 @@ class EventSourceMappings:
                     f"mapping already exists. Please update or delete the existing mapping "
                     f"with UUID {other.config.uuid}")
 
+    def _check_not_creating(self, mapping: MappingState) -> None:
+        """AWS: "you tried to update an event source mapping in the CREATING state" is a
+        ResourceInUseException (Lambda API reference). A registry not started creates nothing:
+        its mappings are stored only, and updated as such."""
+        if mapping.state == "Creating" and self._started:
+            raise ApiError(
+                400, "ResourceInUseException",
+                f"Cannot update the event source mapping {mapping.config.uuid}: it is being "
+                "created (State Creating). Retry once GetEventSourceMapping answers Enabled.")
+
     def _check_function_exists(self, name: str, arn: str) -> None:
         try:
             self._runtime.invoke(arn, b"{}", invocation_type="DryRun")
@@ -332,11 +354,46 @@ class EventSourceMappings:
             LOG.debug("DryRun of %s raised %r; not treated as missing", name, exc)
 
     def _launch(self, mapping: MappingState) -> None:
-        """Start a poller for ``mapping`` (after the previous one, if any, has stopped)."""
+        """Start ``mapping``'s function environment, then its poller, in a thread of their own
+        (the API call that asked for it answers at once; the caller holds ``self._lock``)."""
         config = mapping.config
         if config.source_type not in DELIVERED:
             mapping.state = "Enabled"  # stored only: nothing to start (LastProcessingResult says)
             return
+        token = object()
+        self._launches[config.uuid] = token
+        threading.Thread(target=self._start_poller, args=(mapping, token), daemon=True,
+                         name=f"esm-launch-{config.uuid[:8]}").start()
+
+    def _launching(self, mapping: MappingState, token: object) -> bool:
+        """True while the launch ``token`` of ``mapping`` is still wanted (not deleted,
+        disabled, relaunched, reset or stopped since)."""
+        uuid = mapping.config.uuid
+        return (self._started and mapping.enabled and self._launches.get(uuid) is token
+                and self._mappings.get(uuid) is mapping)
+
+    def _start_poller(self, mapping: MappingState, token: object) -> None:
+        prewarm = getattr(self._runtime, "prewarm", None)
+        with self._lock:
+            wanted = self._launching(mapping, token)
+        if prewarm is not None and wanted:
+            # before the poller starts: records already in the stream (TRIM_HORIZON) would
+            # otherwise be invoked while this environment is forked, and start a second one
+            try:  # its first batch follows at once: let the function initialise meanwhile
+                prewarm(mapping.config.function_arn)
+            except Exception:  # noqa: BLE001 - the invocation will start one (and say why not)
+                LOG.debug("prewarming %s failed", mapping.config.function_name, exc_info=True)
+        with self._lock:
+            if not self._launching(mapping, token):
+                return
+            del self._launches[mapping.config.uuid]
+            poller = self._new_poller(mapping)
+            mapping.poller = poller
+            poller.start()
+
+    def _new_poller(self, mapping: MappingState) -> Poller:
+        """A poller for ``mapping`` (it starts after the previous one, if any, has stopped)."""
+        config = mapping.config
         cell: list[Poller] = []
         poller: Poller
         callbacks: dict[str, Any] = {
@@ -362,16 +419,7 @@ class EventSourceMappings:
                 **callbacks,
             )
         cell.append(poller)
-        mapping.poller = poller
-        prewarm = getattr(self._runtime, "prewarm", None)
-        if prewarm is not None and mapping.enabled:
-            # before the poller starts: records already in the stream (TRIM_HORIZON) would
-            # otherwise be invoked while this environment is forked, and start a second one
-            try:  # its first batch follows at once: let the function initialise meanwhile
-                prewarm(config.function_arn)
-            except Exception:  # noqa: BLE001 - the invocation will start one (and say why not)
-                LOG.debug("prewarming %s failed", config.function_name, exc_info=True)
-        poller.start()
+        return poller
 
     def _poller_ready(self, mapping: MappingState, poller: Poller) -> None:
         with self._lock:

@@ -172,6 +172,45 @@ def test_ecs_works_without_importing_ec2_until_ec2_is_needed() -> None:
     assert "services: ['in-vpc', 'plain']" in lines
 
 
+APIGATEWAY_WITHOUT_VALIDATOR = """
+import json, sys, boto3
+from harness.aws.endpoint import Endpoint
+
+endpoint = Endpoint(port=0).start()
+apigw = boto3.client("apigateway", endpoint_url=endpoint.url, region_name="ap-southeast-1",
+                     aws_access_key_id="test", aws_secret_access_key="test")
+doc = {"openapi": "3.0.1", "info": {"title": "t", "description": "d", "version": "1"},
+       "paths": {"/x": {"get": {"responses": {"200": {"description": "ok"}}}}}}
+api = apigw.import_rest_api(body=json.dumps(doc).encode())["id"]
+print("validator imported:", "openapi_spec_validator" in sys.modules)
+print("resources:", sorted(r["path"] for r in apigw.get_resources(restApiId=api)["items"]))
+bad = {"openapi": "3.0.1", "info": {"title": "b", "description": "d"}, "paths": {}}
+try:
+    apigw.import_rest_api(body=json.dumps(bad).encode(), failOnWarnings=True)
+except Exception as exc:
+    print("invalid:", type(exc).__name__)
+apigw.import_rest_api(body=json.dumps(doc).encode(), failOnWarnings=True)
+print("validated: ok")
+endpoint.stop()
+"""
+
+
+def test_api_gateway_imports_the_openapi_validator_only_to_fail_on_warnings() -> None:
+    """An import without failOnWarnings needs no validator; with it, a bad document is still
+    AWS's BadRequestException and a good one passes."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", APIGATEWAY_WITHOUT_VALIDATOR], capture_output=True, text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["validator imported: False", "resources: ['/', '/x']"], lines
+    assert lines[2:] == ["invalid: BadRequestException", "validated: ok"], lines
+
+
 def test_url_builders_compile_on_first_use_and_still_build(
     endpoint: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

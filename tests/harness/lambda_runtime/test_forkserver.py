@@ -190,6 +190,21 @@ def test_close_stops_the_fork_server_and_its_environments(tmp_path: Path) -> Non
     assert not psutil.pid_exists(server_pid)
 
 
+def test_fork_server_started_before_any_function_forks_the_first_environment(
+        runtime: LambdaRuntime, tmp_path: Path) -> None:
+    """start_fork_server() (the endpoint's --prewarm) starts the server before a function
+    exists; the first function's environment is its fork, not a second server's."""
+    assert runtime._forks is not None and runtime._forks.pid is None
+    runtime.start_fork_server()
+    server_pid = fork_server_pid(runtime)
+    assert psutil.Process(server_pid).ppid() == os.getpid()
+    (tmp_path / "app.py").write_text(
+        "import os\ndef handler(event, context):\n    return os.getppid()\n"
+    )
+    register(runtime, tmp_path)
+    assert invoke(runtime) == server_pid == fork_server_pid(runtime)
+
+
 def test_without_fork_environments_are_started_as_new_interpreters(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(
         "import os\ndef handler(event, context):\n    return os.getppid()\n"

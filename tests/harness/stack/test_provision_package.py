@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.stack.provision import build_lambda_zip
+from harness.stack.lambda_zip import build_lambda_zip
 from harness.stack.stack import Stack, StackConfig, StackError
 
 

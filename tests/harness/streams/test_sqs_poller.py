@@ -208,6 +208,8 @@ def test_sqs_disable_stops_delivery_and_enable_resumes(
     url, arn = queue_factory(sqs)
     mapping = create(esm, runtime, arn, lambda event: None)["UUID"]
     path = f"/2015-03-31/event-source-mappings/{mapping}"
+    # AWS: an update while Creating is a ResourceInUseException
+    wait_until(lambda: esm.handle("GET", path, {}, b"")[1]["State"] == "Enabled")
     status, body = esm.handle("PUT", path, {}, b'{"Enabled": false}')
     assert status == 202 and body["State"] == "Disabling"
     wait_until(lambda: esm.handle("GET", path, {}, b"")[1]["State"] == "Disabled")
