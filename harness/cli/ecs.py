@@ -131,7 +131,7 @@ def register(app: typer.Typer, fail: Callable[[str], typer.Exit], console: Conso
         current = call(client.describe_services, cluster=cluster, services=[service])
         arn = current["services"][0]["taskDefinition"]
         definition = call(client.describe_task_definition, taskDefinition=arn)["taskDefinition"]
-        from harness.stack.provision import TASK_DEFINITION_KEYS  # noqa: PLC0415
+        from harness.stack.control_plane import TASK_DEFINITION_KEYS  # noqa: PLC0415
 
         params = {k: definition[k] for k in TASK_DEFINITION_KEYS if definition.get(k)}
         container = dict(params["containerDefinitions"][0])

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from harness.stack.backends import Backend, BackendUnavailable, docker_available, make_backend
 from harness.stack.infra import ROOT, Infra, load_infra_cached
 from harness.stack.project import code_dir, find_state_dir
+from harness.stack.serving import start_gateway, task_environment
+from harness.stack.steps import Step, record_time, timing
 
 if TYPE_CHECKING:  # imported where used: the endpoint is launched before they load (~0.35 s)
     from harness.ingress.gateway import Gateway
@@ -104,7 +106,7 @@ class Stack:
         return self
 
     def _timed(self, name: str, started: float) -> None:
-        self.timings[name] = round(time.perf_counter() - started, 3)
+        record_time(self.timings, name, started)
 
     def _start(self) -> None:
         cfg = self.config
@@ -178,21 +180,19 @@ class Stack:
         # The ECS service's tasks boot (separate processes) while the AWS side is provisioned.
         self.ecs = EcsService(
             infra,
-            env={**self._replica_env(edge), **self.telemetry.task_environment()},
+            env={
+                **task_environment(infra, edge, cfg.region, cfg.root),
+                **self.telemetry.task_environment(),
+            },
             log_dir=self.log_dir,
             root=code_dir(cfg.root),  # where the service's code is (the checkout, or site-packages)
             time_scale=TimeScale(cfg.time_scale),
             desired_count=cfg.replicas,
         )
         self.telemetry.watch_tasks(ecs_tasks(self.ecs.controller))
-        replica_error: list[BaseException] = []
-        replica_thread = threading.Thread(
-            target=self._run,
-            args=(functools.partial(self._start_serving, infra, account), replica_error),
-            name="serving-start",  # replicas, then the load balancer and gateway
-            daemon=True,
-        )
-        replica_thread.start()
+        # replicas, then the load balancer and gateway
+        serving = Step("serving-start", functools.partial(self._start_serving, infra, account))
+        serving.start()
 
         # Clients and the Lambda zip are made while the endpoint boots.
         provisioner = Provisioner(
@@ -211,18 +211,13 @@ class Stack:
         # them itself): they are made while the mapping's first Lambda environment starts and the
         # seed travels the stream (mostly a Lambda's work, in its own process), not beside the
         # tables and functions, which the seed waits for.
-        control_error: list[BaseException] = []
-        control = threading.Thread(
-            target=self._run,
-            args=(
-                self._timing(
-                    "provision_control_plane",
-                    functools.partial(self._control_plane, provisioner, edge, replica_thread),
-                ),
-                control_error,
+        control = Step(
+            "provision-control-plane",
+            timing(
+                self.timings,
+                "provision_control_plane",
+                functools.partial(self._control_plane, provisioner, edge, serving),
             ),
-            name="provision-control-plane",
-            daemon=True,
         )
         control.start()
         # CreateEventSourceMapping answers Creating at once; the function's first environment,
@@ -233,19 +228,13 @@ class Stack:
         early = cfg.seed and all(
             m.settings.get("StartingPosition") == "TRIM_HORIZON" for m in infra.mappings
         )
-        mapping_error: list[BaseException] = []
-        mappings = threading.Thread(
-            target=self._run,
-            args=(functools.partial(self._mappings, provisioner, not early), mapping_error),
-            name="provision-mappings",
-            daemon=True,
+        mappings = Step(
+            "provision-mappings", functools.partial(self._mappings, provisioner, not early)
         )
         provision_started = t
 
         def mappings_made() -> None:
-            mappings.join()
-            if mapping_error:
-                raise mapping_error[0]
+            mappings.result()
             self._timed("provision", provision_started)
 
         mappings.start()
@@ -277,12 +266,10 @@ class Stack:
         if early:
             provisioner.wait_mappings()  # Enabled by now: the seed went through them
         self._timed("mappings_enabled", t0)
-        control.join()
-        if control_error:
-            raise control_error[0]
-        replica_thread.join()
-        if replica_error:
-            raise StackError(str(replica_error[0])) from replica_error[0]
+        control.result()
+        serving.join()
+        if serving.error is not None:
+            raise StackError(str(serving.error)) from serving.error
         assert self.gateway is not None
         self._timed("total", t0)
         self.progress(f"gateway ready on {self.gateway.stage_url}")
@@ -301,7 +288,7 @@ class Stack:
             max(0.0, deadline - time.monotonic())
         )
 
-    def _control_plane(self, provisioner: Any, edge: str, serving: threading.Thread) -> None:
+    def _control_plane(self, provisioner: Any, edge: str, serving: Step) -> None:
         """The ECS objects and the REST API on the endpoint; then, on the embedded endpoint,
         ``aws ecs ...`` there drives the tasks (the service exists on it first); then, once the
         gateway exists, telemetry (its autoscaler needs the ECS service on the endpoint)."""
@@ -318,31 +305,13 @@ class Stack:
     def _start_serving(self, infra: Infra, account: str) -> None:
         """ECS tasks, then the load balancer and the gateway in front of them (a thread of its
         own, while the AWS side is provisioned and seeded)."""
-        from harness.ingress.gateway import Gateway  # noqa: PLC0415 - see the top
-
         assert self.ecs is not None
         self.ecs.start()  # the load balancer is up; the tasks boot while the gateway starts
         self.load_balancer = self.ecs.load_balancer
         assert self.load_balancer is not None
-        if self.telemetry is not None:
-            self.load_balancer.observer = self.telemetry.load_balancer_metrics(
-                self.load_balancer.target_health
-            )
-        self.gateway = Gateway(
-            infra.api_document,
-            self.load_balancer.url,
-            stage=infra.api_stage,
-            allowed_source_cidrs=self.config.allowed_source_cidrs,
-            region=self.config.region,
-            account_id=account,
-            access_log=self.log_dir / "gateway-access.log"
-            if self.telemetry is None
-            else self.telemetry.gateway_access_log(self.log_dir / "gateway-access.log"),
-            port=self.config.gateway_port,
-            # served on the ALB's event loop, calling it in-process (ARCHITECTURE.md)
-            upstream_app=self.load_balancer,
-            loop_host=self.load_balancer.server,
-        ).start()
+        self.gateway = start_gateway(
+            infra, self.load_balancer, self.telemetry, self.config, account, self.log_dir
+        )
         self._timed("gateway_ready", self._t0)
         self.ecs.wait_healthy()
         self._timed("replicas_healthy", self._t0)
@@ -389,41 +358,6 @@ class Stack:
                 f"dependencies: build them once with 'make lambda-package' (into {vendor})."
             )
         return vendor
-
-    def _timing(self, name: str, step: Callable[[], Any]) -> Callable[[], Any]:
-        """``step``, recording how long it took under ``name`` in :attr:`timings`."""
-
-        def timed() -> Any:
-            started = time.perf_counter()
-            try:
-                return step()
-            finally:
-                self._timed(name, started)
-
-        return timed
-
-    @staticmethod
-    def _run(step: Callable[[], Any], errors: list[BaseException]) -> None:
-        """Run a start-up step in a thread; its error is re-raised by the thread that joins it."""
-        try:
-            step()
-        except BaseException as exc:  # noqa: BLE001 - handed to the joining thread
-            errors.append(exc)
-
-    def _replica_env(self, edge: str) -> dict[str, str]:
-        assert self.infra is not None
-        env = dict(self.infra.container_environment)
-        env.update(
-            {
-                "AWS_ENDPOINT_URL": edge,
-                "AWS_REGION": self.config.region,
-                "AWS_DEFAULT_REGION": self.config.region,
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-                "PYTHONPATH": str(code_dir(self.config.root)),
-            }
-        )
-        return env
 
     def stop(self) -> None:
         """Tear down in reverse order; safe to call twice or after a failed start."""
