@@ -16,20 +16,17 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.aws.moto_app import HttpRequest, HttpResponse, json_error
-from harness.lambda_runtime.runtime import (
-    FunctionConfig,
-    InvokeResult,
-    LambdaRuntime,
-    LambdaRuntimeError,
-    RequestTooLarge,
-    ResourceNotFound,
-    TooManyRequests,
+from harness.aws.moto_app import HttpRequest, HttpResponse
+from harness.lambda_runtime.invoke_http import (
+    PreparedInvoke,
+    error_response,
+    invoke_answer,
+    runtime_error_answer,
 )
+from harness.lambda_runtime.runtime import FunctionConfig, LambdaRuntime, LambdaRuntimeError
 
 logger = logging.getLogger("harness.lambda")
 #: how a function's log line says its level: powertools' JSON, or the AWS runtime's prefix
@@ -105,8 +102,8 @@ class LambdaApi:
                 tail=call.tail,
             )
         except LambdaRuntimeError as exc:
-            return _runtime_error(exc, call.arn)
-        return _answer(call, result)
+            return runtime_error_answer(exc, call.arn)
+        return invoke_answer(call, result)
 
     async def invoke_warm(self, request: HttpRequest, call: PreparedInvoke) -> HttpResponse | None:
         """invoke() of a prepared RequestResponse call on the running event loop, when a warm
@@ -119,8 +116,8 @@ class LambdaApi:
                 call.arn, request.body, client_context=call.client_context, tail=call.tail
             )
         except LambdaRuntimeError as exc:
-            return _runtime_error(exc, call.arn)
-        return None if result is None else _answer(call, result)
+            return runtime_error_answer(exc, call.arn)
+        return None if result is None else invoke_answer(call, result)
 
     def prepare(
         self,
@@ -137,7 +134,7 @@ class LambdaApi:
         runtime does not have yet gives None instead of being registered (unpacking its code)."""
         parsed = parse_function_name(raw_name)
         if parsed is None:
-            return _error(
+            return error_response(
                 400,
                 "ValidationException",
                 f"1 validation error detected: Value '{raw_name}' at 'functionName' "
@@ -152,7 +149,7 @@ class LambdaApi:
         else:
             invocation_type = request.header("x-amz-invocation-type") or "RequestResponse"
         if invocation_type not in INVOCATION_TYPES:
-            return _error(
+            return error_response(
                 400,
                 "InvalidParameterValueException",
                 f"Unsupported invocation type: {invocation_type}; "
@@ -160,20 +157,22 @@ class LambdaApi:
             )
         log_type = request.header("x-amz-log-type") or "None"
         if log_type not in ("None", "Tail"):
-            return _error(
+            return error_response(
                 400,
                 "InvalidParameterValueException",
                 f"Unsupported log type: {log_type}; expected None or Tail",
             )
         client_context = request.header("x-amz-client-context")
         if client_context is not None and (problem := _check_client_context(client_context)):
-            return _error(400, "InvalidRequestContentException", problem)
+            return error_response(400, "InvalidRequestContentException", problem)
         arn = function_arn(account, region, name)
         with self._guard():
             executed = self._executed_version(account, region, name, qualifier)
             if executed is None:
                 shown = f"{arn}:{qualifier}" if qualifier else arn
-                return _error(404, "ResourceNotFoundException", f"Function not found: {shown}")
+                return error_response(
+                    404, "ResourceNotFoundException", f"Function not found: {shown}"
+                )
             if arn not in self._fingerprints:
                 if not register:
                     return None
@@ -225,7 +224,7 @@ class LambdaApi:
                 if archive.testzip() is not None:
                     raise zipfile.BadZipFile("corrupt member")
         except (binascii.Error, zipfile.BadZipFile, ValueError) as exc:
-            return _error(
+            return error_response(
                 400,
                 "InvalidParameterValueException",
                 f"Could not unzip uploaded file. Please check your file, then try to "
@@ -362,57 +361,6 @@ class LambdaApi:
             backend.put_log_events(group, stream, events)
 
 
-@dataclass(frozen=True)
-class PreparedInvoke:
-    """An Invoke request that passed its checks: what to run and how to answer."""
-
-    arn: str
-    kind: str  # "invocations" or the old "invoke-async"
-    executed: str  # X-Amz-Executed-Version
-    invocation_type: str
-    client_context: str | None
-    tail: bool  # LogType=Tail on a RequestResponse call
-
-
-def _answer(call: PreparedInvoke, result: InvokeResult) -> HttpResponse:
-    """The HTTP answer of an invocation the runtime ran (or queued)."""
-    headers = [
-        ("Content-Type", "application/json"),
-        ("X-Amz-Executed-Version", call.executed),
-        ("x-amzn-RequestId", result.request_id or str(uuid.uuid4())),
-    ]
-    if result.function_error:
-        headers.append(("X-Amz-Function-Error", result.function_error))
-    if result.log_result is not None:
-        headers.append(("X-Amz-Log-Result", result.log_result))
-    if call.kind == "invoke-async":
-        return HttpResponse(202, headers, b'{"Status": 202}')
-    return HttpResponse(result.status_code, headers, result.payload)
-
-
-def _runtime_error(exc: LambdaRuntimeError, arn: str) -> HttpResponse:
-    """The Invoke API's 4xx for an error the runtime raised."""
-    if isinstance(exc, ResourceNotFound):
-        return _error(404, "ResourceNotFoundException", str(exc) or f"Function not found: {arn}")
-    if isinstance(exc, TooManyRequests):
-        response = _error(
-            429, "TooManyRequestsException", str(exc) or "Rate Exceeded.", Reason=exc.reason
-        )
-        response.headers.append(("Retry-After", "1"))
-        return response
-    if isinstance(exc, RequestTooLarge):
-        return _error(
-            413,
-            "RequestTooLargeException",
-            str(exc) or "Request must be smaller than 6291456 bytes for the Invoke operation",
-        )
-    return _error(
-        400,
-        "InvalidRequestContentException",
-        str(exc) or "Could not parse request body into json",
-    )
-
-
 def _arn_parts(arn: str) -> tuple[str, str, str, str, str, str]:
     """``arn:aws:lambda:<region>:<account>:function:<name>`` → its six parts (the last the name)."""
     parts = arn.split(":")
@@ -442,12 +390,3 @@ def _query_param(request: HttpRequest, name: str) -> str | None:
 
     values = parse_qs(request.query_string.decode("latin-1")).get(name)
     return values[0] if values else None
-
-
-def _error(status: int, code: str, message: str, **extra: str) -> HttpResponse:
-    response = json_error(status, code, message)
-    if extra:
-        payload = json.loads(response.body)
-        payload.update(extra)
-        response.body = json.dumps(payload).encode()
-    return response

@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.lambda_runtime.config import FunctionConfig
 from harness.lambda_runtime.environment import Outcome
 
 __all__ = [
@@ -18,13 +20,16 @@ __all__ = [
     "EVENT_PAYLOAD_LIMIT",
     "RESPONSE_TOO_LARGE",
     "SYNC_PAYLOAD_LIMIT",
+    "TAIL_BYTES",
     "InvalidRequestContent",
     "InvokeResult",
     "LambdaRuntimeError",
     "RequestTooLarge",
     "ResourceNotFound",
     "TooManyRequests",
+    "answer",
     "decoded_client_context",
+    "invocation_header",
     "result_too_large",
     "validated_event",
 ]
@@ -34,6 +39,8 @@ EVENT_PAYLOAD_LIMIT = 256 * 1024
 CLIENT_CONTEXT_LIMIT = 3583
 #: The error type harness.lambda_runtime.environment gives a result over 6 MB.
 RESPONSE_TOO_LARGE = "Function.ResponseSizeTooLarge"
+#: The most of an invocation's log lines a LogType=Tail answer carries.
+TAIL_BYTES = 4096
 
 
 class LambdaRuntimeError(Exception):
@@ -120,3 +127,26 @@ def result_too_large(outcome: Outcome) -> bool:
         return bool(json.loads(outcome.payload).get("errorType") == RESPONSE_TOO_LARGE)
     except ValueError:
         return False
+
+
+def invocation_header(config: FunctionConfig, request_id: str, context: Any) -> bytes:
+    """The invocation's header frame for the worker (worker.py): id, deadline, ARN, context."""
+    deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+    return json.dumps(
+        {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
+    ).encode()
+
+
+def answer(request_id: str, outcome: Outcome, lines: list[str], tail: bool) -> InvokeResult:
+    """A RequestResponse invocation's answer; with ``tail``, the end of its log ``lines``."""
+    log_result = None
+    if tail:
+        text = ("\n".join(lines) + "\n").encode("utf-8")
+        log_result = base64.b64encode(text[-TAIL_BYTES:]).decode("ascii")
+    return InvokeResult(
+        200,
+        outcome.payload,
+        None if outcome.ok else "Unhandled",
+        log_result,
+        request_id=request_id,
+    )

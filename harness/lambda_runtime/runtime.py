@@ -9,19 +9,17 @@ Choices where AWS leaves room: an empty payload is the event ``{}``; ``context.i
 CognitoIdentity with both fields None (as AWS's Python runtime gives); ``memory_mb`` is reported,
 not enforced; warm workers live until the function is updated/unregistered or ``close()``.
 
-Here: the functions, their pools of warm workers, and one invocation. Its parts: ``events.py``
-(the Event queue and its retries), ``logs.py`` (the log lines and their delivery),
-``variables.py`` (a worker's environment variables).
+Here: the functions, their pools of warm workers, and one invocation. Its parts: ``pools.py``
+(a function version's pool: idle workers, count, limit), ``events.py`` (the Event queue and its
+retries), ``logs.py`` (the log lines and their delivery), ``variables.py`` (a worker's
+environment variables).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,15 +38,17 @@ from harness.lambda_runtime.invocation import (
     RequestTooLarge,
     ResourceNotFound,
     TooManyRequests,
+    answer,
     decoded_client_context,
+    invocation_header,
     validated_event,
 )
 from harness.lambda_runtime.logs import LogDelivery, LogSink, invocation_lines
+from harness.lambda_runtime.pools import Pool, pool_key
 from harness.lambda_runtime.variables import (
     RESERVED_ENVIRONMENT_KEYS,
     base_environment,
     function_environment,
-    region_of,
 )
 
 __all__ = [
@@ -66,7 +66,6 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger(__name__)
-TAIL_BYTES = 4096
 #: Runs one invocation on a warm worker instead of ``Worker.invoke`` (harness.faults sets one).
 #: A hook with a ``passive(function_name) -> bool`` method says when it would only call
 #: ``Worker.invoke``: invoke_warm() then runs the call without it.
@@ -74,19 +73,6 @@ InvokeHook = Callable[[Worker, str, bytes, bytes], Outcome]
 #: invoke_warm() writes the event to the worker's pipe from the event loop: larger events (the
 #: write could wait for the worker to read) go through invoke() on a thread.
 WARM_EVENT_MAX = 64 * 1024
-
-
-class _Pool:
-    """Warm workers of one function version; grows on demand up to its concurrency limit."""
-
-    def __init__(self, config: FunctionConfig, limit: int) -> None:
-        self.config = config
-        self.limit = limit
-        self.reserved = config.reserved_concurrency is not None
-        self.lock = threading.Lock()
-        self.idle: list[Worker] = []
-        self.count = 0
-        self.retired = False
 
 
 class LambdaRuntime:
@@ -118,7 +104,7 @@ class LambdaRuntime:
         self._role_credentials = role_credentials
         self.invoke_hook: InvokeHook | None = None
         self._lock = threading.Lock()
-        self._pools: dict[str, _Pool] = {}
+        self._pools: dict[str, Pool] = {}
         self._live: set[Worker] = set()
         self._closed = False
         # environments are forked from a process that imported the heavy libraries once
@@ -143,7 +129,7 @@ class LambdaRuntime:
         with self._lock:
             self._check_open()
             old = self._pools.get(config.arn)
-            self._pools[config.arn] = _Pool(config, limit)
+            self._pools[config.arn] = Pool(config, limit)
         if self._forks is not None:
             self._forks.start(str(config.code_dir))  # imports while the caller goes on
         if old is not None:
@@ -177,14 +163,8 @@ class LambdaRuntime:
             return self._pools[key].config if key is not None else None
 
     def _key(self, function: str) -> str | None:
-        """The ARN a function is registered under: an ARN as given; a bare name resolves to the
-        function of that name in the runtime's region (else the only one of that name)."""
-        if function in self._pools:
-            return function
-        named = [arn for arn, pool in self._pools.items() if pool.config.name == function]
-        home = [arn for arn in named if region_of(arn) == self.region]
-        found = home or named
-        return found[0] if len(found) == 1 else None
+        """The ARN a function is registered under (pools.py: pool_key)."""
+        return pool_key(self._pools, function, self.region)
 
     # -- invoke ------------------------------------------------------------------------------
 
@@ -240,14 +220,13 @@ class LambdaRuntime:
         if not pool.reserved:
             self._enter_unreserved()
         try:
-            with pool.lock:
-                worker = pool.idle.pop() if pool.idle and pool.idle[-1].initialised else None
+            worker = pool.take_initialised()
             if worker is None:
                 return None
             request_id = str(uuid.uuid4())
             reusable = False
             try:
-                header = self._header(pool.config, request_id, context)
+                header = invocation_header(pool.config, request_id, context)
                 outcome = await worker.invoke_async(request_id, header, event)
                 reusable = outcome.reusable
             finally:  # also when cancelled: a worker left mid-invocation is not reused
@@ -262,20 +241,9 @@ class LambdaRuntime:
         self, config: FunctionConfig, request_id: str, outcome: Outcome, tail: bool
     ) -> InvokeResult:
         """A RequestResponse invocation's answer; its log lines are queued for delivery."""
-        lines = self._log_lines(config, request_id, outcome)
-        log_result = None
-        if tail:
-            text = ("\n".join(lines) + "\n").encode("utf-8")
-            log_result = base64.b64encode(text[-TAIL_BYTES:]).decode("ascii")
-        return InvokeResult(
-            200,
-            outcome.payload,
-            None if outcome.ok else "Unhandled",
-            log_result,
-            request_id=request_id,
-        )
+        return answer(request_id, outcome, self._log_lines(config, request_id, outcome), tail)
 
-    def _pool(self, name: str) -> _Pool:
+    def _pool(self, name: str) -> Pool:
         with self._lock:
             self._check_open()
             key = self._key(name)
@@ -284,12 +252,12 @@ class LambdaRuntime:
             raise ResourceNotFound(f"Function not found: {name}")
         return pool
 
-    def _run(self, pool: _Pool, request_id: str, event: bytes, context: Any) -> Outcome:
+    def _run(self, pool: Pool, request_id: str, event: bytes, context: Any) -> Outcome:
         if not pool.reserved:
             self._enter_unreserved()
         try:
             worker = self._acquire(pool)
-            header = self._header(pool.config, request_id, context)
+            header = invocation_header(pool.config, request_id, context)
             hook = self.invoke_hook
             outcome = (
                 worker.invoke(request_id, header, event)
@@ -302,14 +270,6 @@ class LambdaRuntime:
                 with self._lock:
                     self._unreserved_busy -= 1
         return outcome
-
-    @staticmethod
-    def _header(config: FunctionConfig, request_id: str, context: Any) -> bytes:
-        """The invocation's header frame for the worker (worker.py): id, deadline, ARN, context."""
-        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
-        return json.dumps(
-            {"id": request_id, "deadline_ms": deadline_ms, "arn": config.arn, "cc": context}
-        ).encode()
 
     def _enter_unreserved(self) -> None:
         """Count one execution against the account's unreserved concurrency, or throttle.
@@ -338,33 +298,22 @@ class LambdaRuntime:
         once. Its REPORT line still carries the Init Duration. No-op if ``name`` has workers.
         """
         pool = self._pool(name)
-        with pool.lock:
-            if pool.idle or pool.count:
-                return
-            pool.count += 1
+        if not pool.take_first():
+            return
         self._release(pool, self._new_worker(pool), reusable=True)
 
-    def _acquire(self, pool: _Pool) -> Worker:
-        with pool.lock:
-            if pool.idle:
-                return pool.idle.pop()
-            if pool.count >= pool.limit:
-                raise TooManyRequests(
-                    f"Rate Exceeded. Concurrency limit of {pool.limit} reached "
-                    f"for function {pool.config.name}"
-                )
-            pool.count += 1
-        return self._new_worker(pool)
+    def _acquire(self, pool: Pool) -> Worker:
+        worker = pool.take()
+        return worker if worker is not None else self._new_worker(pool)
 
-    def _new_worker(self, pool: _Pool) -> Worker:
+    def _new_worker(self, pool: Pool) -> Worker:
         """A new worker for ``pool``, whose ``count`` the caller has already raised."""
         try:
             worker = Worker(
                 pool.config, self.python, self._environment(pool.config), self._forks
             )
         except BaseException:
-            with pool.lock:
-                pool.count -= 1
+            pool.forget()
             raise
         with self._lock:
             closed = self._closed
@@ -375,25 +324,17 @@ class LambdaRuntime:
             raise RuntimeError("LambdaRuntime is closed")
         return worker
 
-    def _release(self, pool: _Pool, worker: Worker, reusable: bool) -> None:
-        with pool.lock:
-            if reusable and not pool.retired and not self._closed:
-                pool.idle.append(worker)
-                return
-            pool.count -= 1
-        self._dispose(worker)
+    def _release(self, pool: Pool, worker: Worker, reusable: bool) -> None:
+        if not pool.put_back(worker, reusable, lambda: self._closed):
+            self._dispose(worker)
 
     def _dispose(self, worker: Worker) -> None:
         worker.dispose()
         with self._lock:
             self._live.discard(worker)
 
-    def _retire(self, pool: _Pool) -> None:
-        with pool.lock:
-            pool.retired = True
-            idle, pool.idle = pool.idle, []
-            pool.count -= len(idle)
-        for worker in idle:
+    def _retire(self, pool: Pool) -> None:
+        for worker in pool.retire():
             self._dispose(worker)
 
     def _check_open(self) -> None:
