@@ -63,13 +63,14 @@ def test_replica_logs_hold_no_passing_health_checks(detached_stack: Stack) -> No
     task_logs = sorted((state_dir / "logs").glob("task-*.log"))  # one per ECS task
     assert task_logs, sorted(p.name for p in (state_dir / "logs").iterdir())
     before = [log.read_text().count('"/health"') for log in task_logs]
-    window_s = 10.0
+    window_s = 5.0
     time.sleep(window_s)
     grown = [log.read_text().count('"/health"') - n for log, n in zip(task_logs, before, strict=True)]
-    # At time scale 10 the load balancer checks each task every second (10 checks in the window),
+    # At time scale 10 the load balancer checks each task every second (5 checks in the window),
     # unlogged when they pass; the container health check of the task definition (every 15 s on
-    # AWS, 1.5 s here) is a request like any other and logged, as curl's would be on AWS.
-    assert all(n < window_s for n in grown), grown
+    # AWS, 1.5 s here: at most 4 in the window) is a request like any other and logged, as curl's
+    # would be on AWS. Logged passing ELB checks would add 5 more.
+    assert all(n <= window_s // 1.5 + 1 for n in grown), grown
 
 
 def test_endpoint_log_keeps_a_functions_error_level(detached_stack: Stack) -> None:
