@@ -227,7 +227,8 @@ def test_botocore_listings_are_shared_per_search_path_and_reported(
     monkeypatch.setattr(loaders.JSONFileLoader, "load_file", loaders.JSONFileLoader.load_file)
     monkeypatch.setattr(server, "_BOTOCORE_LISTINGS", {})
     server._share_botocore_data()
-    report = server._ImportReport(*_report_pipe(tmp_path))
+    fd, task_root = _report_pipe(tmp_path)
+    report = server._ImportReport(fd, server._Inherited(task_root))
 
     first = loaders.Loader().list_available_services("service-2")
     assert "dynamodb" in first
