@@ -25,6 +25,8 @@ from typing import Any
 __all__ = ["MESSAGE_LIMIT", "PRELOAD", "main"]
 
 MESSAGE_LIMIT = 1 << 20
+#: the modules beside this script that it loads (standard library only, like it)
+_SIBLINGS = ("worker", "forkserver_warm", "forkserver_child")
 #: imported before the first fork if present (the rest is learned from the children)
 PRELOAD = (
     "boto3",
@@ -64,8 +66,6 @@ def _preload(names: list[str] | tuple[str, ...], tried: set[str]) -> None:
 
 #: botocore's parsed data files (service models, endpoint rules), shared by every fork
 _BOTOCORE_FILES: dict[str, Any] = {}
-_FILE_PREFIX = "file:"
-_LISTING_PREFIX = "listing:"
 
 
 def _share_botocore_data() -> None:
@@ -203,15 +203,17 @@ def _preload_files(paths: list[str]) -> None:
 
 
 def _become_environment(
-    modules: tuple[ModuleType, ModuleType],
+    modules: tuple[ModuleType, ModuleType, ModuleType],
     request: dict[str, Any],
     fds: list[int],
-    report: tuple[int, _Inherited],
+    report: tuple[int, Any],
     close: list[int],
 ) -> None:
-    """In a forked child: take the function's pipes, cwd and environment, then serve."""
+    """In a forked child: take the function's pipes, cwd and environment, then serve.
+
+    ``report``: the report pipe and the server's ``forkserver_child.Inherited`` answer."""
     code = 1
-    worker, warm = modules
+    worker, warm, child = modules
     report_fd, inherited = report
     try:
         os.setsid()  # its own process group, killed as one (as the spawned workers were)
@@ -232,7 +234,7 @@ def _become_environment(
         extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:0] = [p for p in extra if p not in sys.path]
         warm.forget_shared_plugins(request["env"], [request["cwd"], *extra])
-        code = int(worker.main(_ImportReport(report_fd, inherited)))
+        code = int(worker.main(child.ImportReport(report_fd, inherited)))
     except SystemExit as exc:  # the function called sys.exit(): exit as its interpreter would
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001 - the runtime sees the exit; the trace goes to stderr
@@ -254,98 +256,6 @@ def _sharing(warm: Any) -> Callable[[], None]:
         warm.share_endpoint_rulesets()
 
     return share
-
-
-def _own_names(task_root: str) -> set[str]:
-    """Top-level module names the function's code provides (minus the standard library's)."""
-    try:
-        names = {entry.partition(".")[0] for entry in os.listdir(task_root)}
-    except OSError:
-        return set()
-    return names - sys.stdlib_module_names
-
-
-class _Inherited:
-    """What a child gets from the server about its modules, worked out in the server, once per
-    code directory and set of modules: a child that walked ``sys.modules`` itself would write
-    the reference count of every module name, copying ~400 of the server's pages (~3 ms CPU)."""
-
-    _known: dict[str, _Inherited] = {}
-
-    def __init__(self, task_root: str) -> None:
-        self.own = frozenset(_own_names(task_root))
-        #: the preloaded modules the function's own code provides (the child forgets them)
-        self.shadowed = tuple(n for n in sys.modules if n.partition(".")[0] in self.own)
-        self.modules = frozenset(sys.modules)  #: what the server has imported
-        self.files, self.listings = len(_BOTOCORE_FILES), len(_BOTOCORE_LISTINGS)
-
-    @classmethod
-    def of(cls, task_root: str) -> _Inherited:
-        """The server's answer for ``task_root`` (again only when it imported or parsed more,
-        or the directory's top-level names changed)."""
-        known = cls._known.get(task_root)
-        if (
-            known is None
-            or len(known.modules) != len(sys.modules)
-            or known.files != len(_BOTOCORE_FILES)
-            or known.listings != len(_BOTOCORE_LISTINGS)
-            or known.own != frozenset(_own_names(task_root))
-        ):
-            if len(cls._known) >= 64:
-                cls._known.clear()
-            known = cls._known[task_root] = cls(task_root)
-        return known
-
-
-class _ImportReport:
-    """In a child: tells the server which modules outside the function's code it imported."""
-
-    def __init__(self, fd: int, inherited: _Inherited) -> None:
-        self._fd: int | None = fd
-        self._before = inherited.modules
-        self._reported: set[str] = set()
-        # the handler's package is the function's even where it is found outside its code
-        self._own = inherited.own | {os.environ.get("_HANDLER", "").partition(".")[0]}
-        self._seen = len(sys.modules)  # what was imported later sits after it in sys.modules
-        self._files, self._listings = inherited.files, inherited.listings
-
-    def _new_modules(self) -> list[str]:
-        """Modules imported since the last report: read from the end of ``sys.modules`` (it
-        keeps insertion order), so the server's module names are not touched (nor copied)."""
-        names: list[str] = []
-        for count, name in enumerate(reversed(sys.modules)):
-            if count >= len(sys.modules) - self._seen + 64:  # deletions shift it: a margin
-                break
-            if (
-                name not in self._before
-                and name not in self._reported
-                and name.partition(".")[0] not in self._own
-            ):
-                names.append(name)
-        self._seen = len(sys.modules)
-        self._reported.update(names)
-        return names[::-1]
-
-    def __call__(self, last: bool) -> None:
-        if self._fd is None:
-            return
-        names = self._new_modules()
-        # both dicts only grow: what was added since the last report is at their end
-        files = [_FILE_PREFIX + path for path in list(_BOTOCORE_FILES)[self._files :]]
-        listings = [
-            _LISTING_PREFIX + json.dumps([list(key[0]), *key[1:]])
-            for key in list(_BOTOCORE_LISTINGS)[self._listings :]
-        ]
-        self._files, self._listings = len(_BOTOCORE_FILES), len(_BOTOCORE_LISTINGS)
-        try:
-            data = "\n".join(names + files + listings).encode() + b"\n"
-            while data:
-                data = data[os.write(self._fd, data) :]
-        except OSError:  # the server is gone: nothing to teach
-            last = True
-        if last:
-            os.close(self._fd)
-            self._fd = None
 
 
 def _reap(children: set[int], sock: socket.socket) -> None:
@@ -376,10 +286,11 @@ def _stop_children(children: set[int]) -> None:
 def main() -> int:
     """Serve fork requests on the socket at fd 0 until it closes."""
     script_dir = os.path.dirname(os.path.abspath(__file__))
-    # the sibling worker.py and forkserver_warm.py: this directory is on the path
-    worker = importlib.import_module("worker")
-    warm = importlib.import_module("forkserver_warm")
-    del sys.modules["worker"], sys.modules["forkserver_warm"]  # a function's own must not find ours
+    # the sibling worker.py, forkserver_warm.py and forkserver_child.py: this directory is on
+    # the path; a function's own modules of those names must not find ours
+    worker, warm, child = (importlib.import_module(n) for n in _SIBLINGS)
+    for name in _SIBLINGS:
+        del sys.modules[name]
     sys.path[:] = [p for p in sys.path if p not in ("", script_dir)]
     sock = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -415,13 +326,11 @@ def main() -> int:
                 continue
             os.close(fd)
             lines = [line for line in reports.pop(fd).decode().splitlines() if line]
-            prefixes = (_FILE_PREFIX, _LISTING_PREFIX)
+            prefixes = (child.FILE_PREFIX, child.LISTING_PREFIX)
             _preload([n for n in lines if not n.startswith(prefixes)], tried)
             share()
-            _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
-            _preload_listings(
-                [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
-            )
+            _preload_files([n[len(prefixes[0]) :] for n in lines if n.startswith(prefixes[0])])
+            _preload_listings([n[len(prefixes[1]) :] for n in lines if n.startswith(prefixes[1])])
         if sock not in readable:
             continue
         try:
@@ -435,7 +344,7 @@ def main() -> int:
             for fd in fds:
                 os.close(fd)
             modules, services, methods = warm.scan(
-                request["learn"], _own_names(request["learn"])
+                request["learn"], child.own_names(request["learn"])
             )
             _preload(modules, tried)
             share()
@@ -443,7 +352,7 @@ def main() -> int:
             warm.warm_calls(services, methods, calls)
             continue
         try:
-            inherited = _Inherited.of(request["cwd"])
+            inherited = child.Inherited.of(request["cwd"], _BOTOCORE_FILES, _BOTOCORE_LISTINGS)
             report_r, report_w = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -459,7 +368,8 @@ def main() -> int:
             continue
         if pid == 0:
             close = [sock.fileno(), wake_r, wake_w, report_r, *reports]
-            _become_environment((worker, warm), request, fds, (report_w, inherited), close)
+            siblings = (worker, warm, child)
+            _become_environment(siblings, request, fds, (report_w, inherited), close)
         for fd in (*fds, report_w):
             os.close(fd)
         reports[report_r] = bytearray()

@@ -220,6 +220,7 @@ def test_botocore_listings_are_shared_per_search_path_and_reported(
     """A data-tree listing made once (in the server) is found by later loaders (its forks)."""
     from botocore import loaders
 
+    from harness.lambda_runtime import forkserver_child as child
     from harness.lambda_runtime import forkserver_process as server
 
     for name in ("list_available_services", "list_api_versions", "determine_latest_version"):
@@ -228,7 +229,8 @@ def test_botocore_listings_are_shared_per_search_path_and_reported(
     monkeypatch.setattr(server, "_BOTOCORE_LISTINGS", {})
     server._share_botocore_data()
     fd, task_root = _report_pipe(tmp_path)
-    report = server._ImportReport(fd, server._Inherited(task_root))
+    inherited = child.Inherited(task_root, server._BOTOCORE_FILES, server._BOTOCORE_LISTINGS)
+    report = child.ImportReport(fd, inherited)
 
     first = loaders.Loader().list_available_services("service-2")
     assert "dynamodb" in first
