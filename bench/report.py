@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_api
+import bench_burst
 import bench_cold_start
 import bench_stack
 import bench_sync_latency
@@ -61,8 +61,7 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
         state_dir
     ) as (state, up_s):
         url = state["gateway_url"]
-        burst_load = os.getloadavg()[0]  # wall clock depends on it: the machine is shared
-        burst, burst_cpu, burst_environments = bench_api.measured_burst(url, state["pid"], 64)
+        burst = bench_burst.measured(url, state["pid"], 64)
         loads, cpu = bench_api.measured_loads(url, state["pid"], levels, args.seconds)
         sync = asyncio.run(bench_sync_latency.write_to_readable(state, 5.0, args.sync_samples))
         rates = {r: asyncio.run(bench_sync_latency.write_to_readable(state, r,
@@ -81,17 +80,7 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
         moto.terminate()
         moto.wait(20)
     up_figures(args, rows, moto_up, up_s)
-    rows.append(row("cold burst 64 after up: errors", burst.errors, 0, "-", "count", "0",
-                    burst.errors == 0))
-    rows.append(row("cold burst 64 after up: p99", burst.p(0.99), pct(base[64][0], 0.99),
-                    "inprocess c64", "ms", "<= 1000 ms", burst.p(0.99) <= 1000))
-    # load-independent: what the burst cost in CPU (all of the stack's processes and the client)
-    rows.append(row("  its CPU, all processes, per request", sum(burst_cpu.values()), None, "-",
-                    "ms"))
-    rows.append(row(f"  its {burst_environments} new Lambda environments: CPU each",
-                    burst_cpu.get("Lambda environments", 0.0) * 64 / max(burst_environments, 1),
-                    None, "-", "ms"))
-    rows.append(row("  load average (1 min) as it began", burst_load, None, "-", "-"))
+    burst_rows(burst, pct(base[64][0], 0.99), rows)
     for level, load in loads.items():
         lat, rate = base[level]
         rows.append(row(f"API c{level} p50", load.p(0.5), statistics.median(lat),
@@ -135,6 +124,39 @@ def stack_figures(args: argparse.Namespace, rows: list[Row], curves: dict[str, A
         "p99": [pct(v, 0.99) for v in rates.values()],
     }
     curves["processes"] = processes
+
+
+def burst_rows(burst: bench_burst.Burst, base_p99: float | None, rows: list[Row]) -> None:
+    """The cold burst of 64 right after up: errors, p99 and its CPU (bench_burst.py); the
+    baseline is the in-process p99 at concurrency 64 (None: not measured)."""
+    load = burst.load
+    rows.append(row("cold burst 64 after up: errors", load.errors, 0, "-", "count", "0",
+                    load.errors == 0))
+    rows.append(row("cold burst 64 after up: p99", load.p(0.99), base_p99,
+                    "inprocess c64" if base_p99 is not None else "-", "ms", "<= 1000 ms",
+                    load.p(0.99) <= 1000))
+    # load-independent: what the burst cost in CPU (all of the stack's processes and the client)
+    rows.append(row("  its CPU, all processes, per request", sum(burst.cpu_ms_per_request.values()),
+                    None, "-", "ms"))
+    count = max(burst.environments, 1)
+    rows.append(row(f"  its {burst.environments} new Lambda environments: CPU each",
+                    burst.cpu_ms_per_request.get("Lambda environments", 0.0) * 64 / count,
+                    None, "-", "ms"))
+    # the row above holds every environment's invocations and the fork server: apart
+    own = statistics.median(burst.environment_cpu_ms) if burst.environment_cpu_ms else math.nan
+    rows.append(row("    a new environment's own CPU, median", own, None, "-", "ms"))
+    rows.append(row("    the fork server's, per new environment", burst.server_cpu_ms / count,
+                    None, "-", "ms"))
+    rows.append(row("  load average (1 min) as it began", burst.load_average, None, "-", "-"))
+
+
+def burst_figures(rows: list[Row]) -> None:
+    """``--only burst``: a stack, the burst right after its up, and nothing else."""
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as state_dir, bench_api.stack(
+        state_dir
+    ) as (state, _):
+        burst = bench_burst.measured(state["gateway_url"], state["pid"], 64)
+    burst_rows(burst, None, rows)
 
 
 def up_figures(args: argparse.Namespace, rows: list[Row], moto_up: float, load_up: float) -> None:
@@ -303,7 +325,7 @@ def main() -> int:
     parser.add_argument("--idle-minutes", type=float, default=10.0, help="idle RSS drift window")
     parser.add_argument("--idle-settle", type=float, default=120.0,
                         help="seconds before it (past the autoscaler's first evaluation)")
-    parser.add_argument("--only", choices=("stack", "endpoint", "cold"), default=None)
+    parser.add_argument("--only", choices=("stack", "endpoint", "cold", "burst"), default=None)
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.samples, args.sync_samples, args.rate_seconds = 2.0, 20, 20, 1.0
@@ -314,6 +336,8 @@ def main() -> int:
     began = time.perf_counter()
     if args.only in (None, "stack"):
         stack_figures(args, rows, curves)
+    if args.only == "burst":
+        burst_figures(rows)
     if args.only in (None, "endpoint"):
         endpoint_figures(args, rows, curves)
     if args.only in (None, "cold"):

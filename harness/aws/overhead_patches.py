@@ -35,8 +35,13 @@ def untrack_instances() -> None:
     from moto.core.model_instances import model_data  # noqa: PLC0415
 
     def make_new(original: Callable[..., Any]) -> Callable[..., Any]:
+        untracked: dict[type, bool] = {}  # per class: its module's service, looked up once
+
         def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
-            if cls.__module__.split(".")[1] in UNTRACKED_SERVICES:
+            skip = untracked.get(cls)
+            if skip is None:
+                skip = untracked[cls] = cls.__module__.split(".")[1] in UNTRACKED_SERVICES
+            if skip:
                 return object.__new__(cls)
             return original(cls, *args, **kwargs)
 

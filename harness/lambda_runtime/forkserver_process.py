@@ -25,6 +25,8 @@ from typing import Any
 __all__ = ["MESSAGE_LIMIT", "PRELOAD", "main"]
 
 MESSAGE_LIMIT = 1 << 20
+#: the modules beside this script that it loads (standard library only, like it)
+_SIBLINGS = ("worker", "forkserver_warm", "forkserver_child")
 #: imported before the first fork if present (the rest is learned from the children)
 PRELOAD = (
     "boto3",
@@ -64,8 +66,6 @@ def _preload(names: list[str] | tuple[str, ...], tried: set[str]) -> None:
 
 #: botocore's parsed data files (service models, endpoint rules), shared by every fork
 _BOTOCORE_FILES: dict[str, Any] = {}
-_FILE_PREFIX = "file:"
-_LISTING_PREFIX = "listing:"
 
 
 def _share_botocore_data() -> None:
@@ -203,15 +203,18 @@ def _preload_files(paths: list[str]) -> None:
 
 
 def _become_environment(
-    modules: tuple[ModuleType, ModuleType],
+    modules: tuple[ModuleType, ModuleType, ModuleType],
     request: dict[str, Any],
     fds: list[int],
-    report_fd: int,
+    report: tuple[int, Any],
     close: list[int],
 ) -> None:
-    """In a forked child: take the function's pipes, cwd and environment, then serve."""
+    """In a forked child: take the function's pipes, cwd and environment, then serve.
+
+    ``report``: the report pipe and the server's ``forkserver_child.Inherited`` answer."""
     code = 1
-    worker, warm = modules
+    worker, warm, child = modules
+    report_fd, inherited = report
     try:
         os.setsid()  # its own process group, killed as one (as the spawned workers were)
         signal.set_wakeup_fd(-1)
@@ -226,11 +229,12 @@ def _become_environment(
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        _forget_shadowed(request["cwd"])
+        for name in inherited.shadowed:  # the function's own code provides these
+            sys.modules.pop(name, None)
         extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:0] = [p for p in extra if p not in sys.path]
         warm.forget_shared_plugins(request["env"], [request["cwd"], *extra])
-        code = int(worker.main(_ImportReport(report_fd, request["cwd"])))
+        code = int(worker.main(child.ImportReport(report_fd, inherited)))
     except SystemExit as exc:  # the function called sys.exit(): exit as its interpreter would
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001 - the runtime sees the exit; the trace goes to stderr
@@ -252,61 +256,6 @@ def _sharing(warm: Any) -> Callable[[], None]:
         warm.share_endpoint_rulesets()
 
     return share
-
-
-def _own_names(task_root: str) -> set[str]:
-    """Top-level module names the function's code provides (minus the standard library's)."""
-    try:
-        names = {entry.partition(".")[0] for entry in os.listdir(task_root)}
-    except OSError:
-        return set()
-    return names - set(sys.stdlib_module_names)
-
-
-def _forget_shadowed(task_root: str) -> None:
-    """Drop preloaded modules whose top-level name the function's own code provides."""
-    own = _own_names(task_root)
-    for name in [n for n in sys.modules if n.partition(".")[0] in own]:
-        del sys.modules[name]
-
-
-class _ImportReport:
-    """In a child: tells the server which modules outside the function's code it imported."""
-
-    def __init__(self, fd: int, task_root: str) -> None:
-        self._fd: int | None = fd
-        self._before = set(sys.modules)
-        # the handler's package is the function's even where it is found outside its code
-        self._own = _own_names(task_root) | {os.environ.get("_HANDLER", "").partition(".")[0]}
-        self._files = set(_BOTOCORE_FILES)
-        self._listings = set(_BOTOCORE_LISTINGS)
-
-    def __call__(self, last: bool) -> None:
-        if self._fd is None:
-            return
-        names = [
-            name
-            for name in list(sys.modules)
-            if name not in self._before and name.partition(".")[0] not in self._own
-        ]
-        self._before.update(names)
-        files = [_FILE_PREFIX + path for path in _BOTOCORE_FILES if path not in self._files]
-        self._files.update(_BOTOCORE_FILES)
-        listings = [
-            _LISTING_PREFIX + json.dumps([list(key[0]), *key[1:]])
-            for key in _BOTOCORE_LISTINGS
-            if key not in self._listings
-        ]
-        self._listings.update(_BOTOCORE_LISTINGS)
-        try:
-            data = "\n".join(names + files + listings).encode() + b"\n"
-            while data:
-                data = data[os.write(self._fd, data) :]
-        except OSError:  # the server is gone: nothing to teach
-            last = True
-        if last:
-            os.close(self._fd)
-            self._fd = None
 
 
 def _reap(children: set[int], sock: socket.socket) -> None:
@@ -337,10 +286,11 @@ def _stop_children(children: set[int]) -> None:
 def main() -> int:
     """Serve fork requests on the socket at fd 0 until it closes."""
     script_dir = os.path.dirname(os.path.abspath(__file__))
-    # the sibling worker.py and forkserver_warm.py: this directory is on the path
-    worker = importlib.import_module("worker")
-    warm = importlib.import_module("forkserver_warm")
-    del sys.modules["worker"], sys.modules["forkserver_warm"]  # a function's own must not find ours
+    # the sibling worker.py, forkserver_warm.py and forkserver_child.py: this directory is on
+    # the path; a function's own modules of those names must not find ours
+    worker, warm, child = (importlib.import_module(n) for n in _SIBLINGS)
+    for name in _SIBLINGS:
+        del sys.modules[name]
     sys.path[:] = [p for p in sys.path if p not in ("", script_dir)]
     sock = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -376,13 +326,11 @@ def main() -> int:
                 continue
             os.close(fd)
             lines = [line for line in reports.pop(fd).decode().splitlines() if line]
-            prefixes = (_FILE_PREFIX, _LISTING_PREFIX)
+            prefixes = (child.FILE_PREFIX, child.LISTING_PREFIX)
             _preload([n for n in lines if not n.startswith(prefixes)], tried)
             share()
-            _preload_files([n[len(_FILE_PREFIX) :] for n in lines if n.startswith(_FILE_PREFIX)])
-            _preload_listings(
-                [n[len(_LISTING_PREFIX) :] for n in lines if n.startswith(_LISTING_PREFIX)]
-            )
+            _preload_files([n[len(prefixes[0]) :] for n in lines if n.startswith(prefixes[0])])
+            _preload_listings([n[len(prefixes[1]) :] for n in lines if n.startswith(prefixes[1])])
         if sock not in readable:
             continue
         try:
@@ -396,7 +344,7 @@ def main() -> int:
             for fd in fds:
                 os.close(fd)
             modules, services, methods = warm.scan(
-                request["learn"], _own_names(request["learn"])
+                request["learn"], child.own_names(request["learn"])
             )
             _preload(modules, tried)
             share()
@@ -404,6 +352,7 @@ def main() -> int:
             warm.warm_calls(services, methods, calls)
             continue
         try:
+            inherited = child.Inherited.of(request["cwd"], _BOTOCORE_FILES, _BOTOCORE_LISTINGS)
             report_r, report_w = os.pipe()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -419,7 +368,8 @@ def main() -> int:
             continue
         if pid == 0:
             close = [sock.fileno(), wake_r, wake_w, report_r, *reports]
-            _become_environment((worker, warm), request, fds, report_w, close)
+            siblings = (worker, warm, child)
+            _become_environment(siblings, request, fds, (report_w, inherited), close)
         for fd in (*fds, report_w):
             os.close(fd)
         reports[report_r] = bytearray()

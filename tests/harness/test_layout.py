@@ -95,6 +95,7 @@ STDLIB_ONLY = (
     "harness.lambda_runtime.worker",
     "harness.lambda_runtime.forkserver_process",
     "harness.lambda_runtime.forkserver_warm",
+    "harness.lambda_runtime.forkserver_child",
 )
 #: modules allowed directly under harness/ (public entry points); every other module sits in a part
 FLAT_ALLOWED = {"__init__", "__main__", "pytest_plugin", "pytest_entry", "endpoint"}

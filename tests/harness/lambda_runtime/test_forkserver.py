@@ -220,6 +220,7 @@ def test_botocore_listings_are_shared_per_search_path_and_reported(
     """A data-tree listing made once (in the server) is found by later loaders (its forks)."""
     from botocore import loaders
 
+    from harness.lambda_runtime import forkserver_child as child
     from harness.lambda_runtime import forkserver_process as server
 
     for name in ("list_available_services", "list_api_versions", "determine_latest_version"):
@@ -227,7 +228,9 @@ def test_botocore_listings_are_shared_per_search_path_and_reported(
     monkeypatch.setattr(loaders.JSONFileLoader, "load_file", loaders.JSONFileLoader.load_file)
     monkeypatch.setattr(server, "_BOTOCORE_LISTINGS", {})
     server._share_botocore_data()
-    report = server._ImportReport(*_report_pipe(tmp_path))
+    fd, task_root = _report_pipe(tmp_path)
+    inherited = child.Inherited(task_root, server._BOTOCORE_FILES, server._BOTOCORE_LISTINGS)
+    report = child.ImportReport(fd, inherited)
 
     first = loaders.Loader().list_available_services("service-2")
     assert "dynamodb" in first
