@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 
@@ -48,6 +49,7 @@ router = APIRouter(tags=["query"], responses=QUERY_RESPONSES)
 
 
 QueryRequest = UserQueryRequest | MarketingQueryRequest | FailQueryRequest
+_Route = TypeVar("_Route", bound=Callable[..., Awaitable[Response]])
 
 #: The threads the blocking Invokes run on: as many as the Lambda client keeps connections.
 #: A plain executor, not anyio's run_in_threadpool: its limiter, cancel scope and checkpoints
@@ -84,34 +86,25 @@ async def _invoke(
     return Response(result.model_dump_json(), media_type="application/json")
 
 
-@router.post(
-    "/query/user",
-    name="queryUser",
-    summary="A user's records, newest first",
-    response_model=QueryResponse,
-)
+def _query_route(path: str, name: str, summary: str) -> Callable[[_Route], _Route]:
+    """POST ``path`` answering a `QueryResponse` (the OpenAPI document says so; the route
+    returns it already serialised)."""
+    return router.post(path, name=name, summary=summary, response_model=QueryResponse)
+
+
+@_query_route("/query/user", "queryUser", "A user's records, newest first")
 async def query_user(body: UserQueryRequest, request: Request) -> Response:
     """Return the notification records of `user_id`, newest first."""
     return await _invoke(request, "user", body.user_id, body)
 
 
-@router.post(
-    "/query/marketing",
-    name="queryMarketing",
-    summary="A campaign's records",
-    response_model=QueryResponse,
-)
+@_query_route("/query/marketing", "queryMarketing", "A campaign's records")
 async def query_marketing(body: MarketingQueryRequest, request: Request) -> Response:
     """Return the notification records of the campaign `marketing_id`."""
     return await _invoke(request, "marketing", body.marketing_id, body)
 
 
-@router.post(
-    "/query/fail",
-    name="queryFail",
-    summary="A transaction's FAILED records",
-    response_model=QueryResponse,
-)
+@_query_route("/query/fail", "queryFail", "A transaction's FAILED records")
 async def query_fail(body: FailQueryRequest, request: Request) -> Response:
     """Return the FAILED notification records of `transaction_id`."""
     return await _invoke(request, "fail", body.transaction_id, body)
