@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from service.error_handlers import install_error_handlers
 from service.invoker import LambdaInvoker, QueryInvoker
@@ -14,6 +15,7 @@ from service.settings import Settings
 from service.version import API_VERSION
 
 TITLE = "Query Service"
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 DESCRIPTION = (
     "Read side of the push-notification system: query notification records by user, "
     "by marketing campaign, or the FAILED records of a transaction."
@@ -37,6 +39,10 @@ def create_app(settings: Settings | None = None, invoker: QueryInvoker | None = 
         generate_unique_id_function=operation_id,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's native OpenTelemetry: the service exports none (its logs are JSON lines on
+        # stderr, its metrics CloudWatch's) and ships no OpenTelemetry SDK, yet with it on
+        # FastAPI looks up the three global providers on every request.
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.invoker = invoker if invoker is not None else LambdaInvoker.from_settings(settings)
