@@ -327,6 +327,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def alternated(state: dict[str, Any], count: int, modes: list[str], signal: bool = True,
+               ) -> dict[str, tuple[list[float], list[dict[str, float]]]]:
+    """``write_to_readable`` at 5/s, ``count`` writes per mode ("raw": ``GetItemSignal``,
+    "boto3": the signal through boto3), in rounds of 20 alternated (one load for all):
+    each mode's latencies (ms) and stamps."""
+    results: dict[str, tuple[list[float], list[dict[str, float]]]] = {m: ([], []) for m in modes}
+    done = 0
+    while done < count:
+        size = min(20 if len(modes) > 1 else count, count - done)
+        for mode in modes:
+            latencies, stamps = results[mode]
+            latencies += asyncio.run(write_to_readable(
+                state, 5.0, size, signal=signal, boto3_signal=mode == "boto3", stamps=stamps))
+        done += size
+    return results
+
+
 def follow(args: argparse.Namespace) -> int:
     """make bench's sync row alone: ``write_to_readable`` at 5/s, after a warm-up.
 
@@ -335,7 +352,6 @@ def follow(args: argparse.Namespace) -> int:
     import psutil  # noqa: PLC0415
 
     modes = ["raw", "boto3"] if args.compare_signal else ["boto3" if args.boto3_signal else "raw"]
-    results: dict[str, tuple[list[float], list[dict[str, float]]]] = {m: ([], []) for m in modes}
     with ExitStack() as stack:
         if args.edge_url and args.gateway_url:
             state = {"edge_url": args.edge_url, "gateway_url": args.gateway_url}
@@ -348,15 +364,7 @@ def follow(args: argparse.Namespace) -> int:
         asyncio.run(write_to_readable(state, 5.0, 10))  # warm-up: every worker exists
         load = os.getloadavg()[0]
         cpu = psutil.cpu_times()
-        done = 0
-        while done < args.follow:
-            size = min(20 if len(modes) > 1 else args.follow, args.follow - done)
-            for mode in modes:
-                latencies, stamps = results[mode]
-                latencies += asyncio.run(write_to_readable(
-                    state, 5.0, size, signal=not args.no_signal, boto3_signal=mode == "boto3",
-                    stamps=stamps))
-            done += size
+        results = alternated(state, args.follow, modes, signal=not args.no_signal)
         after = psutil.cpu_times()
     idle = (after.idle - cpu.idle) / max(sum(after) - sum(cpu), 1e-9)
     for mode in modes:
