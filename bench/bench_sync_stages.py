@@ -15,7 +15,9 @@ Stage times (perf_counter, one clock) for each sample:
 
 Printed: median and p90 of each step and of the time since sent; CPU per sample of every
 process of the stack (psutil, robust on a loaded machine where wall clock is not), of this
-process's thread groups, and of moto per DynamoDB action.
+process's thread groups, and of moto per DynamoDB action (the pollers' GetRecords skip moto's
+app, ``stream_patches.get_records_answer``: their CPU is the ``esm`` thread group's).
+``--ab NAME`` (``AB_TOGGLES``): a change on for every other sample only, both halves printed.
 
 Processes as ``query-harness up`` lays them out (default): the endpoint alone in this process
 (hooked), the stack (gateway, load balancer, ECS, telemetry) in its own
