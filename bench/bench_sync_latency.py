@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -45,10 +48,51 @@ SCENARIOS = [(100.0, 0.0), (100.0, 0.10), (1000.0, 0.0), (1000.0, 0.10)]
 
 
 SIGNAL_PAUSE_S = 0.002  # adds at most 2 ms (1 ms on average) to a sample
+#: the stamps of one followed write (perf_counter s; ``polls``/``gets``: how many were asked)
+STAMPS = ("written", "acked", "signalled", "get_started", "readable")
+
+
+class GetItemSignal:
+    """A strongly consistent GetItem of one read key at the endpoint, asked again and again on
+    a keep-alive connection of its own, its request built once.
+
+    The same request botocore sends (``DynamoDB_20120810.GetItem``, JSON 1.0, signed for the
+    endpoint's region; the embedded endpoint reads the credential scope, not the signature, as
+    its pollers' in-process requests do), answered by the same handler; only the client side is
+    lighter: boto3 builds, signs and parses each call for ~1 ms of CPU, on the two cores the
+    write path it measures runs on. A stack that enforces IAM refuses it: an error, not a figure.
+    """
+
+    def __init__(self, edge_url: str, region: str, key: dict[str, Any]) -> None:
+        parts = urllib.parse.urlsplit(edge_url)
+        self._connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
+                                                      timeout=10.0)
+        self._body = json.dumps({"TableName": "notification-records", "Key": key,
+                                 "ConsistentRead": True}).encode()
+        self._headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.GetItem",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20000101/{region}/dynamodb/"
+                             "aws4_request, SignedHeaders=host;x-amz-target, Signature=0",
+        }
+
+    def holds(self) -> bool:
+        """True when the item is there (a consistent read)."""
+        self._connection.request("POST", "/", self._body, self._headers)
+        answer = self._connection.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"GetItem signal answered {answer.status}: {body[:200]!r}")
+        return json.loads(body).get("Item") is not None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()
 
 
 async def write_to_readable(state: dict[str, Any], rate: float, count: int,
-                            signal: bool = True) -> list[float]:
+                            signal: bool = True, *, boto3_signal: bool = False,
+                            stamps: list[dict[str, float]] | None = None) -> list[float]:
     """Write ``count`` command records at ``rate``/s; ms from each write's start until a gateway
     GET (``POST /v1/query/user``, a user of its own) answered with it.
 
@@ -56,33 +100,47 @@ async def write_to_readable(state: dict[str, Any], rate: float, count: int,
     the signal is a strongly consistent GetItem of its read key on notification-records at the
     endpoint, asked every ``SIGNAL_PAUSE_S`` (one moto lookup each, where every gateway GET is a
     gateway, load balancer, replica, Lambda and moto Query that would compete for the two cores
-    with the write path it measures; the pause keeps the signal itself from taking a core). The
-    figure ends at the answer of a real GET that held the record; if that GET did not (yet) hold
-    it, the gateway is asked again without pausing. ``signal=False``: the gateway is asked at
-    once after the write's answer, again and again (its GETs then compete with the write path).
+    with the write path it measures; the pause keeps the signal itself from taking a core), on a
+    raw keep-alive connection (``GetItemSignal``; ``boto3_signal``: through boto3, as before).
+    The figure ends at the answer of a real GET that held the record; if that GET did not (yet)
+    hold it, the gateway is asked again without pausing. ``signal=False``: the gateway is asked
+    at once after the write's answer, again and again (its GETs then compete with the write
+    path). ``stamps``: each write's ``STAMPS`` (and its ``polls`` and ``gets``) are added to it.
     """
     edge = aws_client("dynamodb", state["edge_url"], REGION)
     url, run = state["gateway_url"], uuid.uuid4().hex[:8]
     latencies: list[float] = []
 
-    def landed(user: str, created_at: int, deadline: float) -> None:
+    def landed(user: str, created_at: int, deadline: float, stamp: dict[str, float]) -> None:
         key = {"user_id": {"S": user}, "created_at": {"N": str(created_at)}}
-        while time.perf_counter() < deadline:
-            if "Item" in edge.get_item(TableName="notification-records", Key=key,
-                                       ConsistentRead=True):
-                return
-            time.sleep(SIGNAL_PAUSE_S)
+        direct = None if boto3_signal else GetItemSignal(state["edge_url"], REGION, key)
+        try:
+            while time.perf_counter() < deadline:
+                stamp["polls"] += 1
+                held = (direct.holds() if direct is not None else "Item" in edge.get_item(
+                    TableName="notification-records", Key=key, ConsistentRead=True))
+                if held:
+                    stamp["signalled"] = time.perf_counter()
+                    return
+                time.sleep(SIGNAL_PAUSE_S)
+        finally:
+            if direct is not None:
+                direct.close()
 
     async with httpx.AsyncClient(timeout=30.0) as client:
 
-        async def follow(user: str, created_at: int, written: float) -> None:
+        async def follow(user: str, created_at: int, stamp: dict[str, float]) -> None:
+            written = stamp["written"]
             deadline = written + 10.0
             if signal:
-                await asyncio.to_thread(landed, user, created_at, deadline)
+                await asyncio.to_thread(landed, user, created_at, deadline, stamp)
             while time.perf_counter() < deadline:
+                stamp["gets"] += 1
+                stamp["get_started"] = time.perf_counter()
                 response = await client.post(url + "/query/user", json={"user_id": user})
                 if response.status_code == 200 and response.json()["count"] > 0:
-                    latencies.append((time.perf_counter() - written) * 1000.0)
+                    stamp["readable"] = time.perf_counter()
+                    latencies.append((stamp["readable"] - written) * 1000.0)
                     return
             latencies.append(float("inf"))
 
@@ -96,11 +154,30 @@ async def write_to_readable(state: dict[str, Any], rate: float, count: int,
                     "notification_title": {"S": "sync"}, "status": {"S": "SENT"},
                     "platform": {"S": "IOS"}, "device_token": {"S": "bench-device"},
                     "payload": {"S": "{}"}}
-            written = time.perf_counter()  # from the write's start, as a client sees it
+            # from the write's start, as a client sees it
+            stamp = {"written": time.perf_counter(), "polls": 0.0, "gets": 0.0}
             await asyncio.to_thread(edge.put_item, TableName="command-records", Item=item)
-            followers.append(asyncio.create_task(follow(user, created_at, written)))
+            stamp["acked"] = time.perf_counter()
+            if stamps is not None:
+                stamps.append(stamp)
+            followers.append(asyncio.create_task(follow(user, created_at, stamp)))
         await asyncio.gather(*followers)
     return latencies
+
+
+def stage_lines(stamps: list[dict[str, float]]) -> list[str]:
+    """Median and p90 of each step between ``STAMPS`` (ms), and polls/GETs per write."""
+    lines, previous = [], "written"
+    for stage in STAMPS[1:]:
+        steps = sorted((s[stage] - s[previous]) * 1000 for s in stamps
+                       if stage in s and previous in s)
+        if steps:
+            lines.append(f"  {previous:>11} -> {stage:<11} median {statistics.median(steps):6.1f}"
+                         f" p90 {steps[int(len(steps) * 0.9)]:6.1f} ms")
+            previous = stage
+    for name in ("polls", "gets"):
+        lines.append(f"  {name} per write: median {statistics.median(s[name] for s in stamps)}")
+    return lines
 
 
 class GatewayProbe:
@@ -212,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the sync row of make bench: N writes followed at 5/s")
     parser.add_argument("--no-signal", action="store_true",
                         help="with --follow: ask the gateway at once, without the GetItem signal")
+    parser.add_argument("--boto3-signal", action="store_true",
+                        help="with --follow: the GetItem signal through boto3 (as before)")
+    parser.add_argument("--compare-signal", action="store_true",
+                        help="with --follow: the raw and the boto3 signal alternated, both shown")
     args = parser.parse_args(argv)
     if args.follow:
         return follow(args)
@@ -246,10 +327,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def alternated(state: dict[str, Any], count: int, modes: list[str], signal: bool = True,
+               ) -> dict[str, tuple[list[float], list[dict[str, float]]]]:
+    """``write_to_readable`` at 5/s, ``count`` writes per mode ("raw": ``GetItemSignal``,
+    "boto3": the signal through boto3), in rounds of 20 alternated (one load for all):
+    each mode's latencies (ms) and stamps."""
+    results: dict[str, tuple[list[float], list[dict[str, float]]]] = {m: ([], []) for m in modes}
+    done = 0
+    while done < count:
+        size = min(20 if len(modes) > 1 else count, count - done)
+        for mode in modes:
+            latencies, stamps = results[mode]
+            latencies += asyncio.run(write_to_readable(
+                state, 5.0, size, signal=signal, boto3_signal=mode == "boto3", stamps=stamps))
+        done += size
+    return results
+
+
 def follow(args: argparse.Namespace) -> int:
-    """make bench's sync row alone: ``write_to_readable`` at 5/s, after a warm-up."""
+    """make bench's sync row alone: ``write_to_readable`` at 5/s, after a warm-up.
+
+    ``--compare-signal``: rounds of 20 writes with the raw GetItem signal and with boto3's,
+    alternated on the one stack (A/B under the same load), each printed with its stages."""
     import psutil  # noqa: PLC0415
 
+    modes = ["raw", "boto3"] if args.compare_signal else ["boto3" if args.boto3_signal else "raw"]
     with ExitStack() as stack:
         if args.edge_url and args.gateway_url:
             state = {"edge_url": args.edge_url, "gateway_url": args.gateway_url}
@@ -262,17 +364,21 @@ def follow(args: argparse.Namespace) -> int:
         asyncio.run(write_to_readable(state, 5.0, 10))  # warm-up: every worker exists
         load = os.getloadavg()[0]
         cpu = psutil.cpu_times()
-        latencies = sorted(asyncio.run(write_to_readable(state, 5.0, args.follow,
-                                                         signal=not args.no_signal)))
+        results = alternated(state, args.follow, modes, signal=not args.no_signal)
         after = psutil.cpu_times()
     idle = (after.idle - cpu.idle) / max(sum(after) - sum(cpu), 1e-9)
+    for mode in modes:
+        latencies, stamps = sorted(results[mode][0]), results[mode][1]
 
-    def pct(share: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * share))]
+        def pct(share: float, ordered: list[float] = latencies) -> float:
+            return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
-    print(f"sync write->readable, {len(latencies)} writes at 5/s: p50 {pct(0.5):.1f} ms, "
-          f"p90 {pct(0.9):.1f} ms, p99 {pct(0.99):.1f} ms, max {latencies[-1]:.1f} ms "
-          f"(load average {load:.1f} as it began, CPU idle {idle:.0%} during it)")
+        signal = "no signal" if args.no_signal else f"{mode} GetItem signal"
+        print(f"sync write->readable ({signal}), {len(latencies)} writes at 5/s: p50 "
+              f"{pct(0.5):.1f} ms, p90 {pct(0.9):.1f} ms, p99 {pct(0.99):.1f} ms, max "
+              f"{latencies[-1]:.1f} ms (load average {load:.1f} as it began, CPU idle "
+              f"{idle:.0%} during it)")
+        print("\n".join(stage_lines(stamps)))
     return 0
 
 

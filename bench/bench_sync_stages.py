@@ -9,12 +9,15 @@ Stage times (perf_counter, one clock) for each sample:
 
     sent -> acked (PutItem answered) ; in_stream (moto added the stream record) ;
     read (a poller's GetRecords returned it) ; invoke_start / invoke_end (the batch's Invoke of
-    stream-processor) ; handler_write (its conditional PutItem reached notification-records) ;
+    stream-processor) ; handler_request (moto began its conditional PutItem: the function ran,
+    its boto3 call reached the endpoint and a moto thread) ; handler_write (moto wrote the item) ;
     readable (the gateway answer that held it; readable_poll_start: when that request began)
 
 Printed: median and p90 of each step and of the time since sent; CPU per sample of every
 process of the stack (psutil, robust on a loaded machine where wall clock is not), of this
-process's thread groups, and of moto per DynamoDB action.
+process's thread groups, and of moto per DynamoDB action (the pollers' GetRecords skip moto's
+app, ``stream_patches.get_records_answer``: their CPU is the ``esm`` thread group's).
+``--ab NAME`` (``AB_TOGGLES``): a change on for every other sample only, both halves printed.
 
 Processes as ``query-harness up`` lays them out (default): the endpoint alone in this process
 (hooked), the stack (gateway, load balancer, ECS, telemetry) in its own
@@ -51,15 +54,28 @@ sys.path.insert(0, str(ROOT))
 
 from harness.aws.endpoint import Endpoint  # noqa: E402
 
-STAGES = ["sent", "acked", "in_stream", "read", "invoke_start", "handler_write", "invoke_end",
+STAGES = ["sent", "acked", "in_stream", "read", "invoke_start", "handler_request",
+          "handler_write", "invoke_end",
           "readable_poll_start", "readable"]
 Stages = dict[str, dict[str, float]]
+
+
+#: ``--ab NAME``: a change of the endpoint's process switched on for the odd samples only (B)
+#: and off for the even ones (A), so both see the same load: it is set for a sample when its
+#: command record reaches moto, and for the next one when the handler's write lands (that
+#: sample's gateway GET then runs in the next one's mode).
+AB_TOGGLES: dict[str, Any] = {  # (endpoint, on) -> None
+    # the GIL's switch interval 1 ms instead of 5 (no gain measured at load ~5.5)
+    "switch-1ms": lambda endpoint, on: sys.setswitchinterval(0.001 if on else 0.005),
+}
 
 
 class Hooks:
     """Timestamps per transaction id and moto CPU per action, from wrappers in this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: Endpoint, ab: str | None = None) -> None:
+        self.endpoint = endpoint
+        self.toggle = AB_TOGGLES[ab] if ab else None
         self.stages: Stages = collections.defaultdict(dict)
         self.actions: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
         self.counting = False
@@ -78,6 +94,11 @@ class Hooks:
     def mark(self, tx: Any, stage: str) -> None:
         if tx and stage not in self.stages[tx]:
             self.stages[tx][stage] = time.perf_counter()
+            number = str(tx).rsplit("-", 1)[-1]
+            if self.toggle is not None and stage in ("in_stream", "handler_write") and (
+                    number.isdigit()):  # a sample of ours (not the seed's records)
+                # B (on) for odd sample numbers; the next sample's mode once the write landed
+                self.toggle(self.endpoint, (int(number) + (stage == "handler_write")) % 2 == 1)
 
     def install(self) -> None:
         from moto.dynamodb.models.table import StreamShard, Table
@@ -121,6 +142,9 @@ class Hooks:
         call = moto_app.MotoApp.__call__
 
         def counted_call(app: Any, request: Any) -> Any:
+            if b'"notification-records"' in request.body and (
+                    request.header("x-amz-target") == "DynamoDB_20120810.PutItem"):
+                hooks.mark(_put_tx(request.body), "handler_request")
             started = time.thread_time()
             try:
                 return call(app, request)
@@ -137,6 +161,13 @@ class Hooks:
         poller._ShardWorker._read = traced_read  # type: ignore[method-assign]
         batch.BatchDelivery._invoke = traced_invoke  # type: ignore[method-assign]
         moto_app.MotoApp.__call__ = counted_call  # type: ignore[method-assign,assignment]
+
+
+def _put_tx(body: bytes) -> Any:
+    try:
+        return json.loads(body)["Item"]["transaction_id"]["S"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _tx(record: Any) -> Any:
@@ -183,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="gateway reads before any write (make bench's API load comes first)")
     parser.add_argument("--slowest", type=int, default=5,
                         help="print the stage breakdown of this many slowest samples")
+    parser.add_argument("--ab", choices=sorted(AB_TOGGLES),
+                        help="a change on for the odd samples only: both halves are reported")
     parser.add_argument("--one-process", action="store_true",
                         help="the stack and the client in this process, beside the endpoint")
     parser.add_argument("--client", nargs=2, metavar=("EDGE_URL", "GATEWAY_URL"),
@@ -197,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.aws.heap import freeze_startup_heap
 
     endpoint = Endpoint(port=0).start()
-    hooks = Hooks()
+    hooks = Hooks(endpoint, args.ab)
     hooks.install()
     with tempfile.TemporaryDirectory(prefix="sync-stages-") as state_dir:
         if args.one_process:
@@ -217,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                 measured = run_apart(hooks, endpoint.url, state_dir, args)
             finally:
                 endpoint.stop()
+    if args.ab:
+        txs = measured[0]
+        for label, parity in (("A (off)", 0), ("B (on: " + args.ab + ")", 1)):
+            half = [t for t in txs if int(t.rsplit("-", 1)[-1]) % 2 == parity]
+            print(f"== {label}: {len(half)} samples")
+            stage_table(hooks, half)
     report(hooks, *measured, args.samples)
     breakdown(hooks, measured[0], args.slowest)
     return 0
@@ -330,11 +369,8 @@ def _pct(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def report(hooks: Hooks, txs: list[str], polls: list[int], wall: float,
-           cpu: dict[int, tuple[str, float]], thread_cpu: dict[str, float], n: int) -> None:
-    load = os.getloadavg()
-    print(f"{len(txs)} samples, gateway requests per sample median {statistics.median(polls)}, "
-          f"load average {load[0]:.1f} {load[1]:.1f} ({psutil.cpu_count()} CPUs)")
+def stage_table(hooks: Hooks, txs: list[str]) -> None:
+    """Median and p90 of each stage step of ``txs``, and of the time since sent."""
     previous = "sent"
     for stage in STAGES[1:]:
         steps = [(hooks.stages[t][stage] - hooks.stages[t][previous]) * 1000 for t in txs
@@ -346,6 +382,14 @@ def report(hooks: Hooks, txs: list[str], polls: list[int], wall: float,
                   f"p90 {_pct(steps, 0.9):6.1f} ms | since sent median "
                   f"{statistics.median(since):6.1f} p99 {_pct(since, 0.99):6.1f} ms")
         previous = stage
+
+
+def report(hooks: Hooks, txs: list[str], polls: list[int], wall: float,
+           cpu: dict[int, tuple[str, float]], thread_cpu: dict[str, float], n: int) -> None:
+    load = os.getloadavg()
+    print(f"{len(txs)} samples, gateway requests per sample median {statistics.median(polls)}, "
+          f"load average {load[0]:.1f} {load[1]:.1f} ({psutil.cpu_count()} CPUs)")
+    stage_table(hooks, txs)
     pauses = hooks.gc_pauses
     for generation in (0, 1, 2):
         times = [ms for _, ms, gen in pauses if gen == generation]

@@ -9,6 +9,8 @@ instead: the same JSON request the HTTP route carries, handed to the endpoint's 
 (reset gate, faults, moto's lock and dispatch) without botocore's serialization, a loopback HTTP
 hop and two thread hand-overs; about half the CPU and a few milliseconds per GetRecords. Given
 the function's ARN, those reads are signed as its execution role, as Lambda reads a stream.
+GetRecords (the sync path's read) skips moto's request cycle too, unless IAM is enforced: the
+endpoint answers it with ``harness.aws.stream_patches.get_records_answer`` (a document, not bytes).
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from botocore.exceptions import ClientError
 __all__ = ["DirectStreamsClient", "RegionalClients", "StreamsTransport"]
 
 #: (action, JSON body, region, account id or None, function ARN or None) -> (HTTP status, body):
-#: a DynamoDB Streams request served in-process by the endpoint, as the function's execution role.
-StreamsTransport = Callable[[str, bytes, str, str | None, str | None], tuple[int, bytes]]
+#: a DynamoDB Streams request served in-process by the endpoint, as the function's execution role;
+#: the body as bytes, or already as the JSON document (the endpoint's lean GetRecords).
+StreamsTransport = Callable[
+    [str, bytes, str, str | None, str | None], tuple[int, bytes | dict[str, Any]]
+]
 
 
 class RegionalClients:
@@ -100,12 +105,13 @@ class DirectStreamsClient:
     def _call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         status, body = self._transport(action, json.dumps(params).encode(), self._region,
                                        self._account_id, self._function)
-        try:
-            document = json.loads(body or b"{}")
-        except ValueError:
-            document = {"message": body[:200].decode("utf-8", "replace")}
-        if not isinstance(document, dict):
-            document = {}
+        parsed: Any = body
+        if not isinstance(body, dict):
+            try:
+                parsed = json.loads(body or b"{}")
+            except ValueError:
+                parsed = {"message": body[:200].decode("utf-8", "replace")}
+        document: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
         if status >= 400:
             code = str(document.get("__type") or "InternalServerError").rsplit("#", 1)[-1]
             message = str(document.get("message") or document.get("Message") or "")

@@ -1,10 +1,12 @@
 """The pollers' in-process DynamoDB Streams client on the embedded endpoint: same answers as
-boto3's over HTTP (in wire form), AWS's error codes as ClientError; and a poller that is caught
-up reads again only when woken (no empty GetRecords after each batch)."""
+boto3's over HTTP (in wire form), AWS's error codes as ClientError; its lean GetRecords answers
+as moto's handler does, errors included; and a poller that is caught up reads again only when
+woken (no empty GetRecords after each batch)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import uuid
 from typing import Any
@@ -14,6 +16,8 @@ from botocore.exceptions import ClientError
 from esm_fakes import FakeRuntime, wait_until
 from test_stream_poller import FUNCTION, FakeStreams, raw_record
 
+from harness.aws.moto_app import HttpRequest
+from harness.aws.stream_patches import get_records_answer
 from harness.streams.batch import PollerConfig, PollerTimings
 from harness.streams.clients import DirectStreamsClient
 from harness.streams.poller import CheckpointStore, StreamPoller
@@ -69,6 +73,64 @@ def test_direct_client_raises_aws_error_codes(endpoint: Any, stream: str) -> Non
         direct.get_records(ShardIterator="not-an-iterator", Limit=10)
     assert bad.value.response["Error"]["Code"] in {"ValidationException",
                                                     "ExpiredIteratorException"}
+
+
+def _handler_answer(endpoint: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+    """GetRecords through the endpoint's request handler and moto's DynamoDBStreamsHandler."""
+    headers = [("content-type", "application/x-amz-json-1.0"),
+               ("x-amz-target", "DynamoDBStreams_20120810.GetRecords"),
+               ("authorization", f"AWS4-HMAC-SHA256 Credential=test/20000101/{REGION}/dynamodb/"
+                                 "aws4_request, SignedHeaders=host, Signature=0")]
+    response = endpoint._app.handle(HttpRequest("POST", "/", b"/", b"", headers, body))
+    return response.status, json.loads(response.body)
+
+
+def _iterator(endpoint: Any, arn: str) -> str:
+    direct = DirectStreamsClient(endpoint._streams_request, REGION, ACCOUNT)
+    shard = direct.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return str(direct.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                         ShardIteratorType="TRIM_HORIZON")["ShardIterator"])
+
+
+def test_lean_get_records_answers_as_moto_handler(endpoint: Any, stream: str) -> None:
+    ours = get_records_answer(json.dumps({"ShardIterator": _iterator(endpoint, stream),
+                                          "Limit": 100}).encode(), REGION, ACCOUNT)
+    theirs = _handler_answer(endpoint, json.dumps({"ShardIterator": _iterator(endpoint, stream),
+                                                    "Limit": 100}).encode())
+    assert ours[0] == theirs[0] == 200
+    assert len(ours[1]["Records"]) == 2  # a binary attribute and a datetime among them
+    assert ours[1]["Records"] == theirs[1]["Records"]
+    assert ours[1]["NextShardIterator"] != theirs[1]["NextShardIterator"]  # each read's own
+    # a drained shard: the same iterator back from both (stream_patches' reuse)
+    drained = ours[1]["NextShardIterator"]
+    empty = json.dumps({"ShardIterator": drained}).encode()
+    assert get_records_answer(empty, REGION, ACCOUNT) == (200, {"NextShardIterator": drained,
+                                                                "Records": []})
+    assert _handler_answer(endpoint, empty) == get_records_answer(empty, REGION, ACCOUNT)
+
+
+@pytest.mark.parametrize("request_body", [
+    {"ShardIterator": "not-an-iterator"},
+    {"ShardIterator": "arn:aws:dynamodb:ap-southeast-1:123456789012:table/t/stream/x|1|gone"},
+    {"ShardIterator": "not-an-iterator", "Limit": 0},
+    {"Limit": 10},
+    {"ShardIterator": ["not", "a", "string"]},
+])
+def test_lean_get_records_errors_as_moto_handler(endpoint: Any, request_body: Any) -> None:
+    body = json.dumps(request_body).encode()
+    status, document = get_records_answer(body, REGION, ACCOUNT)
+    assert status == 400
+    assert (status, document) == _handler_answer(endpoint, body)
+
+
+def test_direct_client_reads_lean_get_records_as_before(endpoint: Any, stream: str) -> None:
+    direct = DirectStreamsClient(endpoint._streams_request, REGION, ACCOUNT)
+    records = direct.get_records(ShardIterator=_iterator(endpoint, stream), Limit=1)
+    assert [r["dynamodb"]["Keys"] for r in records["Records"]] == [{"pk": {"S": "a"}}]
+    assert records["Records"][0]["eventSourceARN"] == stream
+    with pytest.raises(ClientError) as expired:
+        direct.get_records(ShardIterator=stream + "|1|gone", Limit=1)
+    assert expired.value.response["Error"]["Code"] == "ExpiredIteratorException"
 
 
 def test_caught_up_poller_reads_again_only_when_woken() -> None:
