@@ -21,7 +21,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness.stack.control_plane import provision_api, provision_ecs
+from harness.stack.control_plane import (
+    provision_api,
+    provision_cluster,
+    provision_ecs,
+    provision_service,
+    provision_task_definition,
+)
 from harness.stack.infra import FunctionSpec, Infra, MappingSpec, RoleSpec, TableSpec
 from harness.stack.lambda_zip import build_lambda_zip
 from harness.stack.project import code_dir
@@ -214,9 +220,16 @@ class Provisioner:
             self._creating[0] = (spec, lam.get_event_source_mapping(UUID=mapping["UUID"]))
 
     def apply_control_plane(self) -> ProvisionResult:
-        """The ECS objects and the REST API: described on the endpoint, served by the harness itself."""
-        self.ecs()
-        self.api()
+        """The ECS objects and the REST API: described on the endpoint, served by the harness
+        itself. As Terraform walks them: the cluster, the task definition and the REST API at
+        once; the service (it names the cluster and the task definition) after both."""
+        ecs, infra, did = self.client("ecs"), self.infra, self._did
+        graph = ResourceGraph()
+        cluster = graph.add("ECS cluster", partial(provision_cluster, ecs, infra, did))
+        task = graph.add("task definition", partial(provision_task_definition, ecs, infra, did))
+        graph.add("ECS service", partial(provision_service, ecs, infra, did), [cluster, task])
+        graph.add("REST API", self.api)
+        graph.apply()
         return self.result
 
     def _list_log_groups(self) -> None:
