@@ -321,10 +321,9 @@ def _warm_boto3(models: tuple[str, ...]) -> None:
     configuration are still resolved in the child, from the child's own environment (boto3
     reads them when a client is made). One difference from a fresh session: the data path
     (``AWS_DATA_PATH``) is the zygote's."""
-    if "boto3" not in sys.modules:
+    boto3: Any = sys.modules.get("boto3")  # the app's import: ingress imports no AWS SDK
+    if boto3 is None:
         return  # the app does not use boto3: nothing to share
-    import boto3  # noqa: PLC0415
-
     session = boto3._get_default_session()._session
     loader = session.get_component("data_loader")
     session._get_internal_component("endpoint_resolver")  # endpoints.json, partitions.json
