@@ -36,6 +36,7 @@ def main() -> int:
 
     state_dir = Path(tempfile.mkdtemp(prefix="up-timeline-"))
     if args.cache:
+        os.makedirs(args.cache, exist_ok=True)  # a link to a missing directory fails later
         os.symlink(os.path.abspath(args.cache), state_dir / "cache")
     stack = Stack(StackConfig(edge_port=0, gateway_port=0, state_dir=state_dir), progress=stamp)
     done = threading.Event()

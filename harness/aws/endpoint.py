@@ -296,19 +296,19 @@ class Endpoint:
         }
 
     def _execution_role_credentials(self) -> Any:
-        """Each function's execution role session, from STS AssumeRole here (harness.iam)."""
+        """Each function's execution role session, from STS AssumeRole here (harness.iam),
+        served in-process (harness.aws.local_sts: no boto3 session in the endpoint)."""
         from harness.iam import ExecutionRoleCredentials  # noqa: PLC0415
 
         def sts() -> Any:
-            import boto3  # noqa: PLC0415
+            from harness.aws.local_sts import InProcessSts  # noqa: PLC0415
 
-            return boto3.client(
-                "sts",
-                endpoint_url=self.url,
-                region_name=self.region,
-                aws_access_key_id="test",
-                aws_secret_access_key="test",
-            )
+            def handle(request: HttpRequest) -> Any:
+                if self._app is None:
+                    raise EndpointError("the endpoint stopped")
+                return self._app.handle(request)
+
+            return InProcessSts(handle, host=f"{self.host}:{self.port}", region=self.region)
 
         return ExecutionRoleCredentials(sts)
 

@@ -37,8 +37,9 @@ Each patch answers a defect measured in ../shared/reference/moto.md:
   9. Per-request work on constants (overhead_patches): moto listed its package directories from
      disk and inspected the response class's members on every request; both are looked up once.
   10. Reset cost (in harness.aws.reset): AWS managed policies parsed once and copied per IAM
-     backend; backends dropped by a reset are not rebuilt first; a request's access key is looked
-     up only in IAM backends already built (none after a reset), so nothing is built for it.
+     backend, on the backend's first use of them (harness.aws.iam_policies); backends dropped
+     by a reset are not rebuilt first; a request's access key is looked up only in IAM
+     backends already built (none after a reset), so nothing is built for it.
 `verify_internals()` fails loudly when a moto upgrade changed what these patches rely on.
 """
 
@@ -121,6 +122,7 @@ INTERNALS: dict[str, str] = {
     "moto.dynamodb.models.table:get_filter_expression": "expr names values",
     # harness.aws.reset: a cheap reset
     "moto.iam.models:IAMBackend._init_aws_policies": "self",
+    "moto.iam.models:IAMBackend._init_managed_policies": "self",  # harness.aws.iam_policies
     "moto.iam.models:mark_account_as_visited": "account_id access_key service region",
     "moto.core.base_backend:BackendDict.reset": "",
     "moto.core.base_backend:BaseBackend.reset": "self",
@@ -214,6 +216,11 @@ def apply() -> str:
             from harness.aws import reset  # noqa: PLC0415
 
             reset.keep_managed_policies_across_resets()
+            from harness.aws.iam_policies import (  # noqa: PLC0415
+                load_managed_policies_on_first_use,
+            )
+
+            load_managed_policies_on_first_use()  # after the line above: it wraps that copy
             reset.drop_backends_without_rebuilding()
             reset.visit_only_built_iam_backends()
             _applied = True

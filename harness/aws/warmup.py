@@ -22,7 +22,8 @@ moto loads its backends lazily. Four first uses dominate the time to a provision
   :func:`share_moto_loader` gives moto one loader per process, as one boto3 session has;
 - moto's API Gateway module imports openapi_spec_validator (and pydantic, ~0.3 CPU-s) for
   ``failOnWarnings`` imports only: :func:`defer_openapi_validator` imports it on first use;
-- the IAM backend parses the managed policies once; the API Gateway and ECS modules import.
+- the IAM backend is built (its managed policies load on first use, harness.aws.iam_policies);
+  the API Gateway and ECS modules import.
   :func:`prewarm` does these in a background thread while the caller does other work.
 """
 
@@ -325,8 +326,8 @@ def _warm(account_id: str, warm_app: Callable[[str], None] | None) -> None:
     for name in BACKENDS:
         try:
             backends = get_backend(name)  # type: ignore[call-overload]
-            if name == "iam":
-                backends[account_id]["global"]  # builds the backend: loads the managed policies
+            if name == "iam":  # builds the backend (its managed policies load on first use:
+                backends[account_id]["global"]  # harness.aws.iam_policies)
             if warm_app is not None:
                 warm_app(name)
         except Exception:  # a warm-up failure must not stop the endpoint; the request will say

@@ -19,6 +19,10 @@ __all__ = ["TaskRunner", "ZygoteError"]
 
 logger = logging.getLogger(__name__)
 
+#: The AWS services the query service's tasks make clients for (service/invoker.py: Lambda),
+#: whose botocore models the zygote reads once for every task it forks.
+SERVICE_AWS_MODELS = ("lambda",)
+
 
 class TaskRunner:
     """Starts a task's process and answers what the controller asks about it."""
@@ -34,6 +38,7 @@ class TaskRunner:
         python: str = sys.executable,
         start_timeout_s: float = 15.0,
         overrides: Mapping[str, str] | None = None,
+        boto3_models: tuple[str, ...] = SERVICE_AWS_MODELS,
     ) -> None:
         self.base_env = dict(base_env)
         #: set after the revision's environment (the harness's endpoint URL, region, credentials)
@@ -49,6 +54,7 @@ class TaskRunner:
             app_dir=app_dir,
             log_path=log_dir / "zygote.log",
             start_timeout_s=start_timeout_s,
+            boto3_models=boto3_models,
         )
         self._processes: dict[str, ForkedProcess | subprocess.Popen[bytes]] = {}
 

@@ -90,8 +90,11 @@ class Zygote:
         app_dir: Path | None = None,
         log_path: Path,
         start_timeout_s: float = 15.0,
+        boto3_models: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        #: AWS services whose botocore models the children's clients read (:func:`_warm_boto3`)
+        self.boto3_models = boto3_models
         self.env = dict(env)
         self.python = python
         self.app_dir = app_dir
@@ -121,6 +124,8 @@ class Zygote:
         command = [self.python, "-m", "harness.ingress.zygote", self.app]
         if self.app_dir is not None:
             command += ["--app-dir", str(self.app_dir)]
+        if self.boto3_models:
+            command += ["--boto3-models", ",".join(self.boto3_models)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         with self._changed:
@@ -308,8 +313,30 @@ def _serve_child(app: str, request: dict[str, Any], keep_closed: list[int]) -> N
         os._exit(code)
 
 
-def _preload(app: str) -> None:
-    """Import the app's module and what uvicorn imports to serve it, without building the app."""
+def _warm_boto3(models: tuple[str, ...]) -> None:
+    """Read, into boto3's default session, the botocore data a child's ``boto3.client(...)``
+    reads: the endpoint data (``endpoints.json``, 1.2 MB), the SDK defaults and retry rules, and
+    the models of ``models``. A forked child finds them parsed (~90 ms CPU less per child for a
+    Lambda client). Only this data is loaded: no client is made, and credentials, region and
+    configuration are still resolved in the child, from the child's own environment (boto3
+    reads them when a client is made). One difference from a fresh session: the data path
+    (``AWS_DATA_PATH``) is the zygote's."""
+    boto3: Any = sys.modules.get("boto3")  # the app's import: ingress imports no AWS SDK
+    if boto3 is None:
+        return  # the app does not use boto3: nothing to share
+    session = boto3._get_default_session()._session
+    loader = session.get_component("data_loader")
+    session._get_internal_component("endpoint_resolver")  # endpoints.json, partitions.json
+    for name in ("sdk-default-configuration", "_retry"):
+        loader.load_data(name)
+    for service in models:
+        loader.load_service_model(service, "service-2")
+        loader.load_service_model(service, "endpoint-rule-set-1")
+
+
+def _preload(app: str, boto3_models: tuple[str, ...] = ()) -> None:
+    """Import the app's module and what uvicorn imports to serve it, without building the app;
+    then botocore's data for the children's clients (:func:`_warm_boto3`)."""
     import importlib  # noqa: PLC0415
 
     import uvicorn.server  # noqa: PLC0415, F401
@@ -325,19 +352,25 @@ def _preload(app: str) -> None:
         import_from_string(dotted)
     import_from_string(str(LOOP_FACTORIES["auto"]))
     importlib.import_module(app.partition(":")[0])
+    _warm_boto3(boto3_models)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("app", help="module:factory, as for uvicorn --factory")
     parser.add_argument("--app-dir", default=None, help="put this directory first on sys.path")
+    parser.add_argument(
+        "--boto3-models",
+        default="",
+        help="comma-separated AWS services whose botocore models to load before forking",
+    )
     args = parser.parse_args(argv)
     if args.app_dir:
         sys.path.insert(0, args.app_dir)
     out = os.dup(1)  # the protocol; stray prints of imported code go to the log instead
     os.dup2(2, 1)
     try:
-        _preload(args.app)
+        _preload(args.app, tuple(filter(None, args.boto3_models.split(","))))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, then exit
         traceback.print_exc()
         _emit(out, {"error": f"{type(exc).__name__}: {exc}"})

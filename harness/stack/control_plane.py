@@ -37,10 +37,21 @@ TASK_DEFINITION_KEYS = (
 
 def provision_ecs(ecs: Any, infra: Infra, did: Did) -> None:
     """The ECS cluster, the task definition (a new revision when it differs) and the service."""
+    provision_cluster(ecs, infra, did)
+    provision_task_definition(ecs, infra, did)
+    provision_service(ecs, infra, did)
+
+
+def provision_cluster(ecs: Any, infra: Infra, did: Did) -> None:
+    """The ECS cluster."""
     clusters = ecs.describe_clusters(clusters=[infra.cluster_name])["clusters"]
     if not any(c.get("status") == "ACTIVE" for c in clusters):
         ecs.create_cluster(clusterName=infra.cluster_name)
         did(True, f"ECS cluster {infra.cluster_name}")
+
+
+def provision_task_definition(ecs: Any, infra: Infra, did: Did) -> None:
+    """The task definition: a new revision when the latest ACTIVE one differs."""
     task = {k: v for k, v in infra.task_definition.items() if k in TASK_DEFINITION_KEYS}
     family = task["family"]
     # the latest ACTIVE revision, as DescribeTaskDefinition(family) answers on AWS (moto also
@@ -59,6 +70,11 @@ def provision_ecs(ecs: Any, infra: Infra, did: Did) -> None:
     if not same:
         ecs.register_task_definition(**task)
     did(not same, f"task definition {family}")
+
+
+def provision_service(ecs: Any, infra: Infra, did: Did) -> None:
+    """The ECS service (after the cluster and the task definition it names)."""
+    family = infra.task_definition["family"]
     service = infra.service_definition
     found = ecs.describe_services(
         cluster=infra.cluster_name, services=[service["serviceName"]]

@@ -12,8 +12,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,17 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from harness.stack.control_plane import provision_api, provision_ecs
-from harness.stack.infra import FunctionSpec, Infra, MappingSpec, TableSpec
+from harness.stack.control_plane import (
+    provision_api,
+    provision_cluster,
+    provision_ecs,
+    provision_service,
+    provision_task_definition,
+)
+from harness.stack.infra import FunctionSpec, Infra, MappingSpec, RoleSpec, TableSpec
 from harness.stack.lambda_zip import build_lambda_zip
 from harness.stack.project import code_dir
+from harness.stack.resource_graph import ResourceGraph
 
 Progress = Callable[[str], None]
 #: The services provisioning talks to (and the seed: dynamodb).
@@ -108,6 +115,8 @@ class Provisioner:
         self._code: bytes | None = None
         #: mappings created and not yet seen Enabled (:meth:`wait_mappings`)
         self._creating: list[tuple[MappingSpec, dict[str, Any]]] = []
+        self._log_groups: set[str] = set()  # the names that existed (:meth:`_list_log_groups`)
+        self._role_arns: dict[str, str] = {}  # what :meth:`role` made or found
 
     def prepare(self) -> Provisioner:
         """Make the clients and the Lambda zip now, without a request: the endpoint may still
@@ -143,7 +152,8 @@ class Provisioner:
         """What a request and a command record travel through: logs, queues, roles, tables, functions, mappings.
 
         Log groups, queues, roles and tables do not depend on each other: they are made
-        concurrently (boto3 clients are thread-safe), then the functions, then the mappings.
+        concurrently (boto3 clients are thread-safe), each function once its role and log group
+        exist (:meth:`apply_resources`), then the mappings.
         """
         self.apply_resources()
         return self.apply_mappings()
@@ -151,21 +161,32 @@ class Provisioner:
     def apply_resources(self) -> ProvisionResult:
         """The data plane without its event source mappings (see :meth:`apply_data_plane`).
 
-        As Terraform walks its graph: each resource once what it references exists, independent
-        ones in parallel. A function needs its role and (``depends_on``) its log group, not the
-        tables or queues, so the functions are made together while the tables may still be.
+        As Terraform walks its graph (:class:`ResourceGraph`, 10 at a time): each resource once
+        what it references exists, independent ones in parallel. A role's inline policies
+        (``aws_iam_role_policy``) need the role; a function needs its role (``role = ...arn``)
+        and its log group (``depends_on`` in main.tf, ``/aws/lambda/<name>``), not the tables,
+        the queues or the role's policies.
         """
         code = self._lambda_code()
-        workers = 4 + len(self.infra.tables) + len(self.infra.functions)
-        with ThreadPoolExecutor(workers, thread_name_prefix="provision") as pool:
-            log_groups, roles = pool.submit(self.log_groups), pool.submit(self.roles)
-            rest = [pool.submit(self.queues)]
-            rest += [pool.submit(self.table, table) for table in self.infra.tables]
-            log_groups.result()  # a failure is raised once every started step has ended
-            roles.result()
-            rest += [pool.submit(self.function, spec, code) for spec in self.infra.functions]
-            for future in rest:
-                future.result()
+        graph = ResourceGraph()
+        listed = graph.add("log groups listed", self._list_log_groups)
+        for name, retention in self.infra.log_groups.items():
+            graph.add(f"log group {name}", partial(self.log_group, name, retention), [listed])
+        for queue in self.infra.queues:
+            graph.add(f"queue {queue}", partial(self.queue, queue))
+        for table in self.infra.tables:
+            graph.add(f"table {table.name}", partial(self.table, table))
+        for role in self.infra.roles:
+            made = graph.add(f"role {role.name}", partial(self.role, role))
+            for policy_name, document in role.inline_policies.items():
+                step = partial(self.role_policy, role.name, policy_name, document)
+                graph.add(f"role policy {role.name}/{policy_name}", step, [made])
+        for spec in self.infra.functions:
+            after = [f"role {spec.role_name}"]
+            if f"/aws/lambda/{spec.name}" in self.infra.log_groups:
+                after.append(f"log group /aws/lambda/{spec.name}")
+            graph.add(f"function {spec.name}", partial(self.function, spec, code), after)
+        graph.apply()
         return self.result
 
     def apply_mappings(self, wait: bool = True) -> ProvisionResult:
@@ -199,53 +220,66 @@ class Provisioner:
             self._creating[0] = (spec, lam.get_event_source_mapping(UUID=mapping["UUID"]))
 
     def apply_control_plane(self) -> ProvisionResult:
-        """The ECS objects and the REST API: described on the endpoint, served by the harness itself."""
-        self.ecs()
-        self.api()
+        """The ECS objects and the REST API: described on the endpoint, served by the harness
+        itself. As Terraform walks them: the cluster, the task definition and the REST API at
+        once; the service (it names the cluster and the task definition) after both."""
+        ecs, infra, did = self.client("ecs"), self.infra, self._did
+        graph = ResourceGraph()
+        cluster = graph.add("ECS cluster", partial(provision_cluster, ecs, infra, did))
+        task = graph.add("task definition", partial(provision_task_definition, ecs, infra, did))
+        graph.add("ECS service", partial(provision_service, ecs, infra, did), [cluster, task])
+        graph.add("REST API", self.api)
+        graph.apply()
         return self.result
 
-    def log_groups(self) -> None:
+    def _list_log_groups(self) -> None:
         logs = self.client("logs")
-        existing = {
+        self._log_groups = {
             g["logGroupName"]
             for page in logs.get_paginator("describe_log_groups").paginate()
             for g in page["logGroups"]
         }
-        for name, retention in self.infra.log_groups.items():
-            if name not in existing:
-                logs.create_log_group(logGroupName=name)
-                if retention:
-                    logs.put_retention_policy(logGroupName=name, retentionInDays=int(retention))
-            self._did(name not in existing, f"log group {name}")
 
-    def queues(self) -> None:
+    def log_group(self, name: str, retention: int | None) -> None:
+        """The log group ``name`` with its retention (after :meth:`_list_log_groups`)."""
+        created = name not in self._log_groups
+        if created:
+            logs = self.client("logs")
+            logs.create_log_group(logGroupName=name)
+            if retention:
+                logs.put_retention_policy(logGroupName=name, retentionInDays=int(retention))
+        self._did(created, f"log group {name}")
+
+    def queue(self, name: str) -> None:
         sqs = self.client("sqs")
-        for name in self.infra.queues:
-            try:
-                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-                created = False
-            except ClientError:
-                url = sqs.create_queue(QueueName=name)["QueueUrl"]
-                created = True
-            self.result.queue_urls[name] = url
-            self._did(created, f"queue {name}")
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            created = False
+        except ClientError:
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            created = True
+        self.result.queue_urls[name] = url
+        self._did(created, f"queue {name}")
 
-    def roles(self) -> None:
+    def role(self, role: RoleSpec) -> None:
+        """The role (its ARN kept for the functions); its inline policies are steps of their own."""
         iam = self.client("iam")
-        for role in self.infra.roles:
-            try:
-                iam.get_role(RoleName=role.name)
-                created = False
-            except ClientError:
-                iam.create_role(
-                    RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.assume_role_policy)
-                )
-                created = True
-            for policy_name, document in role.inline_policies.items():
-                iam.put_role_policy(
-                    RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
-                )
-            self._did(created, f"role {role.name}")
+        try:
+            arn = iam.get_role(RoleName=role.name)["Role"]["Arn"]
+            created = False
+        except ClientError:
+            arn = iam.create_role(
+                RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.assume_role_policy)
+            )["Role"]["Arn"]
+            created = True
+        self._role_arns[role.name] = arn
+        self._did(created, f"role {role.name}")
+
+    def role_policy(self, role_name: str, policy_name: str, document: dict[str, Any]) -> None:
+        """An inline policy of a role (PutRolePolicy replaces one of that name)."""
+        self.client("iam").put_role_policy(
+            RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+        )
 
     def table(self, table: TableSpec) -> None:
         dynamodb = self.client("dynamodb")
@@ -267,7 +301,9 @@ class Provisioner:
 
     def function(self, spec: FunctionSpec, code: bytes) -> None:
         lam = self.client("lambda")
-        role_arn = self.client("iam").get_role(RoleName=spec.role_name)["Role"]["Arn"]
+        role_arn = self._role_arns.get(spec.role_name) or self.client("iam").get_role(
+            RoleName=spec.role_name
+        )["Role"]["Arn"]
         config = {
             "Role": role_arn,
             "Handler": spec.handler,
