@@ -10,7 +10,7 @@ so). Nothing is registered in moto (moto would eat the stream).
 
 CreateEventSourceMapping answers at once (HTTP 202, ``State: Creating``) and the mapping becomes
 ``Enabled`` later, as on AWS: its function's first environment is started and then its poller,
-off the caller's thread (``_launch``); ``Enabled`` once the poller has found its source.
+off the caller's thread (``harness.streams.launcher``); ``Enabled`` once the poller has found its source.
 UpdateEventSourceMapping meanwhile is AWS's ``ResourceInUseException`` ("you tried to update an
 event source mapping in the CREATING state", Lambda API reference); a delete is not (AWS names
 only a delete while ``Updating``, a state no update here lingers in).
@@ -34,9 +34,8 @@ from harness.streams.batch import (
     SqsFailureDestination,
 )
 from harness.streams.clients import RegionalClients, StreamsTransport
-from harness.streams.poller import StreamPoller
+from harness.streams.launcher import PollerLauncher
 from harness.streams.sources import DELIVERED, DYNAMODB, SQS, rules_for
-from harness.streams.sqs_poller import SqsPoller
 from harness.streams.state import (
     MAX_TAGS,
     NOT_POLLED,
@@ -86,8 +85,11 @@ class EventSourceMappings:
         self._lock = threading.RLock()
         self._mappings: dict[str, MappingState] = {}
         self._retired: list[Poller] = []
-        self._launches: dict[str, object] = {}  # UUID -> the token of its launch in progress
         self._started = False
+        self._launcher = PollerLauncher(
+            lock=self._lock, runtime=runtime, clients=self._clients,
+            destination=self._destination, timings=self._timings, clock=clock,
+            wanted=self._wanted, on_stopped=self._poller_stopped)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -97,7 +99,7 @@ class EventSourceMappings:
             self._started = True
             for mapping in self._mappings.values():
                 if mapping.enabled and mapping.poller is None:
-                    self._launch(mapping)
+                    self._launcher.launch(mapping)
 
     def stop(self) -> None:
         """Stop every poller and wait for its threads (checkpoints are kept)."""
@@ -121,7 +123,7 @@ class EventSourceMappings:
             pollers += self._retired
             self._mappings.clear()
             self._retired = []
-            self._launches.clear()
+            self._launcher.clear()
         for poller in pollers:
             poller.request_stop()
         return pollers
@@ -196,7 +198,7 @@ class EventSourceMappings:
             if not mapping.enabled:
                 mapping.state = "Disabled"
             elif self._started:
-                self._launch(mapping)
+                self._launcher.launch(mapping)
         LOG.info("created event source mapping %s: %s -> %s", config.uuid,
                  config.event_source_arn, config.function_arn)
         return answer
@@ -251,7 +253,7 @@ class EventSourceMappings:
             was_enabled, mapping.enabled = mapping.enabled, settings.enabled
             if was_enabled and not settings.enabled:
                 mapping.state = "Disabling"
-                self._launches.pop(mapping_id, None)  # a launch in progress starts nothing
+                self._launcher.cancel(mapping_id)  # a launch in progress starts nothing
                 answer = describe(mapping)
                 if mapping.poller is not None:
                     mapping.poller.request_stop()
@@ -261,7 +263,7 @@ class EventSourceMappings:
                 mapping.state = "Enabling"
                 answer = describe(mapping)
                 if self._started:
-                    self._launch(mapping)
+                    self._launcher.launch(mapping)
             else:
                 answer = describe(mapping)
                 answer["State"] = "Updating"
@@ -276,7 +278,7 @@ class EventSourceMappings:
             mapping.state = "Deleting"
             answer = describe(mapping)
             del self._mappings[mapping_id]
-            self._launches.pop(mapping_id, None)
+            self._launcher.cancel(mapping_id)
             if mapping.poller is not None:
                 self._retired.append(mapping.poller)
                 mapping.poller.request_stop()
@@ -353,78 +355,10 @@ class EventSourceMappings:
                                f"Function not found: {arn}") from exc
             LOG.debug("DryRun of %s raised %r; not treated as missing", name, exc)
 
-    def _launch(self, mapping: MappingState) -> None:
-        """Start ``mapping``'s function environment, then its poller, in a thread of their own
-        (the API call that asked for it answers at once; the caller holds ``self._lock``)."""
-        config = mapping.config
-        if config.source_type not in DELIVERED:
-            mapping.state = "Enabled"  # stored only: nothing to start (LastProcessingResult says)
-            return
-        token = object()
-        self._launches[config.uuid] = token
-        threading.Thread(target=self._start_poller, args=(mapping, token), daemon=True,
-                         name=f"esm-launch-{config.uuid[:8]}").start()
-
-    def _launching(self, mapping: MappingState, token: object) -> bool:
-        """True while the launch ``token`` of ``mapping`` is still wanted (not deleted,
-        disabled, relaunched, reset or stopped since)."""
-        uuid = mapping.config.uuid
-        return (self._started and mapping.enabled and self._launches.get(uuid) is token
-                and self._mappings.get(uuid) is mapping)
-
-    def _start_poller(self, mapping: MappingState, token: object) -> None:
-        prewarm = getattr(self._runtime, "prewarm", None)
-        with self._lock:
-            wanted = self._launching(mapping, token)
-        if prewarm is not None and wanted:
-            # before the poller starts: records already in the stream (TRIM_HORIZON) would
-            # otherwise be invoked while this environment is forked, and start a second one
-            try:  # its first batch follows at once: let the function initialise meanwhile
-                prewarm(mapping.config.function_arn)
-            except Exception:  # noqa: BLE001 - the invocation will start one (and say why not)
-                LOG.debug("prewarming %s failed", mapping.config.function_name, exc_info=True)
-        with self._lock:
-            if not self._launching(mapping, token):
-                return
-            del self._launches[mapping.config.uuid]
-            poller = self._new_poller(mapping)
-            mapping.poller = poller
-            poller.start()
-
-    def _new_poller(self, mapping: MappingState) -> Poller:
-        """A poller for ``mapping`` (it starts after the previous one, if any, has stopped)."""
-        config = mapping.config
-        cell: list[Poller] = []
-        poller: Poller
-        callbacks: dict[str, Any] = {
-            "on_ready": lambda: self._poller_ready(mapping, cell[0]),
-            "on_stopped": lambda: self._poller_stopped(mapping, cell[0]),
-            "on_result": lambda text: self._poller_result(mapping, text),
-        }
-        if config.source_type == SQS:
-            poller = SqsPoller(config=lambda: mapping.config, invoker=self._runtime,
-                               sqs_client=self._clients("sqs", mapping.region, mapping.account_id),
-                               timings=self._timings, previous=mapping.poller, **callbacks)
-        else:
-            poller = StreamPoller(
-                config=lambda: mapping.config,
-                streams_client=self._clients("dynamodbstreams", mapping.region,
-                                              mapping.account_id, config.function_arn),
-                invoker=self._runtime,
-                destination=self._destination,
-                checkpoints=mapping.checkpoints,
-                clock=self._clock,
-                timings=self._timings,
-                previous=mapping.poller if isinstance(mapping.poller, StreamPoller) else None,
-                **callbacks,
-            )
-        cell.append(poller)
-        return poller
-
-    def _poller_ready(self, mapping: MappingState, poller: Poller) -> None:
-        with self._lock:
-            if mapping.poller is poller and mapping.enabled and mapping.state != "Deleting":
-                mapping.state = "Enabled"
+    def _wanted(self, mapping: MappingState) -> bool:
+        """Whether ``mapping`` should be polling now: started, enabled, and still stored."""
+        return (self._started and mapping.enabled
+                and self._mappings.get(mapping.config.uuid) is mapping)
 
     def _poller_stopped(self, mapping: MappingState, poller: Poller) -> None:
         with self._lock:
@@ -435,9 +369,6 @@ class EventSourceMappings:
                 if not mapping.enabled and mapping.state == "Disabling":
                     mapping.state = "Disabled"
 
-    def _poller_result(self, mapping: MappingState, text: str) -> None:
-        with self._lock:
-            mapping.last_result = text
 
 def _json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
