@@ -38,7 +38,8 @@ class ResourceGraph:
 
     def apply(self) -> None:
         """Run every step, each after its dependencies. After a failure no new step starts (the
-        ones running finish) and the first error is raised, as ``terraform apply`` stops."""
+        ones running finish) and the first error is raised; ``terraform apply`` would go on with
+        the steps that do not depend on the failed one (a deliberate difference, ARCHITECTURE)."""
         for name, node in self._nodes.items():
             unknown = node.after - self._nodes.keys()
             if unknown:
