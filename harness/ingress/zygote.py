@@ -324,14 +324,19 @@ def _warm_boto3(models: tuple[str, ...]) -> None:
     boto3: Any = sys.modules.get("boto3")  # the app's import: ingress imports no AWS SDK
     if boto3 is None:
         return  # the app does not use boto3: nothing to share
-    session = boto3._get_default_session()._session
-    loader = session.get_component("data_loader")
-    session._get_internal_component("endpoint_resolver")  # endpoints.json, partitions.json
-    for name in ("sdk-default-configuration", "_retry"):
-        loader.load_data(name)
-    for service in models:
-        loader.load_service_model(service, "service-2")
-        loader.load_service_model(service, "endpoint-rule-set-1")
+    try:  # boto3's and botocore's internals: if they move, the children read the data themselves
+        session = boto3._get_default_session()._session
+        loader = session.get_component("data_loader")
+        session._get_internal_component("endpoint_resolver")  # endpoints.json, partitions.json
+        for name in ("sdk-default-configuration", "_retry"):
+            loader.load_data(name)
+        for service in models:
+            loader.load_service_model(service, "service-2")
+            loader.load_service_model(service, "endpoint-rule-set-1")
+    except Exception:  # noqa: BLE001 - an optimisation only: said in the zygote's log, not fatal
+        print("zygote: botocore's data not preloaded (each task reads it itself):",
+              file=sys.stderr)
+        traceback.print_exc()
 
 
 def _preload(app: str, boto3_models: tuple[str, ...] = ()) -> None:

@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 import textwrap
+import types
+
+import pytest
 
 #: Run in a fresh interpreter: boto3's default session is process-wide.
 CHILD = textwrap.dedent(
@@ -42,3 +45,16 @@ def test_zygote_boto3_warm_up_loads_models_but_leaves_credentials_and_region_to_
     assert answer["resolved_in_parent"] is False
     assert answer["region"] == "eu-west-3"
     assert answer["key"] == "child-key"
+
+
+def test_zygote_boto3_warm_up_that_fails_is_said_and_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The warm-up reads boto3's and botocore's internals; if a release moves them, the zygote
+    still serves (each task reads the data itself) and its log says why."""
+    from harness.ingress.zygote import _warm_boto3  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "boto3", types.SimpleNamespace())  # no default session
+    _warm_boto3(("lambda",))
+    err = capsys.readouterr().err
+    assert "botocore's data not preloaded" in err and "AttributeError" in err
