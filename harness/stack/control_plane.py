@@ -35,13 +35,6 @@ TASK_DEFINITION_KEYS = (
 )
 
 
-def provision_ecs(ecs: Any, infra: Infra, did: Did) -> None:
-    """The ECS cluster, the task definition (a new revision when it differs) and the service."""
-    provision_cluster(ecs, infra, did)
-    provision_task_definition(ecs, infra, did)
-    provision_service(ecs, infra, did)
-
-
 def provision_cluster(ecs: Any, infra: Infra, did: Did) -> None:
     """The ECS cluster."""
     clusters = ecs.describe_clusters(clusters=[infra.cluster_name])["clusters"]

@@ -24,7 +24,6 @@ from botocore.exceptions import ClientError
 from harness.stack.control_plane import (
     provision_api,
     provision_cluster,
-    provision_ecs,
     provision_service,
     provision_task_definition,
 )
@@ -377,9 +376,6 @@ class Provisioner:
             args["DestinationConfig"] = {"OnFailure": {"Destination": queue_arn}}
         self._creating.append((spec, lam.create_event_source_mapping(**args)))
         self._did(True, f"mapping {spec.source_table} -> {spec.function_name}")
-
-    def ecs(self) -> None:
-        provision_ecs(self.client("ecs"), self.infra, self._did)
 
     def api(self) -> None:
         provision_api(self.client("apigateway"), self.infra, self.result, self._did)
