@@ -155,14 +155,16 @@ class ServiceController:
         with self._lock:
             return self._steady
 
-    def wait_steady(self, timeout_s: float) -> bool:
-        """Wait until :meth:`steady` (or the timeout)."""
+    def wait_steady(self, timeout_s: float, poll_s: float = 0.05) -> bool:
+        """Wait until :meth:`steady` (or the timeout), asking the scheduler to look each time
+        rather than at its next tick (a target can turn healthy between two ticks)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.steady():
                 return True
-            time.sleep(0.05)
-        return False
+            self._wake.set()
+            time.sleep(poll_s)
+        return self.steady()
 
     # ------------------------------------------------------------------ scheduling
     def _deploy(self, revision: Revision) -> Deployment:

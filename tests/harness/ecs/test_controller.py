@@ -24,6 +24,19 @@ def test_service_starts_desired_tasks_and_reaches_steady_state(service_factory) 
     assert service.controller.primary.rollout_state == "COMPLETED"
 
 
+def test_waiting_for_steady_state_asks_the_scheduler_to_look_rather_than_its_next_tick(
+    service_factory, monkeypatch
+) -> None:
+    # `up` reports ready once the deployment is COMPLETED (`aws ecs wait services-stable`); with
+    # a scheduler that looks only every 30 s, the wait must still end as the targets turn healthy
+    from harness.ecs import controller as controller_module
+
+    monkeypatch.setattr(controller_module, "TICK_S", 30.0)
+    service = service_factory(desired=2)
+    assert service.controller.wait_steady(20)
+    assert service.controller.primary.rollout_state == "COMPLETED"
+
+
 def test_a_registered_task_is_health_checked_at_once_not_after_an_interval(
     service_factory,
 ) -> None:
