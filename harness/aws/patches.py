@@ -157,7 +157,7 @@ def verify_internals() -> None:
         raise MotoPatchError(
             f"harness.aws.patches is written for moto {MOTO_VERSION} but moto "
             f"{moto.__version__} is installed: pin moto=={MOTO_VERSION} or re-check every patch "
-            "(tests/harness/aws/test_moto_patches.py) before moving the pin"
+            "(tests/harness/aws/test_moto_*.py) before moving the pin"
         )
     problems = []
     for dotted, expected in INTERNALS.items():
