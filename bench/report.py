@@ -180,7 +180,7 @@ def up_figures(args: argparse.Namespace, rows: list[Row], moto_up: float, load_u
                     "moto_server start", "s"))
     rows.append(row("up to ready, the load figures' stack", load_up, moto_up,
                     "moto_server start", "s"))
-    for key in ("backend", "provision", "seed", "replicas_healthy", "total"):
+    for key in ("backend", "provision", "seed", "replicas_healthy", "service_steady", "total"):
         values = [r.timings[key] for r in kept if key in r.timings]
         if values:
             rows.append(row(f"  up step {key} (median, s)", statistics.median(values), None, "-",

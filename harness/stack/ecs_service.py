@@ -117,9 +117,8 @@ class EcsService:
 
     def wait_healthy(self, start_timeout_s: float = 60.0) -> None:
         """Wait until ``desiredCount`` tasks are healthy targets of the load balancer (each passed
-        the one health check a new target needs), then until the service is steady: its one
-        deployment COMPLETED, which is what ``aws ecs wait services-stable`` waits for and what
-        ``status`` shows right after ``up``. TasksNotRunning with a log tail if they fail."""
+        the one health check a new target needs); TasksNotRunning with a log tail if they fail.
+        :meth:`wait_steady` then waits for the deployment to be COMPLETED."""
         controller, balancer = self.controller, self.load_balancer
         assert balancer is not None, "start() first"
         deadline = time.monotonic() + start_timeout_s
@@ -134,11 +133,17 @@ class EcsService:
                     + (f"\n--- last lines of {last.log_path} ---\n{log}" if last else "")
                 )
             time.sleep(0.01)
-        # ECS marks the deployment COMPLETED on its next look once all its tasks are healthy
-        if not controller.wait_steady(max(0.0, deadline - time.monotonic()), poll_s=0.005):
+
+    def wait_steady(self, timeout_s: float = 60.0) -> None:
+        """Wait until the service is steady: its one deployment COMPLETED (every task healthy
+        for the load balancer and, with a container health check, for ECS), what ``aws ecs wait
+        services-stable`` waits for and what ``status`` shows right after ``up``."""
+        controller = self.controller
+        if not controller.wait_steady(timeout_s, poll_s=0.005):
+            primary = controller.primary
             raise TasksNotRunning(
-                f"the {self.config.service_name} service did not reach a steady state "
-                f"({controller.primary.rollout_state_reason or controller.primary.rollout_state})"
+                f"the {self.config.service_name} service did not reach a steady state in "
+                f"{timeout_s:.0f} s ({primary.rollout_state_reason or primary.rollout_state})"
             )
 
     def serve_api(self, endpoint_url: str, access_key: str) -> None:

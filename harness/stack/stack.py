@@ -315,6 +315,8 @@ class Stack:
         self._timed("gateway_ready", self._t0)
         self.ecs.wait_healthy()
         self._timed("replicas_healthy", self._t0)
+        self.ecs.wait_steady()
+        self._timed("service_steady", self._t0)
         self._tasks_serving.set()
         self.progress(
             f"{len(self.load_balancer.healthy_targets())} ECS tasks healthy "
