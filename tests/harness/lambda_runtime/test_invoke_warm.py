@@ -13,18 +13,13 @@ import pytest
 
 from harness.lambda_runtime.environment import Outcome, Worker
 from harness.lambda_runtime.runtime import InvokeResult, LambdaRuntime, TooManyRequests
-from tests.harness.lambda_runtime.test_lambda_runtime import (
+from tests.harness.lambda_runtime.runtime_helpers import (
     ENDPOINT,
     REGION,
     LogCollector,
     config_factory,
     worker_pids,
 )
-
-
-@pytest.fixture
-def logs() -> LogCollector:
-    return LogCollector()
 
 
 @pytest.fixture
