@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,24 +11,7 @@ import psutil
 import pytest
 
 from harness.stack.backends import docker_available
-
-
-def run(*args: str, state_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HARNESS_STATE_DIR": str(state_dir), "COLUMNS": "200", "TERM": "dumb"}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def port_free(url: str) -> bool:
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    with socket.socket() as sock:
-        return sock.connect_ex((host, int(port))) != 0
+from tests.harness.cli.cli_run import port_free, run
 
 
 def test_cli_help_lists_every_command(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 V2 = "contracts/openapi-v2.yaml"
 V3 = "contracts/openapi.yaml"

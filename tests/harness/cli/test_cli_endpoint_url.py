@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.stack.backends import BackendUnavailable, identify_endpoint
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 
 from harness.stack.state import wait_gone
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 
 def _endpoint_process(stack_pid: int) -> psutil.Process:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.stack.state import line_time, merged_tail
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 Stack = tuple[Path, dict[str, Any]]
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 Stack = tuple[Path, dict[str, Any]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 from pathlib import Path
 
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 
 def test_cli_version_prints_the_package_version(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.stack.provision import aws_client
-from tests.harness.cli.test_cli import run
+from tests.harness.cli.cli_run import run
 
 Stack = tuple[Path, dict[str, Any]]
 

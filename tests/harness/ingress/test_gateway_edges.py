@@ -11,7 +11,7 @@ import pytest
 
 from harness.ingress.gateway import Gateway
 from harness.ingress.servers import ASGIServer
-from tests.harness.ingress.test_gateway import MISSING_TOKEN, api_document, create_echo_app
+from tests.harness.ingress.gateway_documents import MISSING_TOKEN, api_document, create_echo_app
 
 
 @pytest.fixture(scope="module")
