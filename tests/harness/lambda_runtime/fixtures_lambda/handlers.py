@@ -1,4 +1,4 @@
-"""Sample Lambda handlers used by tests/harness/lambda_runtime/test_lambda_runtime.py."""
+"""Sample Lambda handlers the runtime tests (tests/harness/lambda_runtime/) register."""
 
 from __future__ import annotations
 

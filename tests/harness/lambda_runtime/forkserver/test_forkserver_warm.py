@@ -1,117 +1,22 @@
-"""Environments forked from the fork server: fresh code, own init, no borrowed modules."""
+"""What the fork server reads and keeps for the next environment (forkserver_warm.py): libraries a
+function imported, botocore data, listings and handler checks, compiled modules, SSL contexts,
+endpoint rules; each shared only where it cannot differ, never stale."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
-from harness.lambda_runtime.runtime import FunctionConfig, LambdaRuntime
-
-REGION = "ap-southeast-1"
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, name: str, lines: list[str]) -> None:
-        self.lines.extend(lines)
-
-
-@pytest.fixture
-def logs() -> Lines:
-    return Lines()
-
-
-@pytest.fixture
-def runtime(logs: Lines) -> Iterator[LambdaRuntime]:
-    with LambdaRuntime(endpoint_url="http://127.0.0.1:9", region=REGION, log_sink=logs) as rt:
-        yield rt
-
-
-def register(rt: LambdaRuntime, code: Path, handler: str = "app.handler", **env: str) -> None:
-    rt.register(
-        FunctionConfig(
-            name="app",
-            arn=f"arn:aws:lambda:{REGION}:000000000000:function:app",
-            handler=handler,
-            code_dir=code,
-            environment=dict(env),
-        )
-    )
-
-
-def invoke(rt: LambdaRuntime) -> Any:
-    result = rt.invoke("app", b"{}")
-    assert result.function_error is None, result.payload
-    return json.loads(result.payload)
-
-
-def assert_learned_by_a_later_environment(rt: LambdaRuntime, code: Path, what: str) -> None:
-    """The first environment answers False; a later new one (after the server learnt) True."""
-    register(rt, code)
-    assert invoke(rt) is False
-    deadline = time.monotonic() + 30
-    while True:  # the server reads the child's report between forks: allow a few
-        register(rt, code)
-        if invoke(rt) is True:
-            return
-        assert time.monotonic() < deadline, f"the fork server never had {what}"
-
-
-def fork_server_pid(rt: LambdaRuntime) -> int:
-    assert rt._forks is not None and rt._forks.pid is not None  # white-box: which parent
-    return rt._forks.pid
-
-
-def test_environment_is_forked_from_the_fork_server(runtime: LambdaRuntime, tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(
-        "import os\ndef handler(event, context):\n    return os.getppid()\n"
-    )
-    register(runtime, tmp_path)
-    assert invoke(runtime) == fork_server_pid(runtime)
-
-
-def test_code_update_in_place_reaches_a_new_forked_environment(
-    runtime: LambdaRuntime, tmp_path: Path, logs: Lines
-) -> None:
-    app = tmp_path / "app.py"
-    helper = tmp_path / "helper.py"
-    for version in ("one", "two"):
-        helper.write_text(f"VERSION = {version!r}\n")
-        app.write_text(
-            "import os\nimport helper\n"
-            f"def handler(event, context):\n    return ['{version}', helper.VERSION, "
-            "os.environ['COLOUR'], os.getppid()]\n"
-        )
-        register(runtime, tmp_path, COLOUR=f"colour-{version}")
-        assert invoke(runtime) == [version, version, f"colour-{version}", fork_server_pid(runtime)]
-    deadline = time.monotonic() + 30  # logs are delivered by a thread of their own
-    while len(reports := [line for line in logs.lines if line.startswith("REPORT")]) < 2:
-        assert time.monotonic() < deadline, logs.lines
-        time.sleep(0.01)
-    assert all(re.search(r"Init Duration: [0-9.]+ ms", line) for line in reports)
-
-
-def test_vendored_package_shadows_the_preloaded_one(runtime: LambdaRuntime, tmp_path: Path) -> None:
-    (tmp_path / "boto3").mkdir()
-    (tmp_path / "boto3" / "__init__.py").write_text("VENDORED = True\n")
-    (tmp_path / "app.py").write_text(
-        "import boto3\ndef handler(event, context):\n"
-        "    return [getattr(boto3, 'VENDORED', False), boto3.__file__]\n"
-    )
-    register(runtime, tmp_path)
-    vendored, path = invoke(runtime)
-    assert vendored is True
-    assert path == str(tmp_path / "boto3" / "__init__.py")
+from harness.lambda_runtime.runtime import LambdaRuntime
+from tests.harness.lambda_runtime.forkserver.forkserver_helpers import (
+    assert_learned_by_a_later_environment,
+    invoke,
+    register,
+)
 
 
 def test_libraries_a_function_imported_are_preloaded_for_the_next_environment(
@@ -157,61 +62,6 @@ def test_botocore_data_a_function_parsed_is_shared_with_the_next_environment(
         "    return had\n"
     )
     assert_learned_by_a_later_environment(runtime, tmp_path, "DynamoDB's model parsed")
-
-
-def test_function_init_never_runs_in_the_fork_server(
-    runtime: LambdaRuntime, tmp_path: Path
-) -> None:
-    inits = tmp_path / "inits.txt"
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "app.py").write_text(
-        f"import os\nwith open({str(inits)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
-        "def handler(event, context):\n    return os.getpid()\n"
-    )
-    pids = []
-    for _ in range(3):
-        register(runtime, code)
-        pids += [invoke(runtime), invoke(runtime)]
-    assert inits.read_text().split() == [str(pid) for pid in pids[::2]]
-    assert str(fork_server_pid(runtime)) not in inits.read_text().split()
-
-
-def test_close_stops_the_fork_server_and_its_environments(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(
-        "import os\ndef handler(event, context):\n    return os.getpid()\n"
-    )
-    rt = LambdaRuntime(endpoint_url="http://127.0.0.1:9", region=REGION)
-    register(rt, tmp_path)
-    worker_pid = invoke(rt)
-    server_pid = fork_server_pid(rt)
-    rt.close()
-    assert not psutil.pid_exists(worker_pid)
-    assert not psutil.pid_exists(server_pid)
-
-
-def test_fork_server_started_before_any_function_forks_the_first_environment(
-        runtime: LambdaRuntime, tmp_path: Path) -> None:
-    """start_fork_server() (the endpoint's --prewarm) starts the server before a function
-    exists; the first function's environment is its fork, not a second server's."""
-    assert runtime._forks is not None and runtime._forks.pid is None
-    runtime.start_fork_server()
-    server_pid = fork_server_pid(runtime)
-    assert psutil.Process(server_pid).ppid() == os.getpid()
-    (tmp_path / "app.py").write_text(
-        "import os\ndef handler(event, context):\n    return os.getppid()\n"
-    )
-    register(runtime, tmp_path)
-    assert invoke(runtime) == server_pid == fork_server_pid(runtime)
-
-
-def test_without_fork_environments_are_started_as_new_interpreters(tmp_path: Path) -> None:
-    (tmp_path / "app.py").write_text(
-        "import os\ndef handler(event, context):\n    return os.getppid()\n"
-    )
-    with LambdaRuntime(endpoint_url="http://127.0.0.1:9", region=REGION, fork=False) as rt:
-        register(rt, tmp_path)
-        assert invoke(rt) == psutil.Process().pid
 
 
 def test_botocore_listings_are_shared_per_search_path_and_reported(
@@ -344,30 +194,6 @@ def test_code_scan_finds_outside_imports_and_literal_services(tmp_path: Path) ->
     assert services == ["dynamodb", "s3"]
 
 
-def test_concurrent_cold_starts_each_get_their_own_forked_environment(
-    runtime: LambdaRuntime, tmp_path: Path
-) -> None:
-    """Spawn requests sent while others are being forked are each answered with their child."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    arrived = tmp_path / "arrived"
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "app.py").write_text(  # each invocation waits until all 8 have begun
-        f"import os, time\nARRIVED = {str(arrived)!r}\n"
-        "def handler(event, context):\n"
-        "    with open(ARRIVED, 'a') as f:\n        f.write('.')\n"
-        "    deadline = time.monotonic() + 60\n"
-        "    while os.path.getsize(ARRIVED) < 8 and time.monotonic() < deadline:\n"
-        "        time.sleep(0.01)\n"
-        "    return [os.getpid(), os.getppid()]\n"
-    )
-    register(runtime, tmp_path / "code")
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: invoke(runtime), range(8)))
-    assert len({pid for pid, _ in answers}) == 8
-    assert {parent for _, parent in answers} == {fork_server_pid(runtime)}
-
-
 def test_code_scan_reads_a_changed_file_again(tmp_path: Path) -> None:
     from harness.lambda_runtime import forkserver_warm
 
@@ -401,33 +227,6 @@ def test_operations_the_code_calls_are_made_once_against_a_loopback_responder(
     assert threading.active_count() == threads  # the responder is gone before the next fork
     assert forkserver_warm.warm_calls(services, methods, warmed) == 0  # made once
     assert os.environ["HTTP_PROXY"] == "http://127.0.0.1:9"  # given back
-
-
-def test_the_functions_modules_are_compiled_in_the_server_and_never_served_stale(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An import of exactly the bytes the server compiled gets its code; changed bytes compile."""
-    import importlib._bootstrap_external as external
-
-    from harness.lambda_runtime import forkserver_warm
-
-    # the server patches the class for good; this process gets it back after the test
-    monkeypatch.setattr(
-        external.SourceLoader, "source_to_code", external.SourceLoader.source_to_code
-    )
-    app = tmp_path / "app.py"
-    app.write_text("VALUE = 1\n")
-    forkserver_warm.scan(str(tmp_path), {"app"})
-    forkserver_warm.share_compiled_code()
-    loader = external.SourceFileLoader("app", str(app))
-    code = loader.source_to_code(app.read_bytes(), str(app))
-    assert code is forkserver_warm._COMPILED[str(app)][1]
-    assert loader.source_to_code(app.read_bytes(), str(tmp_path / "elsewhere.py")) is not code
-    app.write_text("VALUE = 2\n")  # a code update the server has not read: compiled here
-    changed = loader.source_to_code(app.read_bytes(), str(app))
-    namespace: dict[str, Any] = {}
-    exec(changed, namespace)  # noqa: S102 - the test's own two-line module
-    assert namespace["VALUE"] == 2
 
 
 def test_a_child_takes_the_servers_spare_ssl_contexts_the_server_never_does(
