@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from esm_fakes import FakeRuntime, wait_until
-from test_stream_poller import FUNCTION, FakeStreams, raw_record
+from esm_fakes import FakeRuntime, FakeStreams, raw_record, wait_until
 
 from harness.aws.moto_app import HttpRequest
 from harness.aws.stream_patches import get_records_answer
@@ -23,6 +22,7 @@ from harness.streams.clients import DirectStreamsClient
 from harness.streams.poller import CheckpointStore, StreamPoller
 
 REGION, ACCOUNT = "ap-southeast-1", "123456789012"
+FUNCTION = "fn"
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-from esm_fakes import ACCOUNT, REGION, FakeRuntime, wait_until
+from esm_fakes import ACCOUNT, REGION, FakeRuntime, FakeStreams, raw_record, wait_until
 
 from harness.streams.batch import PollerConfig, PollerTimings
 from harness.streams.poller import CheckpointStore, StreamPoller
@@ -20,60 +18,6 @@ FUNCTION = "fn"
 @pytest.fixture
 def runtime() -> FakeRuntime:
     return FakeRuntime()
-
-
-class FakeStreams:
-    """DescribeStream/GetShardIterator/GetRecords over in-memory shards; counts the calls."""
-
-    def __init__(self, shards: dict[str, dict[str, Any]]) -> None:
-        self.shards = shards
-        self.iterator_calls: list[tuple[str, str]] = []
-        self.get_records_calls = 0
-        self.fail_next: list[str] = []
-
-    def describe_stream(self, StreamArn: str, **_: Any) -> dict[str, Any]:
-        described = []
-        for shard_id, shard in self.shards.items():
-            entry: dict[str, Any] = {"ShardId": shard_id, "SequenceNumberRange": {}}
-            if shard.get("parent"):
-                entry["ParentShardId"] = shard["parent"]
-            described.append(entry)
-        return {"StreamDescription": {"StreamArn": StreamArn, "Shards": described}}
-
-    def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str,
-                           SequenceNumber: str | None = None) -> dict[str, Any]:
-        self.iterator_calls.append((ShardId, ShardIteratorType))
-        records = self.shards[ShardId]["records"]
-        position = {"TRIM_HORIZON": 0, "LATEST": len(records)}.get(ShardIteratorType)
-        if ShardIteratorType == "AFTER_SEQUENCE_NUMBER":
-            position = next(i + 1 for i, r in enumerate(records)
-                            if r["dynamodb"]["SequenceNumber"] == SequenceNumber)
-        return {"ShardIterator": f"{ShardId}|{position}"}
-
-    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
-
-        self.get_records_calls += 1
-        if self.fail_next:
-            code = self.fail_next.pop(0)
-            raise ClientError({"Error": {"Code": code, "Message": code}}, "GetRecords")
-        shard_id, position = ShardIterator.split("|")
-        shard = self.shards[shard_id]
-        start = int(position)
-        records = shard["records"][start:start + Limit]
-        end = start + len(records)
-        answer: dict[str, Any] = {"Records": records}
-        if not (shard.get("closed") and end >= len(shard["records"])):
-            answer["NextShardIterator"] = f"{shard_id}|{end}"
-        return answer
-
-
-def raw_record(seq: int) -> dict[str, Any]:
-    return {"eventID": f"e{seq}", "eventName": "INSERT", "eventVersion": "1.0",
-            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-            "dynamodb": {"ApproximateCreationDateTime": datetime.now(UTC),
-                         "Keys": {"pk": {"S": f"k{seq}"}}, "NewImage": {"pk": {"S": f"k{seq}"}},
-                         "SequenceNumber": f"{seq:021d}", "SizeBytes": 20,
-                         "StreamViewType": "NEW_AND_OLD_IMAGES"}}
 
 
 def run_poller(streams: FakeStreams, runtime: FakeRuntime, until: Callable[[], bool]) -> None:
