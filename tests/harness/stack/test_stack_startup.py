@@ -41,3 +41,27 @@ def test_a_shared_session_without_credentials_in_the_environment_has_the_test_ke
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     credentials = new_session().get_credentials()
     assert credentials is not None and credentials.access_key == "AKIDFROMENV"
+
+
+def test_a_service_that_never_reaches_a_steady_state_fails_up_with_its_rollout_state() -> None:
+    """Healthy targets are not enough: `up` waits for the deployment to be COMPLETED and says
+    where it stopped when it is not (e.g. tasks the container health check keeps replacing)."""
+    from types import SimpleNamespace
+
+    from harness.stack.ecs_service import EcsService, TasksNotRunning
+
+    service = EcsService.__new__(EcsService)  # only the wait is under test: no tasks started
+    asked: list[tuple[float, float]] = []
+
+    def never_steady(timeout_s: float, poll_s: float) -> bool:
+        asked.append((timeout_s, poll_s))
+        return False
+
+    service.controller = SimpleNamespace(  # type: ignore[assignment]
+        wait_steady=never_steady,
+        primary=SimpleNamespace(rollout_state="IN_PROGRESS", rollout_state_reason=""),
+    )
+    service.config = SimpleNamespace(service_name="query-service")  # type: ignore[assignment]
+    with pytest.raises(TasksNotRunning, match=r"did not reach a steady state in 2 s \(IN_PROGRESS\)"):
+        service.wait_steady(2.0)
+    assert asked == [(2.0, 0.005)]
