@@ -254,6 +254,8 @@ class Endpoint:
         if config is not None and config.role:
             session = self._role_sessions(config.role, config.name)
             key, token = session["AWS_ACCESS_KEY_ID"], session["AWS_SESSION_TOKEN"]
+        if action == "GetRecords" and not self.iam.enforce:  # the sync path's read, lean
+            return self._get_records(body, region, account_id, key)
         headers = [
             ("host", f"{self.host}:{self.port}"),
             ("content-type", "application/x-amz-json-1.0"),
@@ -264,8 +266,6 @@ class Endpoint:
                 "SignedHeaders=host;x-amz-target, Signature=0",
             ),
         ]
-        if action == "GetRecords" and not self.iam.enforce:  # the sync path's read, lean
-            return self._get_records(body, region, account_id, key)
         if token:
             headers.append(("x-amz-security-token", token))
         if account_id:

@@ -299,12 +299,10 @@ class Provisioner:
         self._did(created, f"table {table.name}")
 
     def function(self, spec: FunctionSpec, code: bytes) -> None:
+        """The function (a graph step after :meth:`role` made or found its role's ARN)."""
         lam = self.client("lambda")
-        role_arn = self._role_arns.get(spec.role_name) or self.client("iam").get_role(
-            RoleName=spec.role_name
-        )["Role"]["Arn"]
         config = {
-            "Role": role_arn,
+            "Role": self._role_arns[spec.role_name],
             "Handler": spec.handler,
             "Runtime": spec.runtime,
             "Timeout": spec.timeout,
