@@ -23,7 +23,6 @@ from harness.aws.moto_app import HttpRequest, HttpResponse
 
 #: STS's API version, as botocore sends it
 STS_VERSION = "2011-06-15"
-_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 
 
 class InProcessSts:
@@ -75,13 +74,12 @@ class InProcessSts:
                 "AssumeRole",
             ) from None
         if response.status != 200:
-            code = root.findtext(".//{*}Code") or root.findtext(".//Code") or str(response.status)
-            message = root.findtext(".//{*}Message") or root.findtext(".//Message") or ""
+            # {*}: in STS's namespace or in none (ElementTree's wildcard)
+            code = root.findtext(".//{*}Code") or str(response.status)
+            message = root.findtext(".//{*}Message") or ""
             error = {"Code": code, "Message": message}
             raise ClientError({"Error": error, "ResponseMetadata": {}}, "AssumeRole")
-        credentials = root.find(f".//{_NS}Credentials")
-        if credentials is None:
-            credentials = root.find(".//{*}Credentials")
+        credentials = root.find(".//{*}Credentials")
         if credentials is None:
             raise ClientError(
                 {"Error": {"Code": "InvalidResponse", "Message": "no Credentials in the answer"}},
